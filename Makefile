@@ -1,0 +1,57 @@
+# labkit — thin aliases over the `labkit` command (see README.md).
+PYTHON  ?= python3
+LAB     ?= mlp
+PROFILE ?=
+P       ?=
+OUT     ?=
+LABS    := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
+
+# P="epochs=5 lr=0.01" becomes -p epochs 5 -p lr 0.01
+PARAM_ARGS   := $(foreach kv,$(P),-p $(firstword $(subst =, ,$(kv))) $(patsubst $(firstword $(subst =, ,$(kv)))=%,%,$(kv)))
+PROFILE_ARG  := $(if $(PROFILE),--profile $(PROFILE))
+OUT_ARG      := $(if $(OUT),--out $(OUT))
+
+.PHONY: help setup system-packages report reports list test test-fast bench lab clean
+
+help:            ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
+
+setup: system-packages  ## install everything: system packages, Python requirements, the kit, a Jupyter kernel
+	$(PYTHON) -m pip install -r requirements.txt
+	$(PYTHON) -m pip install --no-deps -e .
+	$(PYTHON) -m ipykernel install --user --name python3 --display-name "Python 3 (labkit)"
+
+system-packages: ## chromium (PDF), Noto CJK fonts (Chinese), poppler (tests), bubblewrap (grading sandbox)
+	@if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        chromium fonts-noto-cjk poppler-utils bubblewrap; \
+	elif command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
+	    echo "system packages present"; \
+	else \
+	    echo "Not root: install the system packages with"; \
+	    echo "  sudo apt-get install chromium fonts-noto-cjk poppler-utils bubblewrap"; \
+	fi
+
+report:          ## execute LAB (PROFILE=, P="name=value ...", OUT=) and render reports/LAB/
+	$(PYTHON) -m labkit.cli report $(LAB) $(PROFILE_ARG) $(PARAM_ARGS) $(OUT_ARG)
+
+reports:         ## render every lab (PROFILE= applies to all)
+	@set -e; for lab in $(LABS); do $(MAKE) --no-print-directory report LAB=$$lab PROFILE=$(PROFILE); done
+
+list:            ## the labs and their parameters
+	$(PYTHON) -m labkit.cli list
+
+test:            ## the whole test suite (unit tests and every notebook in its smoke profile)
+	$(PYTHON) -m pytest -q
+
+test-fast:       ## unit tests only (skips the notebook pipeline tests)
+	$(PYTHON) -m pytest -q -m "not pipeline"
+
+bench:           ## speed benchmarks (ratios against the source reports' loops, same run)
+	$(PYTHON) bench/run.py
+
+lab:             ## open the notebooks in JupyterLab
+	$(PYTHON) -m jupyter lab notebooks/
+
+clean:           ## remove generated reports
+	rm -rf reports/*/

@@ -1,0 +1,40 @@
+"""labkit: the plumbing of the course's deep-learning labs.
+
+Notebooks use the public API below; each name has a docstring that points
+back to the lab it serves. See README.md for the command-line tools.
+
+Names are imported lazily (PEP 562), so the command-line tool starts
+without loading torch.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_API = {
+    "record": "labkit.record", "read_records": "labkit.record",
+    "Config": "labkit.run", "start": "labkit.run",
+    "pick_device": "labkit.device", "seed_everything": "labkit.device",
+    "History": "labkit.train", "classify": "labkit.train", "count_parameters": "labkit.train",
+    "evaluate": "labkit.train", "fit": "labkit.train", "predict": "labkit.train",
+    "standardize": "labkit.train", "to_float": "labkit.train",
+    "Sweep": "labkit.sweep", "sweep": "labkit.sweep",
+    "curves": "labkit.plots", "image_grid": "labkit.plots", "image_table": "labkit.plots",
+    "show_table": "labkit.tables",
+}
+
+__all__ = ["__version__", *_API]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,166 @@
+"""Figures for the labs: learning curves and image grids, Chinese-capable.
+
+Every function returns its matplotlib ``Figure``; in a notebook end the line
+with ``;`` (or assign the result) so the figure is shown once.
+"""
+from __future__ import annotations
+
+import glob
+import math
+from typing import Mapping, Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import torch
+from matplotlib import font_manager
+
+from labkit.i18n import t
+from labkit.train import History
+
+CJK_FONT_GLOBS = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJK*.ttc",
+    "/usr/share/fonts/**/NotoSansCJK*.tt[cf]",
+    "/usr/share/fonts/**/NotoSansSC*.[ot]tf",
+    "/System/Library/Fonts/PingFang.ttc",
+    "C:/Windows/Fonts/msyh.tt[cf]",
+)
+
+
+def setup_matplotlib() -> str | None:
+    """Register a CJK font with matplotlib and set the kit's figure style.
+
+    Returns the CJK font family used, or None when no CJK font is installed
+    (then Chinese text in figures shows as boxes: install ``fonts-noto-cjk``).
+    """
+    family = None
+    for pattern in CJK_FONT_GLOBS:
+        files = sorted(glob.glob(pattern, recursive=True))
+        if files:
+            font_manager.fontManager.addfont(files[0])
+            family = font_manager.FontProperties(fname=files[0]).get_name()
+            break
+    sans = ["DejaVu Sans"] + ([family] if family else [])
+    matplotlib.rcParams.update({
+        "font.family": "sans-serif",
+        "font.sans-serif": sans + [f for f in matplotlib.rcParams["font.sans-serif"] if f not in sans],
+        "axes.unicode_minus": False,
+        "figure.dpi": 110,
+        "savefig.dpi": 150,
+        "axes.grid": True,
+        "grid.alpha": 0.3,
+        "figure.autolayout": False,
+    })
+    return family
+
+
+_METRIC_LABELS = {"loss": "figure.loss", "acc": "figure.accuracy"}
+
+
+def _runs(runs: History | Mapping[str, History]) -> Mapping[str, History]:
+    return {runs.name or "": runs} if isinstance(runs, History) else runs
+
+
+def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("loss", "acc"),
+           title: str | None = None, splits: Sequence[str] = ("train", "test"), logy: bool = False):
+    """Per-epoch curves, one panel per metric, every run overlaid.
+
+    ``runs`` is one :class:`History` or ``{label: History}``; train curves
+    are dashed, test curves solid, one colour per run. Metrics missing from
+    every run are skipped.
+    """
+    runs = _runs(runs)
+    metrics = [m for m in metrics if any(f"{s}_{m}" in h for h in runs.values() for s in splits)]
+    if not metrics:
+        raise ValueError("none of the requested metrics were recorded in these runs")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes[0], metrics):
+        for i, (label, history) in enumerate(runs.items()):
+            colour = colours[i % len(colours)]
+            for split, style in zip(splits, ("--", "-", ":")):
+                key = f"{split}_{metric}"
+                if key in history:
+                    name = f"{label} ({t('figure.' + split)})" if label else t("figure." + split)
+                    ax.plot(history["epoch"], history[key], style, color=colour, label=name, marker="." if len(history[key]) < 30 else None)
+        ax.set_xlabel(t("figure.epoch"))
+        ax.set_ylabel(t(_METRIC_LABELS.get(metric, ""), ) if metric in _METRIC_LABELS else metric)
+        if logy:
+            ax.set_yscale("log")
+        ax.legend(fontsize=7, ncol=1 if len(runs) < 5 else 2)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def to_images(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
+    """Images as floats in [0, 1], shape (N, C, H, W), from uint8 or any value range."""
+    images = images.detach().cpu()
+    if images.dtype == torch.uint8:
+        return images.float() / 255
+    low, high = value_range
+    images = (images.float() - low) / (high - low)
+    if images.dim() == 2:  # flattened square grey images
+        side = int(math.isqrt(images.shape[1]))
+        images = images.view(-1, 1, side, side)
+    return images.clamp(0, 1)
+
+
+def _grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
+    from torchvision.utils import make_grid
+    return make_grid(images, nrow=nrow, padding=2, pad_value=1.0).permute(1, 2, 0)
+
+
+def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
+               labels: Sequence[str] | None = None, value_range: tuple[float, float] = (0.0, 1.0),
+               size: float = 0.9):
+    """One grid of images (``nrow`` per row), optionally captioned one by one.
+
+    ``images``: (N, C, H, W) or (N, H*W) tensor, uint8 or floats in ``value_range``
+    (use ``(-1, 1)`` for tanh outputs). With ``labels``, each image gets its caption.
+    """
+    images = to_images(images, value_range)
+    n = len(images)
+    rows = math.ceil(n / nrow)
+    if labels is None:
+        fig, ax = plt.subplots(figsize=(size * nrow, size * rows + (0.4 if title else 0)))
+        ax.imshow(_grid(images, nrow).squeeze(-1) if images.shape[1] == 1 else _grid(images, nrow), cmap="gray")
+        ax.axis("off")
+        if title:
+            ax.set_title(title)
+        fig.tight_layout()
+        return fig
+    fig, axes = plt.subplots(rows, nrow, figsize=(1.25 * size * nrow, 1.4 * size * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            img = images[i].permute(1, 2, 0)
+            ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
+            ax.set_title(str(labels[i]), fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | None = None,
+                value_range: tuple[float, float] = (0.0, 1.0), size: float = 0.55):
+    """Several image grids laid out as a table: one row per setting, its label on the left."""
+    if not rows:
+        raise ValueError("image_table needs at least one row")
+    fig, axes = plt.subplots(len(rows), 1, figsize=(size * nrow + 1.6, size * len(rows) * max(1, 1) + 0.5),
+                             squeeze=False)
+    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+        images = to_images(images, value_range)[:nrow]
+        grid = _grid(images, nrow)
+        ax.imshow(grid.squeeze(-1) if images.shape[1] == 1 else grid, cmap="gray")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        ax.set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig

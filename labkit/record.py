@@ -1,0 +1,116 @@
+"""Recording values into the executed notebook, and reading them back.
+
+``record(name, value)`` is how a lab reports a result: the value is shown in
+the notebook and stored in the cell's outputs under a labkit MIME type, so
+the report pipeline (``metrics.json``) and the grader can read it later from
+any executed notebook without re-running it.
+
+Other labkit modules use :func:`emit` with their own MIME types for
+provenance (the run's environment, the datasets a lab loaded).
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any, Iterable
+
+RECORD_MIME = "application/vnd.labkit.record+json"
+RUN_MIME = "application/vnd.labkit.run+json"
+DATASET_MIME = "application/vnd.labkit.dataset+json"
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+#: Values recorded in this process, in order (the notebook's own view).
+RECORDS: dict[str, Any] = {}
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy/torch scalars and containers into plain JSON values."""
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist"):
+        return _jsonable(value.tolist())
+    raise TypeError(
+        f"cannot record a value of type {type(value).__name__}; "
+        "record numbers, strings, booleans, or lists/dicts of them"
+    )
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def emit(mime: str, payload: dict, text: str) -> None:
+    """Display ``payload`` under ``mime`` with ``text`` as its visible form.
+
+    Outside IPython (a plain script) only the text is printed.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({mime: payload, "text/plain": text}, raw=True)
+    else:
+        print(text)
+
+
+def record(name: str, value: Any) -> Any:
+    """Record a named result (a number, string, bool, or list/dict of them).
+
+    The value appears in the notebook as ``name = value``, in the report's
+    ``metrics.json`` and in the grader's view of the notebook. Recording the
+    same name again replaces the earlier value. Returns ``value``.
+
+    >>> record("mlp_test_acc", 0.981)  # doctest: +SKIP
+    """
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"record name {name!r} is not valid: use letters, digits, '_', '.' or '-', "
+            "starting with a letter or '_'"
+        )
+    clean = _jsonable(value)
+    RECORDS[name] = clean
+    emit(RECORD_MIME, {"name": name, "value": clean}, f"[recorded] {name} = {_format(clean)}")
+    return value
+
+
+def _outputs(nb: Any) -> Iterable[dict]:
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        for output in cell.get("outputs", []):
+            if output.get("output_type") in ("display_data", "execute_result"):
+                yield output
+
+
+def read_payloads(nb: Any, mime: str) -> list[dict]:
+    """Every payload of type ``mime`` in an executed notebook, in cell order."""
+    payloads = []
+    for output in _outputs(nb):
+        payload = output.get("data", {}).get(mime)
+        if isinstance(payload, str):  # some writers store JSON as text
+            payload = json.loads(payload)
+        if isinstance(payload, dict):
+            payloads.append(payload)
+    return payloads
+
+
+def read_records(nb: Any) -> dict[str, Any]:
+    """The values recorded in an executed notebook (a later record wins).
+
+    ``nb`` is a notebook as loaded by ``nbformat.read`` (or a plain dict).
+    """
+    return {p["name"]: p.get("value") for p in read_payloads(nb, RECORD_MIME) if "name" in p}

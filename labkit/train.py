@@ -1,0 +1,408 @@
+"""The one training loop every lab uses: :func:`fit`.
+
+The data stays on the device as tensors and is batched by index, so there is
+no per-sample Python work; batch statistics are summed on the device and read
+back once per epoch, so there is no per-step host synchronisation. Each epoch
+appends a row to a :class:`History` (train and test loss and metrics).
+
+Two ways to describe a training step, one loop:
+
+* ``loss(model, x, y)`` returns the mean loss of the batch (or ``(loss,
+  {"metric": value})``); :func:`fit` does ``zero_grad``, ``backward`` and
+  ``optimizer.step``. :func:`classify` turns a criterion such as
+  ``nn.CrossEntropyLoss()`` into such a function that also reports accuracy.
+* ``step(model, x, y)`` does its own updates (GANs: a discriminator step, then
+  a generator step) and returns a dict of batch means to record.
+
+With ``checkpoint=PATH`` the full training state (model, optimizers,
+scheduler, history and every random generator) is saved after each epoch;
+``resume=True`` continues from it with the same epoch numbering, and gives
+the same result as a run that was never interrupted.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import pandas as pd
+import torch
+from torch import nn
+
+from labkit.progress import progress
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], Any]
+Prepare = Callable[[torch.Tensor, torch.Tensor, bool], Batch]
+
+
+@dataclass
+class History:
+    """Per-epoch results of one training run.
+
+    ``rows`` holds one dict per epoch: ``epoch``, ``train_<metric>``,
+    ``test_<metric>`` and ``seconds``. ``summary`` holds extra final numbers a
+    lab adds (a score, a parameter count) so sweep tables can show them.
+    """
+
+    name: str = ""
+    rows: list[dict[str, float]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        """The number of the last completed epoch (0 before training)."""
+        return int(self.rows[-1]["epoch"]) if self.rows else 0
+
+    def __getitem__(self, key: str) -> list[float]:
+        """The values of ``key`` per epoch, e.g. ``history["test_acc"]``."""
+        return [row[key] for row in self.rows if key in row]
+
+    def __contains__(self, key: str) -> bool:
+        return any(key in row for row in self.rows) or key in self.summary
+
+    def last(self, key: str) -> Any:
+        """The final value of ``key`` (from the last epoch, or from ``summary``)."""
+        if key in self.summary:
+            return self.summary[key]
+        values = self[key]
+        if not values:
+            raise KeyError(f"{key!r} was not recorded; available: {sorted(self.keys())}")
+        return values[-1]
+
+    def keys(self) -> list[str]:
+        names: dict[str, None] = {}
+        for row in self.rows:
+            names.update(dict.fromkeys(row))
+        names.update(dict.fromkeys(self.summary))
+        return list(names)
+
+    def truncated(self, epochs: int) -> "History":
+        """A copy holding only the first ``epochs`` epochs (a shorter run of the same training)."""
+        if epochs > self.epochs:
+            raise ValueError(f"history has {self.epochs} epochs, cannot truncate to {epochs}")
+        return History(self.name, [dict(r) for r in self.rows if r["epoch"] <= epochs], {})
+
+    def frame(self) -> pd.DataFrame:
+        """The history as a table, one row per epoch."""
+        return pd.DataFrame(self.rows)
+
+    def final(self) -> dict[str, Any]:
+        """The last epoch's values (without ``epoch``/``seconds``) plus ``summary``."""
+        row = {k: v for k, v in (self.rows[-1] if self.rows else {}).items() if k not in ("epoch", "seconds")}
+        row["seconds"] = sum(self["seconds"])
+        row.update(self.summary)
+        return row
+
+
+def classify(criterion: nn.Module | Callable | None = None, log_softmax: bool = False) -> LossFn:
+    """A loss function for classifiers that also reports accuracy (``acc``).
+
+    ``criterion`` gets the model's raw outputs (logits) and integer labels;
+    the default is ``nn.CrossEntropyLoss()``. With ``log_softmax=True`` the
+    outputs are passed through ``log_softmax`` first, as ``nn.NLLLoss`` needs.
+    A criterion that needs one-hot targets (e.g. ``nn.MSELoss``) is given
+    them automatically. (Pitfall from the source reports: never put a Softmax
+    layer in front of ``CrossEntropyLoss`` — it applies log-softmax itself.)
+    """
+    criterion = criterion if criterion is not None else nn.CrossEntropyLoss()
+    one_hot = isinstance(criterion, (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss))
+
+    def loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
+        out = model(x)
+        scores = torch.log_softmax(out, dim=1) if log_softmax else out
+        target = nn.functional.one_hot(y, out.shape[1]).to(out.dtype) if one_hot else y
+        value = criterion(scores, target)
+        acc = (out.argmax(dim=1) == y).float().mean()
+        return value, {"acc": acc}
+
+    return loss
+
+
+def to_float(x: torch.Tensor, y: torch.Tensor, train: bool) -> Batch:
+    """The default ``prepare``: uint8 images become floats in [0, 1]."""
+    return (x.float().div_(255) if x.dtype == torch.uint8 else x), y
+
+
+def standardize(mean: float | tuple = 0.0, std: float | tuple = 1.0) -> Prepare:
+    """A ``prepare`` that scales uint8 images to [0, 1], then standardises per channel.
+
+    >>> prepare = standardize(0.1307, 0.3081)  # MNIST's mean and std
+    """
+    def prepare(x: torch.Tensor, y: torch.Tensor, train: bool) -> Batch:
+        x, y = to_float(x, y, train)
+        m = torch.as_tensor(mean, dtype=x.dtype, device=x.device).reshape(1, -1, *([1] * (x.dim() - 2)))
+        s = torch.as_tensor(std, dtype=x.dtype, device=x.device).reshape(1, -1, *([1] * (x.dim() - 2)))
+        return (x - m) / s, y
+
+    return prepare
+
+
+def _pair(data: Any) -> Batch:
+    if data is None:
+        return None
+    if hasattr(data, "x") and hasattr(data, "y"):
+        return data.x, data.y
+    x, y = data
+    return x, y
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _optimizers(optimizer: Any) -> dict[str, torch.optim.Optimizer]:
+    if optimizer is None:
+        return {}
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return {"optimizer": optimizer}
+    if isinstance(optimizer, Mapping):
+        return dict(optimizer)
+    return {f"optimizer{i}": o for i, o in enumerate(optimizer)}
+
+
+def _unpack(result: Any) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    if isinstance(result, tuple):
+        value, metrics = result
+        return value, dict(metrics)
+    return result, {}
+
+
+class _Totals:
+    """Batch means summed on the device, weighted by batch size; read once per epoch."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+
+    def add(self, values: Mapping[str, torch.Tensor], n: int) -> None:
+        for key, value in values.items():
+            value = value.detach().float() * n if torch.is_tensor(value) else torch.tensor(float(value) * n)
+            self.sums[key] = self.sums[key] + value if key in self.sums else value
+        self.count += n
+
+    def means(self, prefix: str) -> dict[str, float]:
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        stacked = torch.stack([self.sums[k].reshape(()) for k in keys]).cpu()  # the one sync
+        return {f"{prefix}_{k}": float(v) / self.count for k, v in zip(keys, stacked)}
+
+
+def _autocast(device: torch.device, bf16: bool):
+    if bf16 and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Any, loss: LossFn, *, batch_size: int = 1024,
+             prepare: Prepare = to_float, device: torch.device | None = None, bf16: bool = False,
+             prefix: str = "test") -> dict[str, float]:
+    """Mean loss and metrics of ``loss`` over ``data`` in eval mode, e.g. ``{"test_loss": ..., "test_acc": ...}``."""
+    device = device or _model_device(model)
+    x_all, y_all = _pair(data)
+    was_training = model.training
+    model.eval()
+    totals = _Totals()
+    for start in range(0, len(x_all), batch_size):
+        x = x_all[start:start + batch_size].to(device, non_blocking=True)
+        y = y_all[start:start + batch_size].to(device, non_blocking=True)
+        x, y = prepare(x, y, False)
+        with _autocast(device, bf16):
+            value, metrics = _unpack(loss(model, x, y))
+        totals.add({"loss": value, **metrics}, len(x))
+    model.train(was_training)
+    return totals.means(prefix)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x_all: torch.Tensor, *, batch_size: int = 1024, prepare: Prepare = to_float,
+            device: torch.device | None = None, fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
+            ) -> torch.Tensor:
+    """``model(x)`` (or ``fn(model, x)``) over ``x_all`` in batches, in eval mode, concatenated on the CPU."""
+    device = device or _model_device(model)
+    was_training = model.training
+    model.eval()
+    outs = []
+    for start in range(0, len(x_all), batch_size):
+        x = x_all[start:start + batch_size].to(device)
+        x, _ = prepare(x, torch.zeros(len(x), dtype=torch.long, device=device), False)
+        outs.append((fn(model, x) if fn else model(x)).float().cpu())
+    model.train(was_training)
+    return torch.cat(outs)
+
+
+def _state(model, optimizers, scheduler, history, generator, epoch) -> dict:
+    state = {
+        "epoch": epoch,
+        "model": model.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "history": {"name": history.name, "rows": history.rows, "summary": history.summary},
+        "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},
+    }
+    if torch.cuda.is_available():
+        state["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
+    """Write ``state`` atomically (a crash never leaves a half-written checkpoint)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _restore(path: Path, model, optimizers, scheduler, generator) -> History:
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])
+    missing = set(state["optimizers"]) ^ set(optimizers)
+    if missing:
+        raise ValueError(f"checkpoint {path} has optimizers {sorted(state['optimizers'])}, "
+                         f"but fit was given {sorted(optimizers)}")
+    for key, opt in optimizers.items():
+        opt.load_state_dict(state["optimizers"][key])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    generator.set_state(state["rng"]["batches"])
+    if "cuda" in state["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+    saved = state["history"]
+    return History(saved["name"], list(saved["rows"]), dict(saved["summary"]))
+
+
+def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_size: int,
+        loss: LossFn | None = None, optimizer: Any = None, step: Callable[..., Mapping] | None = None,
+        prepare: Prepare = to_float, scheduler: Any = None, scheduler_per: str = "epoch",
+        eval_batch_size: int = 1024, bf16: bool = False, seed: int = 0, drop_last: bool = False,
+        checkpoint: str | os.PathLike | None = None, resume: bool = False,
+        on_epoch_end: Callable[[int, History], None] | None = None,
+        name: str = "", progress_bar: bool = True) -> History:
+    """Train ``model`` for ``epochs`` epochs and return its :class:`History`.
+
+    Parameters
+    ----------
+    train, test
+        Objects with tensors ``.x`` and ``.y`` (a ``labkit.data`` split) or
+        ``(x, y)`` tuples; moved to the model's device once. ``test`` may be None.
+    loss
+        ``loss(model, x, y) -> loss`` or ``(loss, {name: value})``: batch means.
+        Used for training (with ``optimizer``) and for the test evaluation.
+    optimizer
+        A torch optimizer, updated by fit; with ``step``, the optimizers the
+        step uses (one, a list or a dict) so that checkpoints include them.
+    step
+        ``step(model, x, y) -> {name: value}`` for loops that update
+        themselves (GANs). Mutually exclusive with fit doing the update.
+    prepare
+        ``prepare(x, y, train) -> (x, y)`` on the device for each batch:
+        scaling, normalisation, flattening, augmentation (when ``train``).
+    scheduler, scheduler_per
+        A learning-rate scheduler stepped every ``"epoch"`` or ``"batch"``.
+    bf16
+        bfloat16 autocast on CUDA (ignored elsewhere).
+    seed
+        Seeds the order of the batches (model initialisation is seeded by
+        ``labkit.start`` / ``seed_everything`` before the model is built).
+    checkpoint, resume
+        Save the state after each epoch to ``checkpoint``; with ``resume``,
+        continue from it (epochs counted from the start: ``epochs=10`` after
+        a checkpoint at epoch 4 trains epochs 5..10).
+    on_epoch_end
+        ``on_epoch_end(epoch, history)`` after each epoch (e.g. save samples).
+    """
+    if step is None and loss is None:
+        raise ValueError("fit needs either loss= (with optimizer=) or step=")
+    if step is None and optimizer is None:
+        raise ValueError("fit(loss=...) needs an optimizer= to update the model")
+    if step is None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError("with loss=, pass a single torch optimizer; for several optimizers write a step=")
+    if scheduler_per not in ("epoch", "batch"):
+        raise ValueError("scheduler_per must be 'epoch' or 'batch'")
+    device = _model_device(model)
+    x_train, y_train = (t.to(device) for t in _pair(train))
+    test_pair = None if test is None else tuple(t.to(device) for t in _pair(test))
+    optimizers = _optimizers(optimizer)
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    history = History(name=name)
+    if resume:
+        if checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=PATH")
+        if Path(checkpoint).exists():
+            history = _restore(Path(checkpoint), model, optimizers, scheduler, generator)
+    n = len(x_train)
+    steps = n // batch_size if drop_last else -(-n // batch_size)
+    if steps == 0:
+        raise ValueError(f"batch_size {batch_size} is larger than the {n} training examples with drop_last=True")
+    first = history.epochs + 1
+    bar = progress(max(0, epochs - history.epochs) * steps, desc=name or "train", enabled=progress_bar)
+    for epoch in range(first, epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        totals = _Totals()
+        order = torch.randperm(n, generator=generator).to(device)
+        for i in range(steps):
+            idx = order[i * batch_size:(i + 1) * batch_size]
+            x, y = prepare(x_train[idx], y_train[idx], True)
+            if step is not None:
+                with _autocast(device, bf16):
+                    values = dict(step(model, x, y))
+            else:
+                with _autocast(device, bf16):
+                    value, metrics = _unpack(loss(model, x, y))
+                optimizer.zero_grad(set_to_none=True)
+                value.backward()
+                optimizer.step()
+                values = {"loss": value, **metrics}
+            if scheduler is not None and scheduler_per == "batch":
+                scheduler.step()
+            totals.add(values, len(idx))
+            bar.update(1)
+        if scheduler is not None and scheduler_per == "epoch":
+            scheduler.step()
+        row: dict[str, float] = {"epoch": epoch, **totals.means("train")}
+        if test_pair is not None and loss is not None:
+            row.update(evaluate(model, test_pair, loss, batch_size=eval_batch_size, prepare=prepare,
+                                device=device, bf16=bf16))
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        row["seconds"] = time.perf_counter() - started
+        history.rows.append(row)
+        bar.set_postfix_str(_postfix(row), refresh=True)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history)
+        if checkpoint is not None:
+            save_checkpoint(checkpoint, _state(model, optimizers, scheduler, history, generator, epoch))
+    bar.close()
+    return history
+
+
+def _postfix(row: Mapping[str, float]) -> str:
+    """``ep 3 loss 0.41/0.45 acc 0.88/0.86``: train/test pairs, kept short for the bar."""
+    parts = [f"ep {int(row['epoch'])}"]
+    names = [k[len("train_"):] for k in row if k.startswith("train_")]
+    for metric in names[:3]:
+        test = row.get(f"test_{metric}")
+        parts.append(f"{metric} {row[f'train_{metric}']:.3g}" + (f"/{test:.3g}" if test is not None else ""))
+    return " ".join(parts)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """The number of trainable parameters of ``model``."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def histories_frame(histories: Mapping[str, History] | Iterable[History]) -> pd.DataFrame:
+    """One table of the final values of several runs, one row per run."""
+    items = histories.items() if isinstance(histories, Mapping) else ((h.name, h) for h in histories)
+    return pd.DataFrame([{"setting": key, **h.final()} for key, h in items]).set_index("setting")
