@@ -1,0 +1,39 @@
+"""Where labkit keeps what it computes once and reuses (decoded data, trained score classifiers).
+
+``LABKIT_CACHE`` if set; otherwise ``<LABKIT_DATA>/cache`` when the data
+folder is writable; otherwise ``~/.cache/labkit``. (The course's shared data
+folder is read-only, so there the cache falls back to the home folder.)
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    return os.access(probe, os.W_OK)
+
+
+def cache_dir() -> Path:
+    """The cache folder (created on first use)."""
+    env = os.environ.get("LABKIT_CACHE")
+    if env:
+        folder = Path(env).expanduser().resolve()
+    else:
+        data = Path(os.environ.get("LABKIT_DATA", "data")).expanduser().resolve()
+        folder = data / "cache" if _writable(data) else Path.home() / ".cache" / "labkit"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
