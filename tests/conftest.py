@@ -1,0 +1,42 @@
+"""Shared test helpers: running a lab through the real report pipeline, reading PDFs."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Caches go to a per-session folder unless the caller chose one (never into the data folder)."""
+    if "LABKIT_CACHE" not in os.environ:
+        os.environ["LABKIT_CACHE"] = str(tmp_path_factory.mktemp("labkit-cache"))
+    yield
+
+
+def full_data_dir() -> Path | None:
+    """The full course data (LABKIT_DATA, else ../shared/data), or None."""
+    env = os.environ.get("LABKIT_DATA")
+    path = Path(env) if env else SHARED_DATA
+    return path if (path / "MNIST").is_dir() else None
+
+
+def pdf_text(pdf: Path) -> str:
+    """The text of a PDF, via poppler's pdftotext."""
+    if shutil.which("pdftotext") is None:
+        pytest.fail("pdftotext is missing: install poppler-utils (make setup does)")
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def render_lab(lab: str, out_dir: Path, **overrides):
+    """Run notebooks/<lab>.ipynb in its smoke profile through the real pipeline."""
+    from labkit import report
+
+    return report.render(ROOT / "notebooks" / f"{lab}.ipynb", out_dir, {"profile": "smoke", **overrides}, name=lab)
