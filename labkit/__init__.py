@@ -14,13 +14,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = {
-    "record": "labkit.record", "read_records": "labkit.record",
+    "record": "labkit.records", "read_records": "labkit.records",
     "Config": "labkit.run", "start": "labkit.run",
     "pick_device": "labkit.device", "seed_everything": "labkit.device",
     "History": "labkit.train", "classify": "labkit.train", "count_parameters": "labkit.train",
     "evaluate": "labkit.train", "fit": "labkit.train", "predict": "labkit.train",
     "standardize": "labkit.train", "to_float": "labkit.train",
-    "Sweep": "labkit.sweep", "sweep": "labkit.sweep",
+    "Sweep": "labkit.sweeps", "sweep": "labkit.sweeps",
     "curves": "labkit.plots", "image_grid": "labkit.plots", "image_table": "labkit.plots",
     "show_table": "labkit.tables",
 }

@@ -109,7 +109,7 @@ def to_images(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0
 
 def _grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
     from torchvision.utils import make_grid
-    return make_grid(images, nrow=nrow, padding=2, pad_value=1.0).permute(1, 2, 0)
+    return make_grid(images, nrow=nrow, padding=2, pad_value=1.0).permute(1, 2, 0).numpy()
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
@@ -125,7 +125,8 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
     rows = math.ceil(n / nrow)
     if labels is None:
         fig, ax = plt.subplots(figsize=(size * nrow, size * rows + (0.4 if title else 0)))
-        ax.imshow(_grid(images, nrow).squeeze(-1) if images.shape[1] == 1 else _grid(images, nrow), cmap="gray")
+        grid = _grid(images, nrow)
+        ax.imshow(grid[..., 0] if images.shape[1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
         ax.axis("off")
         if title:
             ax.set_title(title)
@@ -135,8 +136,8 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            img = images[i].permute(1, 2, 0)
-            ax.imshow(img.squeeze(-1) if img.shape[-1] == 1 else img, cmap="gray")
+            img = images[i].permute(1, 2, 0).numpy()
+            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
             ax.set_title(str(labels[i]), fontsize=8)
     if title:
         fig.suptitle(title)
@@ -154,7 +155,7 @@ def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | N
     for ax, (label, images) in zip(axes[:, 0], rows.items()):
         images = to_images(images, value_range)[:nrow]
         grid = _grid(images, nrow)
-        ax.imshow(grid.squeeze(-1) if images.shape[1] == 1 else grid, cmap="gray")
+        ax.imshow(grid[..., 0] if images.shape[1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():

@@ -12,7 +12,7 @@ import torch
 from labkit import __version__
 from labkit.device import device_name, pick_device, seed_everything
 from labkit.i18n import set_language, t
-from labkit.record import RUN_MIME, emit
+from labkit.records import RUN_MIME, emit
 
 
 class Config(dict):

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-from labkit.record import record
+from labkit.records import record
 from labkit.train import History
 
 
@@ -48,7 +48,7 @@ class Sweep:
             if metrics is not None:
                 final = {k: final[k] for k in metrics if k in final}
             rows.append({"setting": label, **final})
-        return pd.DataFrame(rows).set_index("setting")
+        return pd.DataFrame(rows, columns=None if rows else ["setting"]).set_index("setting")
 
     def curves(self, metrics: Sequence[str] = ("loss", "acc"), title: str | None = None, **kwargs):
         """The curves of every setting overlaid (see :func:`labkit.plots.curves`)."""

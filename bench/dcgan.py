@@ -1,0 +1,243 @@
+"""One epoch of the dcgan lab's DCGAN on MNIST: labkit's loop vs the source report's loop.
+
+    python bench/dcgan.py                      # full MNIST, batch 64, the best device (CUDA if present)
+    python bench/dcgan.py --device cpu --images 6400   # a shorter run (100 steps) on the CPU
+    python bench/dcgan.py --device cuda        # on a GPU (compare with the CPU run on the same machine)
+
+Both loops train the same networks (those of notebooks/dcgan.ipynb, repeated
+here because labkit never imports a notebook) from the same initial weights
+for one epoch at batch 64 with Adam(2e-4, betas 0.5/0.999), on the same
+machine in the same run. The times of each loop are taken after one
+untimed warm-up pass of a few steps.
+
+* source: ``torchvision.datasets.MNIST`` with per-sample ``ToTensor`` and
+  ``Normalize(0.5, 0.5)`` through a shuffled ``DataLoader``; the
+  discriminator ends in ``Sigmoid`` and is trained with ``BCELoss``; the fake
+  batch is generated once and reused (detached) for the discriminator;
+  ``loss.item()`` is read every step for the running log. The MNIST files are
+  decompressed into a temporary folder first, as the source's
+  ``download=True`` does (not timed).
+* labkit: the dataset as one uint8 tensor on the device, batches by index,
+  ``labkit.fit(step=gan_step)``; ``BCEWithLogitsLoss`` on the
+  discriminator's logits (sigmoid fused into the loss); the fake batch
+  generated once per step; the discriminator's weights frozen during the
+  generator's backward pass (their gradients would be thrown away); losses
+  summed on the device and read once per epoch.
+
+Prints both timings, then the last line ``dcgan_epoch_speedup_vs_source: <x>``.
+Measures, never asserts. On a shared CPU the absolute times are noisy: the
+two loops run back to back, so their ratio is the number to read.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import labkit  # noqa: E402
+from labkit import data  # noqa: E402
+from labkit.device import device_name  # noqa: E402
+
+LATENT = 100
+LR, BETAS = 2e-4, (0.5, 0.999)
+
+
+class Generator(nn.Module):
+    """z (latent×1×1) → 4×4×64 → 7×7×32 → 14×14×16 → 28×28×1, tanh."""
+
+    def __init__(self, latent: int = LATENT):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.ConvTranspose2d(latent, 64, 4, 1, 0, bias=False), nn.BatchNorm2d(64), nn.ReLU(True),
+            nn.ConvTranspose2d(64, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(True),
+            nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(True),
+            nn.ConvTranspose2d(16, 1, 4, 2, 1, bias=False), nn.Tanh(),
+        )
+
+    def forward(self, z):
+        return self.net(z)
+
+
+class Discriminator(nn.Module):
+    """28×28×1 → 14×14×16 → 7×7×32 → 4×4×64 → one logit (``sigmoid=True``: a probability, as the source)."""
+
+    def __init__(self, sigmoid: bool = False):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 16, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(16, 32, 4, 2, 1, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(32, 64, 3, 2, 1, bias=False), nn.BatchNorm2d(64), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(64, 1, 4, 1, 0, bias=False),
+            *([nn.Sigmoid()] if sigmoid else []),
+        )
+
+    def forward(self, x):
+        return self.net(x).view(-1)
+
+
+class GAN(nn.Module):
+    def __init__(self, sigmoid: bool = False):
+        super().__init__()
+        self.g = Generator()
+        self.d = Discriminator(sigmoid)
+
+
+def init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def build(device: torch.device, sigmoid: bool, seed: int = 0):
+    torch.manual_seed(seed)
+    gan = GAN(sigmoid).to(device)
+    gan.apply(init_weights)
+    opt_g = torch.optim.Adam(gan.g.parameters(), lr=LR, betas=BETAS)
+    opt_d = torch.optim.Adam(gan.d.parameters(), lr=LR, betas=BETAS)
+    return gan, opt_g, opt_d
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --------------------------------------------------------------------------- the source's loop
+
+def source_dataset(raw_gz: Path, workdir: Path):
+    """torchvision's MNIST over decompressed copies of the .gz files (what download=True leaves)."""
+    from torchvision import datasets, transforms
+
+    raw = workdir / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for gz in raw_gz.glob("*-ubyte.gz"):
+        with gzip.open(gz) as src, open(raw / gz.name[:-3], "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    return datasets.MNIST(str(workdir), train=True, download=False, transform=transform)
+
+
+def source_epoch(dataset, device, batch_size: int, images: int, max_steps: int | None = None) -> float:
+    """The source's loop: DataLoader, Sigmoid + BCELoss, .item() every step. Returns seconds."""
+    gan, opt_g, opt_d = build(device, sigmoid=True)
+    subset = torch.utils.data.Subset(dataset, range(images))
+    loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=True)
+    criterion = nn.BCELoss()
+    g_losses, d_losses = [], []
+    sync(device)
+    started = time.perf_counter()
+    for i, (real, _) in enumerate(loader):
+        if max_steps is not None and i >= max_steps:
+            break
+        real = real.to(device)
+        n = real.size(0)
+        ones = torch.full((n,), 1.0, device=device)
+        zeros = torch.full((n,), 0.0, device=device)
+        # discriminator: real batch, then the fake batch (detached)
+        gan.d.zero_grad()
+        err_real = criterion(gan.d(real), ones)
+        err_real.backward()
+        fake = gan.g(torch.randn(n, LATENT, 1, 1, device=device))
+        err_fake = criterion(gan.d(fake.detach()), zeros)
+        err_fake.backward()
+        opt_d.step()
+        # generator: the same fake batch through the updated discriminator
+        gan.g.zero_grad()
+        err_g = criterion(gan.d(fake), ones)
+        err_g.backward()
+        opt_g.step()
+        d_losses.append((err_real + err_fake).item())
+        g_losses.append(err_g.item())
+    sync(device)
+    return time.perf_counter() - started
+
+
+# --------------------------------------------------------------------------- labkit's loop
+
+def make_gan_step(gan: GAN, opt_g, opt_d, latent: int = LATENT):
+    """The notebook's gan_step: logits + BCEWithLogits, one fake batch, D frozen for G's backward."""
+    bce = nn.BCEWithLogitsLoss()
+
+    def gan_step(model, real, _labels):
+        n = real.shape[0]
+        ones = real.new_ones(n)
+        zeros = real.new_zeros(n)
+        fake = model.g(torch.randn(n, latent, 1, 1, device=real.device))
+        d_real = model.d(real)
+        d_fake = model.d(fake.detach())
+        loss_d = bce(d_real, ones) + bce(d_fake, zeros)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+        model.d.requires_grad_(False)
+        loss_g = bce(model.d(fake), ones)
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        model.d.requires_grad_(True)
+        return {"loss_d": loss_d, "loss_g": loss_g}
+
+    return gan_step
+
+
+def labkit_epoch(train, device, batch_size: int, images: int) -> float:
+    gan, opt_g, opt_d = build(device, sigmoid=False)
+    subset = (train.x[:images], train.y[:images])
+    sync(device)
+    started = time.perf_counter()
+    labkit.fit(gan, subset, epochs=1, batch_size=batch_size, step=make_gan_step(gan, opt_g, opt_d),
+               optimizer={"g": opt_g, "d": opt_d}, prepare=labkit.standardize(0.5, 0.5), progress_bar=False)
+    sync(device)
+    return time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    parser.add_argument("--data", default=os.environ.get("LABKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")),
+                        help="folder with MNIST/raw/*.gz (default: $LABKIT_DATA, else ../shared/data)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--images", type=int, default=60000, help="training images per epoch (default: all 60,000)")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = labkit.pick_device(args.device)
+    os.environ["LABKIT_DATA"] = str(Path(args.data).resolve())
+    os.environ.setdefault("LABKIT_OFFLINE", "1")
+    raw_gz = Path(args.data) / "MNIST" / "raw"
+    if not (raw_gz / "train-images-idx3-ubyte.gz").is_file():
+        sys.exit(f"bench/dcgan.py: no MNIST files in {raw_gz}; pass --data FOLDER (the course data) or set LABKIT_DATA")
+    torch.backends.cudnn.benchmark = True
+
+    mnist = data.load("mnist", device=device)  # uint8 on the device, loaded once (not timed, like the source's dataset)
+    images = min(args.images, len(mnist.train))
+    print(f"DCGAN, one epoch of {images} MNIST images, batch {args.batch_size}, device {device} "
+          f"({device_name(device)}), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", flush=True)
+    with tempfile.TemporaryDirectory(prefix="labkit-bench-dcgan-") as tmp:
+        dataset = source_dataset(raw_gz, Path(tmp))
+        # warm-up (allocator, cuDNN autotuning, lazy initialisation): a few steps of each, untimed
+        source_epoch(dataset, device, args.batch_size, args.batch_size * 5)
+        labkit_epoch(mnist.train, device, args.batch_size, args.batch_size * 5)
+        source = source_epoch(dataset, device, args.batch_size, images)
+        print(f"source loop (DataLoader + per-sample transforms, Sigmoid+BCELoss, .item() per step): {source:.2f} s", flush=True)
+        ours = labkit_epoch(mnist.train, device, args.batch_size, images)
+        print(f"labkit loop (tensors on the device, labkit.fit, BCEWithLogits, no per-step sync): {ours:.2f} s", flush=True)
+    print(f"dcgan_epoch_speedup_vs_source: {source / ours:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Benchmark: one epoch of the mlp lab's MLP on full MNIST, labkit's loop vs the source reports' loop.
+
+The source loop is what the course's reports wrote by hand: torchvision's ``MNIST`` dataset with a
+per-sample ``ToTensor`` transform, a ``DataLoader`` with batch 256, and ``loss.item()`` /
+accuracy read back on every step. labkit's loop (``labkit.fit``) keeps the dataset as one tensor and
+batches by index. Both train the same model with the same optimizer, in the same process.
+
+Also measured: the report pipeline's overhead (papermill + HTML + PDF) over executing the same notebook
+bare with nbclient.
+
+    LABKIT_DATA=../shared/data python bench/mlp.py [--epochs 1] [--skip-pipeline]
+
+Last line: ``mlp_epoch_speedup_vs_source: <x>``.
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import labkit  # noqa: E402
+from labkit import data  # noqa: E402
+
+MEAN, STD = 0.1307, 0.3081
+
+
+def mlp() -> nn.Module:
+    layers, width = [nn.Flatten()], 784
+    for hidden in (256, 128, 64):
+        layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+        width = hidden
+    return nn.Sequential(*layers, nn.Linear(width, 10))
+
+
+def source_loop(root: Path, epochs: int) -> float:
+    """The source reports' loop: torchvision MNIST + ToTensor + DataLoader(batch 256)."""
+    import torchvision
+    from torchvision import transforms
+
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
+    train = torchvision.datasets.MNIST(root, train=True, transform=transform, download=False)
+    loader = torch.utils.data.DataLoader(train, batch_size=256, shuffle=True)
+    torch.manual_seed(0)
+    model = mlp()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
+    criterion = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for _ in range(epochs):
+        total_loss, correct, seen = 0.0, 0, 0
+        for x, y in loader:
+            out = model(x)
+            loss = criterion(out, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += loss.item() * len(y)
+            correct += (out.argmax(1) == y).sum().item()
+            seen += len(y)
+    return (time.perf_counter() - start) / epochs
+
+
+def labkit_loop(epochs: int) -> float:
+    mnist = data.load("mnist")
+    if mnist.info["source"] == "sample":
+        sys.exit("bench/mlp.py needs the full MNIST: set LABKIT_DATA (e.g. LABKIT_DATA=../shared/data)")
+    labkit.seed_everything(0)
+    model = mlp()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
+    start = time.perf_counter()
+    labkit.fit(model, mnist.train, epochs=epochs, batch_size=256, loss=labkit.classify(),
+               optimizer=optimizer, prepare=labkit.standardize(MEAN, STD), progress_bar=False)
+    return (time.perf_counter() - start) / epochs
+
+
+def unpacked_mnist(tmp: Path) -> Path:
+    """torchvision's MNIST reads the unpacked IDX files: unpack the .gz copies into ``tmp``."""
+    raw = tmp / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz in (data.data_dir() / "MNIST" / "raw").glob("*.gz"):
+        with gzip.open(gz) as src, open(raw / gz.stem, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    return tmp
+
+
+def pipeline_overhead() -> tuple[float, float]:
+    """Seconds to execute the mlp notebook (smoke) bare, and through ``labkit report``."""
+    import nbformat
+    from nbclient import NotebookClient
+    from labkit import report
+
+    notebook = ROOT / "notebooks" / "mlp.ipynb"
+    with tempfile.TemporaryDirectory() as tmp:
+        nb = nbformat.read(notebook, as_version=4)
+        for cell in nb.cells:  # the same parameters papermill would inject
+            if "parameters" in cell.metadata.get("tags", []):
+                cell.source += '\nprofile = "smoke"\n'
+        start = time.perf_counter()
+        NotebookClient(nb, resources={"metadata": {"path": str(notebook.parent)}}).execute()
+        bare = time.perf_counter() - start
+        start = time.perf_counter()
+        report.render(notebook, Path(tmp) / "out", {"profile": "smoke"}, name="mlp", log=lambda *a: None)
+        full = time.perf_counter() - start
+    return bare, full
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--skip-pipeline", action="store_true", help="skip the report-pipeline overhead")
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data {data.data_dir()}")
+    ours = labkit_loop(args.epochs)
+    print(f"labkit loop: {ours:.2f} s/epoch")
+    with tempfile.TemporaryDirectory() as tmp:
+        theirs = source_loop(unpacked_mnist(Path(tmp)), args.epochs)
+    print(f"source loop (DataLoader + ToTensor, batch 256): {theirs:.2f} s/epoch")
+    if not args.skip_pipeline:
+        bare, full = pipeline_overhead()
+        print(f"mlp notebook, smoke profile: bare execution {bare:.1f} s, labkit report {full:.1f} s, "
+              f"pipeline overhead {full - bare:.1f} s")
+    print(f"mlp_epoch_speedup_vs_source: {theirs / ours:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+import pytest
+
+from labkit import i18n
+
+
+def test_languages_have_the_same_keys():
+    assert set(i18n.STRINGS["en"]) == set(i18n.STRINGS["zh"])
+
+
+def test_translation_fallback_and_fields():
+    assert i18n.t("provenance.title", "zh") == "运行环境与来源"
+    assert i18n.t("no.such.key", "zh") == "no.such.key"
+    assert "mnist" in i18n.t("data.loaded", "en", name="mnist", train=1, test=2, source="x", checksum="")
+
+
+def test_set_language_validates():
+    with pytest.raises(ValueError, match="en, zh"):
+        i18n.set_language("zh-CN")
+    i18n.set_language("zh")
+    try:
+        assert i18n.t("figure.epoch") == "轮次"
+    finally:
+        i18n.set_language("en")

@@ -1,0 +1,32 @@
+import matplotlib
+import torch
+
+matplotlib.use("Agg")
+
+from labkit import plots  # noqa: E402
+from labkit.train import History  # noqa: E402
+
+
+def test_cjk_font_is_registered_when_installed():
+    family = plots.setup_matplotlib()
+    assert family is not None and "CJK" in family, "install fonts-noto-cjk (make setup) for Chinese figures"
+    from matplotlib import font_manager
+    found = font_manager.findfont(font_manager.FontProperties(family=family), fallback_to_default=False)
+    assert found.endswith((".ttc", ".otf", ".ttf"))
+
+
+def test_image_helpers_accept_uint8_flat_and_tanh_ranges():
+    imgs = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
+    assert plots.to_images(imgs).max() <= 1
+    flat = torch.rand(4, 784) * 2 - 1
+    assert plots.to_images(flat, (-1, 1)).shape == (4, 1, 28, 28)
+    fig = plots.image_grid(imgs, nrow=5, labels=[str(i) for i in range(10)])
+    assert len(fig.axes) == 10
+    table = plots.image_table({"a": imgs, "b": torch.rand(10, 3, 8, 8)}, nrow=5)
+    assert len(table.axes) == 2
+
+
+def test_curves_skip_missing_metrics():
+    h = History("run", [{"epoch": 1, "train_loss": 1.0, "test_loss": 1.2}, {"epoch": 2, "train_loss": 0.5, "test_loss": 0.9}])
+    fig = plots.curves(h, metrics=("loss", "acc"))
+    assert len(fig.axes) == 1

@@ -1,0 +1,44 @@
+import math
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from labkit.records import RECORD_MIME, RECORDS, read_payloads, read_records, record
+
+
+def test_record_outside_ipython_prints_and_stores(capsys):
+    assert record("acc", torch.tensor(0.5)) is not None
+    assert RECORDS["acc"] == 0.5
+    record("arr", np.array([1, 2]))
+    assert RECORDS["arr"] == [1, 2]
+    record("bad", float("nan"))
+    assert RECORDS["bad"] == "nan"
+    assert "[recorded] acc = 0.5" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "a b", "é", None])
+def test_record_rejects_bad_names(name):
+    with pytest.raises(ValueError, match="not valid"):
+        record(name, 1)
+
+
+def test_record_rejects_unserialisable_values():
+    with pytest.raises(TypeError, match="cannot record"):
+        record("model", object())
+
+
+def test_read_records_from_notebook_outputs_later_wins(tmp_path):
+    def shown(name, value):
+        return new_output("display_data", data={RECORD_MIME: {"name": name, "value": value},
+                                                 "text/plain": f"{name} = {value}"})
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[shown("a", 1), shown("b", [1, 2])]),
+                             new_code_cell("y", outputs=[shown("a", 3.5)])])
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nb, path)
+    again = nbformat.read(path, as_version=4)  # survives a write/read round trip
+    assert read_records(again) == {"a": 3.5, "b": [1, 2]}
+    assert len(read_payloads(again, RECORD_MIME)) == 3
+    assert math.isclose(read_records(again)["a"], 3.5)
