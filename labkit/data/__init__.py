@@ -1,0 +1,29 @@
+"""Datasets for the labs: the real files when present, a download when possible,
+an embedded sample otherwise, never silently.
+
+    from labkit import data
+    d = data.load("mnist", train_size=5000, seed=0)   # ImageData: d.train.x, d.train.y, d.classes, d.info
+    p = data.load_pairs("eng-fra")                    # TextPairs: p.pairs, p.info
+
+Data lives in :func:`data_dir` (``$LABKIT_DATA``, default ``./data``).
+``LABKIT_OFFLINE=1`` skips download attempts. Cleaning and splitting the
+sentence pairs: :mod:`labkit.data.text` (``normalize``, ``prepare_pairs``,
+``split_pairs``). Rebuilding the embedded samples: :mod:`labkit.data.samples`.
+"""
+from __future__ import annotations
+
+from labkit.data.files import ChecksumError, DatasetUnavailable, data_dir
+from labkit.data.images import DATASETS, ImageData, Split, load
+from labkit.data.text import TextPairs, load_pairs
+
+__all__ = [
+    "load",
+    "load_pairs",
+    "data_dir",
+    "ImageData",
+    "Split",
+    "TextPairs",
+    "ChecksumError",
+    "DatasetUnavailable",
+    "DATASETS",
+]
