@@ -1,0 +1,239 @@
+"""Where and how a report was made: the machine, the software, the inputs.
+
+:func:`environment` describes the machine and software that ran the report;
+:func:`section_markdown` turns a provenance dict (built by
+:func:`labkit.report.render`, also stored in ``metrics.json``) into the
+report's "Environment and provenance" section.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from labkit.i18n import t
+
+_EMPTY = "—"
+
+
+def _os_name() -> str:
+    try:
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME", "")
+    except OSError:
+        pretty = ""
+    kernel = f"{platform.system()} {platform.release()} {platform.machine()}".strip()
+    return f"{pretty} ({kernel})" if pretty else platform.platform()
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                key, _, value = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware") and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def _gpus() -> list[str]:
+    try:
+        import torch
+    except ImportError:
+        return []
+    if not torch.cuda.is_available():
+        return []
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+def _version(distribution: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _labkit_version() -> str | None:
+    version = _version("labkit")
+    if version is None:
+        import labkit
+
+        version = getattr(labkit, "__version__", None)
+    return version
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    env = dict(os.environ, GIT_OPTIONAL_LOCKS="0", LC_ALL="C")
+    try:
+        done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True,
+                              timeout=20, env=env)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_commit(folder: Path | None = None) -> str | None:
+    """The commit of the labkit checkout (``...-dirty`` with uncommitted changes).
+
+    ``folder`` defaults to the folder that holds the ``labkit`` package. None
+    when that folder is not the top of a git checkout (an installed kit).
+    Uses ``--no-optional-locks`` so it never writes to the repository.
+    """
+    if folder is None:
+        import labkit
+
+        folder = Path(labkit.__file__).resolve().parent.parent
+    top = _git(folder, "rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != Path(folder).resolve():
+        return None
+    commit = _git(folder, "rev-parse", "HEAD")
+    if commit is None:
+        return None
+    status = _git(folder, "--no-optional-locks", "status", "--porcelain")
+    return f"{commit}-dirty" if status else commit
+
+
+def environment() -> dict[str, Any]:
+    """The machine and software this process runs on, as a plain JSON-able dict.
+
+    Keys: ``os``, ``cpu``, ``cpu_count``, ``gpu`` (list of CUDA device names,
+    empty without CUDA), ``python``, ``torch``, ``torchvision``, ``labkit``,
+    ``commit`` (see :func:`git_commit`). Missing packages give None.
+    """
+    return {
+        "os": _os_name(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "gpu": _gpus(),
+        "python": platform.python_version(),
+        "torch": _version("torch"),
+        "torchvision": _version("torchvision"),
+        "labkit": _labkit_version(),
+        "commit": git_commit(),
+    }
+
+
+def _cell(value: Any) -> str:
+    """A markdown table cell: code-formatted (so MathJax leaves it alone), pipes escaped."""
+    if value is None or value == "":
+        return _EMPTY
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    text = " ".join(text.split()).replace("|", "\\|")
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+
+
+def _text(value: Any) -> str:
+    """A plain-text markdown table cell (labels the kit wrote itself)."""
+    if value is None or value == "":
+        return _EMPTY
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``83.2`` -> ``"1 min 23.2 s"``; None -> ``"—"``."""
+    if seconds is None:
+        return _EMPTY
+    minutes, rest = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    if hours:
+        return f"{hours} h {minutes} min {rest:.0f} s"
+    if minutes:
+        return f"{minutes} min {rest:.1f} s"
+    return f"{rest:.1f} s"
+
+
+def _splits(sizes: Any, lang: str) -> str:
+    if not isinstance(sizes, dict) or not sizes:
+        return _EMPTY
+    return " · ".join(f"{t('split.' + str(name), lang)} {size}" for name, size in sizes.items())
+
+
+def _datasets(prov: dict, lang: str) -> list[tuple[str, ...]]:
+    rows, seen = [], set()
+    for info in prov.get("datasets") or []:
+        row = (
+            _text(info.get("title") or info.get("name")),
+            _text(_splits(info.get("sizes"), lang)),
+            _text(t(f"source.{info['source']}", lang) if info.get("source") else None),
+            _text(t(f"checksum.{info['checksum']}", lang) if info.get("checksum") else None),
+            _cell(info.get("path")),
+        )
+        if row not in seen:
+            seen.add(row)
+            rows.append(row)
+    return rows
+
+
+def section_markdown(prov: dict, lang: str = "en") -> str:
+    """The "Environment and provenance" section of a report, as markdown.
+
+    ``prov`` is the dict :func:`labkit.report.render` builds and stores in
+    ``metrics.json["provenance"]``: ``environment`` (see :func:`environment`),
+    ``notebook``, ``device``, ``profile``, ``seed``, ``started``,
+    ``wall_seconds``, ``parameters`` (name -> value), ``overridden`` (names)
+    and ``datasets`` (the dataset infos the notebook emitted). Missing keys
+    show as "—".
+    """
+    env = prov.get("environment") or {}
+    gpus = env.get("gpu")
+    cpu = env.get("cpu")
+    if cpu and env.get("cpu_count"):
+        cpu = f"{cpu} × {env['cpu_count']}"
+    version = env.get("labkit")
+    if env.get("commit"):
+        version = f"{version or _EMPTY} ({env['commit']})"
+    items = [
+        ("provenance.os", _text(env.get("os"))),
+        ("provenance.cpu", _text(cpu)),
+        ("provenance.gpu", _text(", ".join(gpus) if gpus else t("provenance.no_gpu", lang))),
+        ("provenance.device", _text(prov.get("device"))),
+        ("provenance.python", _text(env.get("python"))),
+        ("provenance.torch", _text(env.get("torch"))),
+        ("provenance.torchvision", _text(env.get("torchvision"))),
+        ("provenance.labkit", _text(version)),
+        ("provenance.notebook", _cell(prov.get("notebook"))),
+        ("provenance.profile", _cell(prov.get("profile"))),
+        ("provenance.seed", _cell(prov.get("seed"))),
+        ("provenance.started", _text(prov.get("started"))),
+        ("provenance.wall_time", _text(format_seconds(prov.get("wall_seconds")))),
+    ]
+    parts = [
+        f"## {t('provenance.title', lang)}",
+        _table((t("provenance.item", lang), t("provenance.value", lang)),
+               [(t(key, lang), value) for key, value in items]),
+    ]
+    parameters = prov.get("parameters") or {}
+    overridden = set(prov.get("overridden") or ())
+    parts.append(f"### {t('provenance.parameters', lang)}")
+    if parameters:
+        parts.append(_table(
+            (t("provenance.parameter", lang), t("provenance.value", lang), t("provenance.set_by", lang)),
+            [(_cell(name), _cell(value),
+              t("provenance.by_override" if name in overridden else "provenance.by_default", lang))
+             for name, value in parameters.items()],
+        ))
+    else:
+        parts.append(t("provenance.none", lang))
+    parts.append(f"### {t('provenance.datasets', lang)}")
+    datasets = _datasets(prov, lang)
+    if datasets:
+        parts.append(_table(
+            (t("provenance.dataset", lang), t("provenance.splits", lang), t("provenance.source", lang),
+             t("provenance.checksum", lang), t("provenance.path", lang)),
+            datasets,
+        ))
+    else:
+        parts.append(t("provenance.none", lang))
+    return "\n\n".join(parts) + "\n"
