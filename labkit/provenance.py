@@ -182,7 +182,8 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
     ``prov`` is the dict :func:`labkit.report.render` builds and stores in
     ``metrics.json["provenance"]``: ``environment`` (see :func:`environment`),
     ``notebook``, ``device``, ``profile``, ``seed``, ``started``,
-    ``wall_seconds``, ``parameters`` (name -> value), ``overridden`` (names)
+    ``wall_seconds``, ``parameters`` (name -> value), ``overridden`` (names),
+    ``settings`` (the values the notebook resolved from its profile)
     and ``datasets`` (the dataset infos the notebook emitted). Missing keys
     show as "—".
     """
@@ -216,14 +217,20 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
     ]
     parameters = prov.get("parameters") or {}
     overridden = set(prov.get("overridden") or ())
+    settings = prov.get("settings") or {}
     parts.append(f"### {t('provenance.parameters', lang)}")
     if parameters:
+        rows = []
+        for name, value in parameters.items():
+            if name in overridden:
+                source = "provenance.by_override"
+            elif value is None and settings.get(name) is not None:  # left to the profile
+                value, source = settings[name], "provenance.by_profile"
+            else:
+                source = "provenance.by_default"
+            rows.append((_cell(name), _cell(value), t(source, lang)))
         parts.append(_table(
-            (t("provenance.parameter", lang), t("provenance.value", lang), t("provenance.set_by", lang)),
-            [(_cell(name), _cell(value),
-              t("provenance.by_override" if name in overridden else "provenance.by_default", lang))
-             for name, value in parameters.items()],
-        ))
+            (t("provenance.parameter", lang), t("provenance.value", lang), t("provenance.set_by", lang)), rows))
     else:
         parts.append(t("provenance.none", lang))
     parts.append(f"### {t('provenance.datasets', lang)}")

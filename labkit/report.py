@@ -264,6 +264,7 @@ def _provenance(notebook: Path, nb: Any, parameters: dict, overridden: list[str]
         "wall_seconds": round(wall_seconds, 2),
         "parameters": parameters,
         "overridden": overridden,
+        "settings": run.get("settings", {}),
         "datasets": datasets,
         "failure": failure.to_dict() if failure else None,
         "environment": provenance.environment(),

@@ -33,8 +33,11 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     """
     from IPython.display import HTML, display
 
-    shown = localize(df)
+    named_index = df.index.name is not None
+    shown = localize(df.reset_index() if named_index else df)
     styler = shown.style.format(lambda v: f"{v:.{digits}g}" if isinstance(v, float) else v)
+    if named_index:
+        styler = styler.hide(axis="index")
     styled_cols = {c: t(_COLUMN_KEYS.get(c, c)) if c in _COLUMN_KEYS else c for c in df.columns}
     for col in highlight_max:
         styler = styler.highlight_max(subset=[styled_cols[col]], props="font-weight: bold")
