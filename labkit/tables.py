@@ -31,8 +31,6 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     Columns named in ``highlight_max`` / ``highlight_min`` have their best value
     in bold. Returns ``df`` unchanged (display is a side effect).
     """
-    from IPython.display import HTML, display
-
     named_index = df.index.name is not None
     shown = localize(df.reset_index() if named_index else df)
     styler = shown.style.format(lambda v: f"{v:.{digits}g}" if isinstance(v, float) else v)
@@ -45,5 +43,13 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
         styler = styler.highlight_min(subset=[styled_cols[col]], props="font-weight: bold")
     if caption:
         styler = styler.set_caption(caption)
-    display(HTML(styler.to_html(table_attributes='class="labkit-table"')))
+    try:
+        from IPython import get_ipython
+        from IPython.display import HTML, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(HTML(styler.to_html(table_attributes='class="labkit-table"')))
+    else:  # a plain script: print the table
+        print(f"{caption}\n" if caption else "", shown.to_string(index=not named_index), sep="")
     return df
