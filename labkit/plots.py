@@ -42,7 +42,10 @@ def setup_matplotlib() -> str | None:
             break
     sans = ["DejaVu Sans"] + ([family] if family else [])
     matplotlib.rcParams.update({
-        "font.family": "sans-serif",
+        # Two families: matplotlib falls back glyph by glyph only across font.family's entries, so Latin
+        # text is drawn with DejaVu Sans and Chinese with the CJK font ("sans-serif" alone resolves to
+        # one font, and every Chinese glyph would be a box).
+        "font.family": ["sans-serif"] + ([family] if family else []),
         "font.sans-serif": sans + [f for f in matplotlib.rcParams["font.sans-serif"] if f not in sans],
         "axes.unicode_minus": False,
         "figure.dpi": 110,

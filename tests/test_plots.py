@@ -15,6 +15,20 @@ def test_cjk_font_is_registered_when_installed():
     assert found.endswith((".ttc", ".otf", ".ttf"))
 
 
+def test_chinese_text_in_figures_has_every_glyph(recwarn):
+    """Latin and Chinese in one title: drawn without a missing-glyph warning (no boxes)."""
+    import matplotlib.pyplot as plt
+
+    plots.setup_matplotlib()
+    fig, ax = plt.subplots()
+    ax.set_title("测试准确率 (test accuracy) −1")
+    ax.set_xlabel("轮次 epoch")
+    fig.canvas.draw()
+    plt.close(fig)
+    missing = [str(w.message) for w in recwarn if "missing from font" in str(w.message)]
+    assert not missing, missing
+
+
 def test_image_helpers_accept_uint8_flat_and_tanh_ranges():
     imgs = torch.randint(0, 256, (10, 1, 28, 28), dtype=torch.uint8)
     assert plots.to_images(imgs).max() <= 1
