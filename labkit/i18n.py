@@ -81,6 +81,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "data.sample_warning": "Using the embedded sample of {name} ({reason}). Results are not comparable with the full dataset.",
         "data.loaded_pairs": "Dataset {name}: {pairs} sentence pairs, {source}{checksum}",
         "data.checksum_part": ", checksum {checksum}",
+        # labkit.vision (resnet lab)
+        "vision.true_class": "True class",
+        "vision.predicted_class": "Predicted class",
+        "vision.fraction_of_row": "Fraction of the true class",
     },
     "zh": {
         "provenance.title": "运行环境与来源",
@@ -151,6 +155,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "data.sample_warning": "正在使用 {name} 的内置样本（{reason}）。结果不能与完整数据集直接比较。",
         "data.loaded_pairs": "数据集 {name}：{pairs} 个句对，{source}{checksum}",
         "data.checksum_part": "，{checksum}",
+        "vision.true_class": "真实类别",
+        "vision.predicted_class": "预测类别",
+        "vision.fraction_of_row": "占该真实类别的比例",
     },
 }
 

@@ -1,0 +1,86 @@
+"""The resnet lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium)."""
+import json
+
+import nbformat
+import pytest
+
+from conftest import full_data_dir, pdf_text, render_lab
+
+pytestmark = pytest.mark.pipeline
+
+HEADINGS = ("Environment and provenance", "1. The data", "2. The baseline: LeNet-5", "3. ResNet-18",
+            "4. Training recipes", "5. Training ResNet-18: checkpoint and resume", "6. Feature maps",
+            "7. Which classes are confused?", "8. Why it is fast", "Common pitfall")
+
+
+def _outputs_text(ipynb) -> str:
+    nb = nbformat.read(ipynb, as_version=4)
+    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                     if o.get("output_type") == "stream")
+
+
+@pytest.fixture(scope="module")
+def resnet_report(tmp_path_factory):
+    if full_data_dir() is None:
+        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
+    out = tmp_path_factory.mktemp("resnet")
+    return render_lab("resnet", out), out
+
+
+def test_resnet_smoke_report_is_complete(resnet_report):
+    result, out = resnet_report
+    assert result.failure is None, result.failure
+    for name in ("resnet.ipynb", "resnet.html", "resnet.pdf", "metrics.json"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    recorded = metrics["metrics"]
+    assert 0.1 < recorded["lenet_test_acc"] <= 1.0
+    for key in ("resnet18_test_acc", "resnet18_test_acc_no_tta", "resnet18_test_acc_flip_tta"):
+        assert 0.0 <= recorded[key] <= 1.0, key
+    assert recorded["resnet18_epoch_seconds"] > 0
+    assert recorded["resnet18_images_per_second"] > 0
+    assert recorded["resnet18_train_seconds"] >= recorded["resnet18_epoch_seconds"]
+    assert recorded["resnet18_parameters"] == 176402  # ResNet-18 at width 8
+    per_class = recorded["resnet18_per_class_acc"]
+    assert len(per_class) == 10 and "cat" in per_class and all(0 <= v <= 1 for v in per_class.values())
+    assert "resnet18_test_loss_rise_epoch" in recorded
+    assert metrics["parameters"]["profile"] == "smoke"
+    assert metrics["provenance"]["datasets"][0]["source"] == "full"
+    settings = metrics["provenance"]["settings"]
+    assert settings["width"] == 8 and settings["recipe"] == "source" and settings["interrupt_at"] == 1
+
+
+def test_resnet_resumes_with_the_same_epoch_numbering(resnet_report):
+    result, out = resnet_report
+    text = _outputs_text(out / "resnet.ipynb")
+    assert "interrupted after epoch 1" in text
+    # the notebook asserts the resumed history is epochs 1..2; the table shows both rows
+    assert "ResNet-18 test accuracy" in text
+
+
+def test_resnet_pdf_has_sections_and_recorded_accuracy(resnet_report):
+    result, out = resnet_report
+    text = pdf_text(out / "resnet.pdf")
+    for heading in HEADINGS:
+        assert heading in text, heading
+    acc = result.records["resnet18_test_acc"]
+    assert f"resnet18_test_acc = {acc:.6g}" in text
+    assert "LeNet-5 vs ResNet-18" in text and "accuracy per class" in text
+    for raw_tex in ("\\operatorname", "\\frac", "\\mathcal", "$\\", "\\eta"):  # MathJax typeset every formula
+        assert raw_tex not in text, raw_tex
+
+
+def test_resnet_offline_uses_the_embedded_sample(tmp_path, monkeypatch):
+    """Offline, with a subset larger than the embedded sample, the lab still runs (in Chinese)."""
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+    out = tmp_path / "report"
+    result = render_lab("resnet", out, lang="zh", train_size=5000, test_size=400, epochs=1, lenet_epochs=1,
+                        width=4, interrupt_at=0)
+    assert result.failure is None, result.failure
+    metrics = json.loads((out / "metrics.json").read_text())
+    dataset = metrics["provenance"]["datasets"][0]
+    assert dataset["source"] == "sample" and dataset["sizes"]["train"] == 2000
+    assert 0 <= metrics["metrics"]["resnet18_test_acc"] <= 1
+    text = pdf_text(out / "resnet.pdf")
+    assert "运行环境与来源" in text and "测试准确率" in text  # labkit's Chinese headings and table columns
