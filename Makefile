@@ -4,6 +4,9 @@ LAB     ?= mlp
 PROFILE ?=
 P       ?=
 OUT     ?=
+SUBMISSIONS ?= submissions
+WORKERS ?=
+EXECUTOR ?= local
 LABS    := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 
 # P="epochs=5 lr=0.01" becomes -p epochs 5 -p lr 0.01
@@ -11,7 +14,7 @@ PARAM_ARGS   := $(foreach kv,$(P),-p $(firstword $(subst =, ,$(kv))) $(patsubst 
 PROFILE_ARG  := $(if $(PROFILE),--profile $(PROFILE))
 OUT_ARG      := $(if $(OUT),--out $(OUT))
 
-.PHONY: help setup system-packages report reports list test test-fast bench lab clean
+.PHONY: help setup system-packages report reports list grade release test test-fast bench lab clean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -37,6 +40,13 @@ report:          ## execute LAB (PROFILE=, P="name=value ...", OUT=) and render 
 
 reports:         ## render every lab (PROFILE= applies to all)
 	@set -e; for lab in $(LABS); do $(MAKE) --no-print-directory report LAB=$$lab PROFILE=$(PROFILE); done
+
+grade:           ## grade SUBMISSIONS=dir against LAB's rubric (OUT=, WORKERS=, EXECUTOR=local|dask, PROFILE=)
+	$(PYTHON) -m labkit.cli grade $(LAB) $(SUBMISSIONS) $(OUT_ARG) $(PROFILE_ARG) \
+	    $(if $(WORKERS),--workers $(WORKERS)) --executor $(EXECUTOR)
+
+release:         ## write the student version of LAB (OUT=dir)
+	$(PYTHON) -m labkit.cli release $(LAB) $(OUT_ARG)
 
 list:            ## the labs and their parameters
 	$(PYTHON) -m labkit.cli list

@@ -1,0 +1,327 @@
+"""Grading one submission: run it in its sandbox with the hidden checks, score it, write its feedback.
+
+:func:`grade_submission` is the unit of work the executors (a local process
+pool or Dask) run; it takes a picklable :class:`Task` (the notebook's bytes,
+the rubric, the limits) and returns an :class:`Outcome` (the result row, the
+executed notebook and the feedback page) without touching the output
+folder, so it runs the same on any machine that has labkit and bubblewrap.
+It never raises: a failure of the grader itself becomes an ``error`` row
+marked ``internal``.
+
+The run (:func:`run_sandboxed`):
+
+1. the notebook, with the rubric's parameters injected (as papermill does),
+   is copied alone into a fresh temporary folder, the sandbox's ``/submission``;
+2. :mod:`labkit.grade.inside` executes it in the sandbox and reports;
+3. only then are the hidden checks sent in, through its stdin pipe;
+4. meanwhile this process watches the wall clock and the sandbox's memory and
+   process limits, and kills the whole sandbox when one is passed.
+
+Statuses: ``graded`` (ran to the end), ``error`` (a cell raised: the
+checks still run on what was defined), ``timeout``, ``memory``, ``killed``
+(the kernel or the sandbox died, or the process limit was hit), ``invalid``
+(not a readable notebook).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from labkit.grade.checks import Evidence, score
+from labkit.grade.rubric import Limits, Rubric
+from labkit.grade.sandbox import Sandbox, SandboxSettings
+
+STATUSES = ("graded", "error", "timeout", "memory", "killed", "invalid")
+#: Seconds allowed on top of the notebook's limit for the kernel to start and the runner to report.
+STARTUP_GRACE = 60.0
+#: Submissions larger than this are invalid (bytes).
+MAX_SUBMISSION_BYTES = 100 << 20
+_MEMORY_WORDS = ("can't allocate memory", "cannot allocate memory", "out of memory")
+
+
+@dataclass(frozen=True)
+class Task:
+    """Everything needed to grade one submission (picklable)."""
+
+    student: str
+    notebook: bytes
+    rubric: Rubric
+    profile: str | None
+    parameters: dict[str, Any]
+    limits: Limits
+    settings: SandboxSettings
+    execute: bool = True
+    fingerprint: str = ""
+    source: str = ""  #: the submission's path, for messages
+    problem: str = ""  #: set when the submission was rejected before running (status invalid)
+
+
+@dataclass
+class Outcome:
+    """A graded submission: its result row, its executed notebook and its feedback page."""
+
+    result: dict[str, Any]
+    executed: str | None = None
+    feedback: str | None = None
+
+
+@dataclass
+class Run:
+    """What running a submission produced, before scoring."""
+
+    status: str
+    reason: str = ""
+    notebook: Any = None
+    failure: dict[str, Any] | None = None
+    checks: dict[str, dict] = field(default_factory=dict)
+    checks_ran: bool = False
+    check_errors: list[str] = field(default_factory=list)
+    log: str = ""
+
+
+def fingerprint(notebook: bytes, rubric: Rubric, options: dict[str, Any]) -> str:
+    """The key under which a submission's result is reused when grading resumes."""
+    digest = hashlib.sha256(notebook)
+    digest.update(rubric.fingerprint().encode())
+    digest.update(json.dumps(options, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:24]
+
+
+def read_notebook(data: bytes) -> Any:
+    """The submission as a notebook; raises ValueError saying why it is not one."""
+    if len(data) > MAX_SUBMISSION_BYTES:
+        raise ValueError(f"the file is larger than {MAX_SUBMISSION_BYTES >> 20} MB")
+    try:
+        nb = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as exc:  # nbformat raises many kinds for non-notebooks
+        raise ValueError(f"not a Jupyter notebook: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+    if not isinstance(nb.get("cells"), list) or not all(isinstance(c, dict) and "cell_type" in c for c in nb.cells):
+        raise ValueError("not a Jupyter notebook: it has no list of cells")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.setdefault("outputs", [])
+            cell.setdefault("execution_count", None)
+        cell.setdefault("metadata", {})
+        if not isinstance(cell.get("source"), str):
+            cell["source"] = "".join(cell.get("source") or [])
+    return nb
+
+
+def _inject(nb: Any, parameters: dict[str, Any]) -> Any:
+    """``nb`` with the parameters cell papermill would inject (outputs of earlier runs cleared)."""
+    from papermill.parameterize import parameterize_notebook
+
+    nb.metadata.setdefault("papermill", {})  # what papermill's own loader adds
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    return parameterize_notebook(nb, dict(parameters), kernel_name="python3", language="python")
+
+
+def _source_index(nb: Any, index: int) -> int:
+    """An index in the injected notebook, as an index in the student's notebook."""
+    return index - sum(1 for cell in nb.cells[:index] if "injected-parameters" in cell.metadata.get("tags", []))
+
+
+def _reader(stream: Any, inbox: "queue.Queue[dict | None]") -> None:
+    for line in stream:
+        try:
+            inbox.put(json.loads(line))
+        except ValueError:
+            continue
+    inbox.put(None)
+
+
+def classify(failure: dict[str, Any] | None, limit: str | None, timed_out: bool,
+             got_notebook: bool, returncode: int | None) -> tuple[str, str]:
+    """``(status, reason)`` of a run from what was seen."""
+    if limit == "memory":
+        return "memory", "the sandbox ran out of memory"
+    if limit == "processes":
+        return "killed", "the sandbox reached its limit on processes"
+    if failure is not None:
+        where = f"cell {failure['cell_index']}"
+        text = f"{failure['ename']}: {failure['evalue']}".strip(": ")
+        if failure["kind"] == "timeout":
+            return "timeout", f"the notebook ran out of time ({where})"
+        if failure["ename"] == "MemoryError" or any(w in failure["evalue"].lower() for w in _MEMORY_WORDS):
+            return "memory", f"{where}: {text}"
+        if failure["kind"] == "dead_kernel":
+            return "killed", f"the kernel died in {where}"
+        return "error", f"{where}: {text}"
+    if timed_out:
+        return "timeout", "the sandbox did not finish in time"
+    if not got_notebook:
+        return "killed", f"the sandbox stopped without a result (exit code {returncode})"
+    return "graded", ""
+
+
+def run_sandboxed(task: Task, nb: Any) -> Run:
+    """Run ``nb`` (already injected) and the hidden checks in a sandbox; see the module docstring."""
+    limits = task.limits
+    folder = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
+    try:
+        work = folder / "work"
+        work.mkdir()
+        name = f"{task.rubric.lab}.ipynb"
+        nbformat.write(nb, work / name)
+        sandbox = Sandbox(task.settings, work, memory_mb=limits.memory, processes=limits.processes)
+        command = [sys.executable, "-m", "labkit.grade.inside", "--notebook", f"{sandbox.work_path}/{name}",
+                   "--timeout", str(limits.timeout)]
+        if sandbox.uses_rlimits:
+            command += ["--rlimit-data", str(limits.memory << 20)]
+        if not task.settings.unsafe:
+            command.append("--sandboxed")
+        with open(folder / "runner.log", "wb") as log:
+            try:
+                run = _supervise(task, sandbox, command, log)
+            finally:
+                sandbox.close()
+        tail = (folder / "runner.log").read_bytes()[-4000:].decode(errors="replace")
+        run.log = f"{sandbox.describe()}\n{tail}".strip()
+        return run
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any) -> Run:
+    limits = task.limits
+    process = sandbox.start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
+    inbox: queue.Queue[dict | None] = queue.Queue()
+    threading.Thread(target=_reader, args=(process.stdout, inbox), daemon=True).start()
+    deadline = time.monotonic() + limits.timeout + STARTUP_GRACE
+    notebook_message: dict | None = None
+    checks_message: dict | None = None
+    limit: str | None = None
+    timed_out = checks_expected = False
+    while True:
+        try:
+            message = inbox.get(timeout=0.2)
+        except queue.Empty:
+            message = {}
+        limit = sandbox.limit_reached()
+        if limit:
+            break
+        if message is None:  # the runner's stdout closed: it exited or died
+            break
+        event = message.get("event")
+        if event == "notebook" and notebook_message is None:
+            notebook_message = message
+            failure = message.get("failure")
+            status, _ = classify(failure, None, False, True, None)
+            run_checks = checks_expected = status in ("graded", "error") and bool(task.rubric.checks.sources)
+            reply = {"checks": list(task.rubric.checks.sources) if run_checks else None,
+                     "budget": limits.check_timeout}
+            try:
+                process.stdin.write((json.dumps(reply) + "\n").encode())
+                process.stdin.close()
+            except (BrokenPipeError, OSError):
+                pass
+            deadline = time.monotonic() + (limits.check_timeout + 30 if run_checks else 15)
+            if not run_checks:
+                break
+        elif event == "checks":
+            checks_message = message
+            break
+        if time.monotonic() > deadline:
+            timed_out = True
+            break
+    limit = limit or sandbox.limit_reached()
+    sandbox.kill()
+    limit = limit or sandbox.limit_reached()
+
+    nb = nbformat.reads(notebook_message["notebook"], as_version=4) if notebook_message else None
+    failure = notebook_message.get("failure") if notebook_message else None
+    if failure is not None and nb is not None:
+        failure = {**failure, "cell_index": _source_index(nb, failure["cell_index"])}
+    status, reason = classify(failure, limit, timed_out and notebook_message is None,
+                              notebook_message is not None, process.returncode)
+    run = Run(status=status, reason=reason, notebook=nb, failure=failure)
+    if checks_expected and checks_message is None and status in ("graded", "error"):
+        if timed_out:
+            run.status, run.reason = "timeout", "the hidden checks did not finish in time"
+        else:
+            run.status, run.reason = "killed", "the sandbox stopped before the hidden checks finished"
+    if checks_message is not None:
+        run.checks_ran = True
+        run.checks = {r["name"]: r for r in checks_message.get("results", [])}
+        run.check_errors = list(checks_message.get("errors", []))
+    return run
+
+
+def run_as_submitted(nb: Any) -> Run:
+    """``--no-execute``: the notebook as handed in, its first error output as its failure."""
+    for index, cell in enumerate(nb.cells):
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "error":
+                failure = {"kind": "error", "cell_index": index, "execution_count": cell.get("execution_count"),
+                           "ename": output.get("ename", ""), "evalue": output.get("evalue", "")}
+                status, reason = classify(failure, None, False, True, None)
+                return Run(status=status, reason=reason, notebook=nb, failure=failure)
+    return Run(status="graded", notebook=nb)
+
+
+def grade_submission(task: Task) -> Outcome:
+    """Grade one submission (see the module docstring). Never raises."""
+    started = time.perf_counter()
+    base = {"student": task.student, "lab": task.rubric.lab, "fingerprint": task.fingerprint,
+            "source": task.source, "profile": task.profile, "executed": task.execute}
+    try:
+        if task.problem:
+            raise ValueError(task.problem)
+        submitted = read_notebook(task.notebook)
+    except ValueError as exc:
+        run, submitted = Run(status="invalid", reason=str(exc)), None
+    else:
+        try:
+            if task.execute:
+                run = run_sandboxed(task, _inject(nbformat.from_dict(json.loads(json.dumps(submitted))),
+                                                  task.parameters))
+            else:
+                run = run_as_submitted(submitted)
+        except Exception as exc:  # the grader failed, not the submission
+            return _internal_error(base, exc, started)
+    try:
+        evidence = Evidence(status=run.status, notebook=run.notebook, checks=run.checks,
+                            checks_ran=run.checks_ran, reason=run.reason)
+        items = score(task.rubric, task.profile, evidence)
+        result = {
+            **base, "status": run.status, "message": run.reason,
+            "items": [item.to_dict() for item in items],
+            "total": round(sum(item.points for item in items), 4),
+            "max_total": task.rubric.max_points,
+            "failure": run.failure, "check_errors": run.check_errors,
+            "checks": list(run.checks.values()),
+            "wall_seconds": round(time.perf_counter() - started, 2), "log": run.log,
+        }
+        from labkit.grade.gradebook import feedback_html
+
+        shown = run.notebook if run.notebook is not None else submitted
+        executed = nbformat.writes(run.notebook) if run.notebook is not None else None
+        return Outcome(result=result, executed=executed, feedback=feedback_html(result, shown))
+    except Exception as exc:
+        return _internal_error(base, exc, started)
+
+
+def _internal_error(base: dict[str, Any], exc: BaseException, started: float) -> Outcome:
+    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
+    return Outcome(result={**base, "status": "error", "internal": True,
+                           "message": f"the grader failed: {type(exc).__name__}: {exc}",
+                           "items": [], "total": 0.0, "wall_seconds": round(time.perf_counter() - started, 2),
+                           "log": detail})

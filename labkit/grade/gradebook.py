@@ -1,0 +1,228 @@
+"""The grader's outputs: ``gradebook.csv``, the sortable ``gradebook.html``, and each student's feedback page.
+
+* ``gradebook.csv`` — one row per submission: ``student``, ``status``, the
+  points of every rubric item (one column each, named by the item's id),
+  ``total``, ``wall_seconds`` and ``message`` (why the status is not
+  ``graded``).
+* ``gradebook.html`` — the same table, self-contained: click a column
+  header to sort by it (again to reverse); ``gradebook.html#sort=-total``
+  opens it sorted. Each item cell shows pass/fail and its message on hover;
+  each student links to their feedback page.
+* ``feedback/<student>.html`` — the student's executed notebook as a labkit
+  report, with their grade, every item's result and message, and the
+  failing cell marked at the top. Hidden checks' code never appears in it.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import html
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+import nbformat
+
+from labkit.grade.rubric import Rubric
+
+_STATUS_NOTE = {
+    "graded": "ran to the end; every item scored",
+    "error": "a cell raised an exception; the items were scored on what ran",
+    "timeout": "ran out of time; not scored",
+    "memory": "ran out of memory; not scored",
+    "killed": "the kernel or the sandbox died (or hit the process limit); not scored",
+    "invalid": "not a readable notebook; not scored",
+}
+
+
+def _csv_safe(value: Any) -> Any:
+    """Keep spreadsheet programs from reading a cell as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _points(value: float) -> str:
+    return f"{value:g}"
+
+
+def write_csv(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path) -> Path:
+    """Write ``gradebook.csv`` (see the module docstring)."""
+    ids = [item.id for item in rubric.items]
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student", "status", *ids, "total", "wall_seconds", "message"])
+        for result in sorted(results, key=lambda r: r["student"]):
+            earned = {item["id"]: item["points"] for item in result.get("items", [])}
+            writer.writerow([_csv_safe(result["student"]), result["status"],
+                             *[_points(earned.get(i, 0.0)) for i in ids], _points(result.get("total", 0.0)),
+                             f"{result.get('wall_seconds', 0.0):.1f}", _csv_safe(result.get("message", ""))])
+    return path
+
+
+_PAGE_CSS = """
+body { font-family: "Noto Sans", "Noto Sans CJK SC", Arial, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: left; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; white-space: nowrap; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; }
+th[aria-sort="descending"]::after { content: " \\25BC"; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.pass { background: #e6f4e6; } td.fail { background: #fbe3e3; }
+.status-graded { color: #1a7f37; } .status-error { color: #b35900; }
+.status-timeout, .status-memory, .status-killed, .status-invalid { color: #c62828; font-weight: bold; }
+.summary span { margin-right: 1.5em; }
+"""
+
+_PAGE_JS = """
+(function () {
+  var table = document.getElementById("gradebook");
+  var headers = Array.prototype.slice.call(table.tHead.rows[0].cells);
+  function sortBy(key, descending) {
+    var column = headers.findIndex(function (h) { return h.dataset.key === key; });
+    if (column < 0) return;
+    var numeric = headers[column].dataset.type === "num";
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[column].dataset.value, y = b.cells[column].dataset.value;
+      var order = numeric ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);
+      if (order === 0) order = a.dataset.student.localeCompare(b.dataset.student);
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    headers.forEach(function (h) { h.removeAttribute("aria-sort"); });
+    headers[column].setAttribute("aria-sort", descending ? "descending" : "ascending");
+    table.dataset.sorted = key + ":" + (descending ? "desc" : "asc");
+  }
+  headers.forEach(function (h) {
+    h.addEventListener("click", function () {
+      sortBy(h.dataset.key, h.getAttribute("aria-sort") === "ascending");
+    });
+  });
+  var match = /sort=(-?)([^&]+)/.exec(window.location.hash);
+  if (match) sortBy(decodeURIComponent(match[2]), match[1] === "-");
+})();
+"""
+
+
+def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
+               feedback_dir: str = "feedback", executed_dir: str = "executed") -> Path:
+    """Write the sortable ``gradebook.html`` (see the module docstring)."""
+    results = sorted(results, key=lambda r: r["student"])
+    esc = html.escape
+    counts: dict[str, int] = {}
+    for result in results:
+        counts[result["status"]] = counts.get(result["status"], 0) + 1
+    totals = [r.get("total", 0.0) for r in results]
+    mean = sum(totals) / len(totals) if totals else 0.0
+    head = ['<th data-key="student" data-type="text">student</th>',
+            '<th data-key="status" data-type="text">status</th>']
+    head += [f'<th data-key="{esc(item.id)}" data-type="num" title="{esc(item.title)}">{esc(item.id)} '
+             f'({_points(item.points)})</th>' for item in rubric.items]
+    head += [f'<th data-key="total" data-type="num">total ({_points(rubric.max_points)})</th>',
+             '<th data-key="wall_seconds" data-type="num">wall time (s)</th>',
+             '<th data-key="message" data-type="text">message</th>']
+    rows = []
+    for result in results:
+        student = result["student"]
+        by_id = {item["id"]: item for item in result.get("items", [])}
+        links = []
+        if result.get("feedback"):
+            links.append(f'<a href="{esc(feedback_dir)}/{esc(student)}.html">{esc(student)}</a>')
+        else:
+            links.append(esc(student))
+        if result.get("executed_path"):
+            links.append(f' <a class="nb" href="{esc(executed_dir)}/{esc(student)}.ipynb">ipynb</a>')
+        cells = [f'<td data-value="{esc(student)}">{"".join(links)}</td>',
+                 f'<td data-value="{esc(result["status"])}" class="status-{esc(result["status"])}" '
+                 f'title="{esc(_STATUS_NOTE.get(result["status"], ""))}">{esc(result["status"])}</td>']
+        for item in rubric.items:
+            got = by_id.get(item.id)
+            points = got["points"] if got else 0.0
+            verdict = "pass" if got and got["passed"] else "fail"
+            message = got["message"] if got else "not scored"
+            cells.append(f'<td class="num {verdict}" data-value="{points}" data-passed="{verdict}" '
+                         f'title="{esc(message)}">{_points(points)} {"✓" if verdict == "pass" else "✗"}</td>')
+        cells += [f'<td class="num" data-value="{result.get("total", 0.0)}">{_points(result.get("total", 0.0))}</td>',
+                  f'<td class="num" data-value="{result.get("wall_seconds", 0.0)}">'
+                  f'{result.get("wall_seconds", 0.0):.1f}</td>',
+                  f'<td data-value="{esc(result.get("message", ""))}">{esc(result.get("message", ""))}</td>']
+        rows.append(f'<tr data-student="{esc(student)}" data-status="{esc(result["status"])}">{"".join(cells)}</tr>')
+    summary = "".join(f"<span>{esc(status)}: {count}</span>" for status, count in sorted(counts.items()))
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Gradebook — {esc(rubric.title)}</title>
+<style>{_PAGE_CSS}</style></head>
+<body>
+<h1>Gradebook — {esc(rubric.title)}</h1>
+<p>{len(results)} submission(s), graded against <code>{esc(rubric.path.name)}</code>
+({_points(rubric.max_points)} points); written {datetime.now().astimezone().isoformat(timespec="seconds")}.
+Click a column header to sort.</p>
+<p class="summary">{summary}<span>mean total: {mean:.2f}</span></p>
+<table id="gradebook" data-sorted="">
+<thead><tr>{"".join(head)}</tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table>
+<script>{_PAGE_JS}</script>
+</body></html>
+"""
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- feedback
+
+
+def _summary_cell(result: dict[str, Any]) -> Any:
+    esc = html.escape
+    rows = "".join(
+        f"<tr class=\"{'pass' if item['passed'] else 'fail'}\"><td>{esc(item['title'])}</td>"
+        f"<td>{_points(item['points'])} / {_points(item['max_points'])}</td>"
+        f"<td>{'✓' if item['passed'] else '✗'}</td><td>{esc(item['message'])}</td></tr>"
+        for item in result.get("items", []))
+    status = result["status"]
+    note = _STATUS_NOTE.get(status, "")
+    message = f"<p><strong>{esc(result.get('message', ''))}</strong></p>" if result.get("message") else ""
+    link = ('<p><a href="#labkit-grade-failure">Go to the cell that failed</a></p>'
+            if result.get("failure") else "")
+    source = (f'<div class="labkit-grade labkit-nomath" id="labkit-grade">'
+              f"<h2>Grade: {_points(result.get('total', 0.0))} / {_points(result.get('max_total', 0.0))}</h2>"
+              f"<p>Status: <strong>{esc(status)}</strong> — {esc(note)}</p>{message}{link}"
+              f"<table><thead><tr><th>Item</th><th>Points</th><th></th><th>Result</th></tr></thead>"
+              f"<tbody>{rows}</tbody></table></div>")
+    cell = nbformat.v4.new_markdown_cell(source)
+    cell.metadata["tags"] = ["labkit-grade"]
+    return cell
+
+
+def _failure_marker(result: dict[str, Any]) -> Any:
+    failure = result["failure"]
+    text = html.escape(f"This cell stopped the notebook: {failure.get('ename', '')}: {failure.get('evalue', '')}")
+    cell = nbformat.v4.new_markdown_cell(
+        f'<div class="labkit-error-anchor labkit-nomath" id="labkit-grade-failure">{text}</div>')
+    cell.metadata["tags"] = ["labkit-grade"]
+    return cell
+
+
+def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str = "en") -> str:
+    """The feedback page of one submission: grade and item messages on top of its notebook."""
+    from labkit.report import to_html
+
+    shown = copy.deepcopy(nb) if nb is not None else nbformat.v4.new_notebook()
+    if result.get("failure") and nb is not None:
+        position, seen = len(shown.cells), -1
+        for index, cell in enumerate(shown.cells):
+            if "injected-parameters" not in cell.metadata.get("tags", []):
+                seen += 1
+            if seen == result["failure"]["cell_index"]:
+                position = index
+                break
+        shown.cells.insert(position, _failure_marker(result))
+    shown.cells.insert(0, _summary_cell(result))
+    with tempfile.TemporaryDirectory(prefix="labkit-feedback-") as folder:
+        page = Path(folder) / "feedback.html"
+        to_html(shown, page, lang=lang)
+        return page.read_text(encoding="utf-8")

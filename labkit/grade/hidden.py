@@ -1,0 +1,183 @@
+"""Writing hidden checks: the ``@check`` decorator used in a lab's ``hidden-check`` cells.
+
+A hidden check is a function, written by the instructor in a cell tagged
+``hidden-check`` of the lab's (solution) notebook, that tests the student's
+own code and recomputes the values that matter::
+
+    from labkit.grade.hidden import check
+
+    @check("mlp_heldout", provides=["mlp_test_acc"])
+    def _():
+        history = train("mlp", epochs=cfg.epochs, dataset=held_out)   # the student's function
+        return {"mlp_test_acc": history.last("test_acc")}
+
+What a check function does decides its result:
+
+* returns ``None`` or ``True``: passed; ``False``: failed;
+* returns a dict ``{name: number}``: passed, and the numbers are *verified
+  values* that rubric items read by name; every name in ``provides`` must be
+  in it (a rubric value that a check provides is never read from the
+  student's own ``labkit.record`` calls, which a student can forge);
+* raises ``AssertionError("message")``: failed, with the message;
+* raises anything else (usually the student's code failing): failed, with
+  the exception's name and message.
+
+In an ordinary run of the notebook (``labkit report``) each check runs as
+soon as its cell defines it and shows its result: the solution notebook
+checks itself. ``labkit grade`` runs the same cells in the student's kernel
+*after* the student's notebook has finished, one check at a time (see
+:mod:`labkit.grade.inside`); ``labkit release`` removes the cells.
+"""
+from __future__ import annotations
+
+import math
+import time
+import traceback
+from typing import Any, Callable, Iterable
+
+#: MIME type of one check's result, displayed by :func:`run`.
+CHECK_MIME = "application/vnd.labkit.grade.check+json"
+#: MIME type of the list of collected checks, displayed by :func:`collect`.
+COLLECTED_MIME = "application/vnd.labkit.grade.collected+json"
+#: Tag of the notebook cells that hold hidden checks.
+HIDDEN_TAG = "hidden-check"
+
+# name -> (function, provides) while labkit.grade collects checks; None in an ordinary run
+_registry: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] | None = None
+# the checks collected for this grading run (see collect)
+_collected: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {}
+
+
+class CheckDefinitionError(ValueError):
+    """A ``@check`` used wrongly (bad name, ``provides`` not a list of names)."""
+
+
+def check(name: str, *, provides: Iterable[str] = ()) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Declare a hidden check called ``name`` (the rubric refers to it by this name).
+
+    ``provides`` names the verified values the check returns (a dict). See
+    the module docstring for how the function's outcome becomes the result.
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise CheckDefinitionError(f"a check needs a non-empty name, got {name!r}")
+    if isinstance(provides, str):
+        raise CheckDefinitionError(f"check {name!r}: provides must be a list of names, not the string {provides!r}")
+    provided = tuple(provides)
+
+    def register(function: Callable[[], Any]) -> Callable[[], Any]:
+        if _registry is not None:
+            _registry[name] = (function, provided)
+        else:
+            _show(evaluate(name, function, provided))
+        return function
+
+    return register
+
+
+def _plain_number(value: Any) -> Any:
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
+        value = value.item()
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    raise TypeError(f"a verified value must be a number, bool or string, got {type(value).__name__}")
+
+
+def _short_error(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+def evaluate(name: str, function: Callable[[], Any], provides: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run one check function and return its result as a plain dict.
+
+    ``{"name", "passed", "message", "values", "provides", "seconds"}``; never raises
+    (``KeyboardInterrupt``, which the grader sends when a check runs out of
+    time, counts as a failure).
+    """
+    started = time.perf_counter()
+    values: dict[str, Any] = {}
+    try:
+        outcome = function()
+        if outcome is False:
+            passed, message = False, "the check returned False"
+        elif isinstance(outcome, dict):
+            values = {str(k): _plain_number(v) for k, v in outcome.items()}
+            missing = [p for p in provides if p not in values]
+            passed = not missing
+            message = f"the check did not return {', '.join(missing)}" if missing else ""
+        elif outcome is None or outcome is True:
+            passed, message = True, ""
+        else:
+            passed, message = False, f"the check returned {type(outcome).__name__}, not None, a bool or a dict"
+    except AssertionError as error:
+        passed, message = False, str(error).strip() or "assertion failed"
+    except KeyboardInterrupt:
+        passed, message = False, "interrupted: the check ran out of time"
+    except Exception as error:  # the student's code failing under the check
+        passed, message = False, _short_error(error)
+        frames = traceback.extract_tb(error.__traceback__)
+        if frames and not frames[-1].filename.startswith("<hidden check"):  # where the student's code failed
+            message += f" (in {frames[-1].name}, line {frames[-1].lineno})"
+    return {"name": name, "passed": passed, "message": message,
+            "values": {k: v for k, v in values.items() if k in provides} if provides else values,
+            "provides": list(provides), "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _show(result: dict[str, Any], mime: str = CHECK_MIME) -> None:
+    mark = "passed" if result["passed"] else "FAILED"
+    values = ", ".join(f"{k} = {v:.6g}" if isinstance(v, float) else f"{k} = {v}"
+                       for k, v in result["values"].items())
+    text = f"[check] {result['name']}: {mark}" + (f" — {result['message']}" if result["message"] else "") \
+        + (f" ({values})" if values else "")
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({mime: result, "text/plain": text}, raw=True)
+    else:
+        print(text)
+
+
+# --------------------------------------------------------------------------- used by the grader
+
+
+def collect(sources: list[str], namespace: dict[str, Any]) -> list[str]:
+    """Define the checks of the hidden cells ``sources`` in ``namespace`` without running them.
+
+    Called in the student's kernel by :mod:`labkit.grade.inside`; ``namespace``
+    is the student's (so checks see their functions and variables). Shows
+    and returns the names collected, in order.
+    """
+    global _registry, _collected
+    _registry = {}
+    errors = []
+    try:
+        for index, source in enumerate(sources):
+            try:
+                exec(compile(source, f"<hidden check cell {index + 1}>", "exec"), namespace)
+            except Exception as error:  # a check cell failing to define its checks
+                errors.append(f"hidden check cell {index + 1}: {_short_error(error)}")
+        collected = dict(_registry)
+    finally:
+        _registry = None
+    _collected = collected
+    result = {"names": list(collected), "provides": {n: list(p) for n, (_, p) in collected.items()},
+              "errors": errors}
+    try:
+        from IPython.display import display
+        display({COLLECTED_MIME: result, "text/plain": f"{len(collected)} checks"}, raw=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return list(collected)
+
+
+def run(name: str) -> dict[str, Any]:
+    """Run the collected check ``name`` and show its result (``CHECK_MIME``)."""
+    function, provides = _collected[name]
+    result = evaluate(name, function, provides)
+    _show(result)
+    return result

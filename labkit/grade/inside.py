@@ -1,0 +1,286 @@
+"""The program that runs inside the sandbox: ``python -m labkit.grade.inside``.
+
+It executes the submission's notebook with nbclient (the kernel is its
+child, in the same sandbox), then runs the instructor's hidden checks in the
+*same* kernel, and reports to the grader (:mod:`labkit.grade.execute`) over
+its standard streams, one JSON object per line:
+
+1. ``{"event": "notebook", "notebook": ..., "failure": ..., "seconds": ...}``
+   when the student's cells have run (or one failed, or time ran out);
+2. the grader answers on stdin with ``{"checks": [cell sources] | null,
+   "budget": seconds}``: the hidden checks enter the sandbox only now, after
+   the student's code has run, and only through this pipe;
+3. ``{"event": "checks", "results": [...], "errors": [...]}``.
+
+Before the checks run, every other process in the sandbox (anything the
+student's code left running) is killed. This process makes itself
+non-dumpable, so the student's code (same user, no capabilities) can neither
+read its memory or its pipes through ``/proc`` nor trace it; the kernel's
+standard streams are not this process's, so nothing the student's code
+prints can pose as a message to the grader.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ctypes
+import json
+import math
+import os
+import resource
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from labkit.grade import skip_slow_imports
+
+KERNEL_NAME = "labkit-grade"
+#: Executed notebooks larger than this lose their outputs (a student printing gigabytes).
+MAX_NOTEBOOK_BYTES = 64 << 20
+
+
+def _not_dumpable() -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    PR_SET_DUMPABLE = 4
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:  # pragma: no cover - Linux always allows it
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+
+
+def _set_rlimits(data_bytes: int) -> None:
+    """No core dumps, files of at most 2 GiB, and (without a cgroup) ``RLIMIT_DATA`` per process.
+
+    ``RLIMIT_NPROC`` is not used: Linux ignores it for root and counts every
+    process of the user; the cgroup's ``pids.max`` or the grader's watchdog
+    limit processes instead.
+    """
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 30, 2 << 30))
+    if data_bytes:
+        resource.setrlimit(resource.RLIMIT_DATA, (data_bytes, data_bytes))
+
+
+def _kernelspec(folder: Path) -> None:
+    spec = folder / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "labkit grading", "language": "python"}))
+    os.environ["JUPYTER_PATH"] = str(folder)
+
+
+class Channel:
+    """The JSON-lines channel to the grader (this process's original stdin and stdout)."""
+
+    def __init__(self) -> None:
+        self.out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+        self.inp = os.fdopen(os.dup(0), "r", encoding="utf-8")
+        # whatever a library prints from now on goes to stderr, never into the channel
+        os.dup2(2, 1)
+        devnull = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(devnull, 0)
+        os.close(devnull)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.out.write(json.dumps(message, ensure_ascii=False) + "\n")
+        self.out.flush()
+
+    def receive(self) -> dict[str, Any]:
+        line = self.inp.readline()
+        return json.loads(line) if line.strip() else {"checks": None}
+
+
+def _kill_strays(keep: set[int]) -> list[int]:
+    """SIGKILL every process of this PID namespace except ``keep`` and PID 1; return the killed."""
+    killed = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) not in keep and int(entry) != 1:
+            try:
+                os.kill(int(entry), signal.SIGKILL)
+                killed.append(int(entry))
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def _reap_orphans(keep: set[int]) -> None:
+    """As PID 1, collect the exit status of orphaned processes (never the kernel's: its manager does)."""
+    while True:
+        time.sleep(0.5)
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                break
+            if info is None or info.si_pid in keep:
+                break
+            try:
+                os.waitpid(info.si_pid, os.WNOHANG)
+            except ChildProcessError:
+                break
+
+
+def _failure(kind: str, index: int, cell: Any, ename: str, evalue: str) -> dict[str, Any]:
+    return {"kind": kind, "cell_index": index, "execution_count": cell.get("execution_count"),
+            "ename": ename, "evalue": evalue}
+
+
+def _cap(nb: Any) -> None:
+    import nbformat
+
+    if len(nbformat.writes(nb)) <= MAX_NOTEBOOK_BYTES:
+        return
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.outputs:
+            cell.outputs = [{"output_type": "stream", "name": "stderr",
+                             "text": "[labkit grade: outputs removed, the notebook was too large]\n"}]
+
+
+async def _run_notebook(client: Any, nb: Any, deadline: float) -> dict[str, Any] | None:
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code" or not cell.source.strip():
+            continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return _failure("timeout", index, cell, "Timeout", "the notebook ran out of time before this cell")
+        client.timeout = max(1, math.ceil(remaining))
+        try:
+            await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+        except CellExecutionError as error:
+            return _failure("error", index, cell, error.ename, error.evalue)
+        except CellTimeoutError:
+            return _failure("timeout", index, cell, "Timeout", "the notebook ran out of time in this cell")
+        except DeadKernelError:
+            return _failure("dead_kernel", index, cell, "DeadKernelError", "the kernel died")
+    return None
+
+
+async def _run_checks(client: Any, sources: list[str], budget: float) -> dict[str, Any]:
+    """Collect the hidden checks in the student's kernel, then run them one at a time."""
+    import nbformat
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from labkit.grade import hidden
+
+    deadline = time.monotonic() + budget
+    module = f"_labkit_grade_{secrets.token_hex(6)}"
+    setup = (
+        "import importlib.util as _lk_util, sys as _lk_sys\n"
+        f"_lk_spec = _lk_util.spec_from_file_location('labkit.grade.hidden', {hidden.__file__!r})\n"
+        f"{module} = _lk_util.module_from_spec(_lk_spec)\n"
+        f"_lk_spec.loader.exec_module({module})\n"
+        f"_lk_sys.modules['labkit.grade.hidden'] = {module}\n"
+        "del _lk_util, _lk_sys, _lk_spec\n"
+        f"{module}.collect({sources!r}, globals())\n"
+    )
+    client.allow_errors = True
+    client.nb = nbformat.v4.new_notebook()  # the checks' cells never enter the student's notebook
+
+    async def execute(source: str) -> tuple[Any, str | None]:
+        cell = nbformat.v4.new_code_cell(source)
+        client.nb.cells.append(cell)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return cell, "not run: the hidden checks ran out of time"
+        client.timeout = max(1, math.ceil(remaining))
+        try:
+            await client.async_execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
+        except CellTimeoutError:
+            await client.km.interrupt_kernel()
+            return cell, "interrupted: the hidden checks ran out of time"
+        except DeadKernelError:
+            return cell, "the kernel died while the checks ran"
+        return cell, None
+
+    def payloads(cell: Any, mime: str) -> list[dict]:
+        return [o["data"][mime] for o in cell.get("outputs", [])
+                if o.get("output_type") in ("display_data", "execute_result") and mime in o.get("data", {})]
+
+    cell, problem = await execute(setup)
+    collected = payloads(cell, hidden.COLLECTED_MIME)
+    if problem or not collected:
+        errors = [o.get("ename", "") + ": " + o.get("evalue", "") for o in cell.get("outputs", [])
+                  if o.get("output_type") == "error"]
+        return {"results": [], "errors": [problem or "the hidden checks could not be set up: "
+                                          + ("; ".join(errors) or "no result")]}
+    names, errors = collected[-1]["names"], list(collected[-1]["errors"])
+    results = []
+    for name in names:
+        cell, problem = await execute(f"{module}.run({name!r})")
+        found = [p for p in payloads(cell, hidden.CHECK_MIME) if p.get("name") == name]
+        if found and not problem:
+            results.append(found[-1])
+            continue
+        message = problem or "the check produced no result"
+        errors_out = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors_out and not problem:
+            message = f"{errors_out[-1].get('ename')}: {errors_out[-1].get('evalue')}"
+        results.append({"name": name, "passed": False, "message": message, "values": {},
+                        "provides": collected[-1]["provides"].get(name, []), "seconds": 0.0})
+        if problem and "kernel died" in problem:
+            break
+    return {"results": results, "errors": errors}
+
+
+async def _session(args: argparse.Namespace, channel: Channel) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(args.notebook, as_version=4)
+    work = str(Path(args.notebook).resolve().parent)
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, resources={"metadata": {"path": work}},
+                            allow_errors=False, timeout=None, startup_timeout=120, record_timing=False)
+    kernel_log = Path(tempfile.gettempdir()) / "kernel.log"
+    with open(kernel_log, "wb") as log:
+        client.reset_execution_trackers()
+        async with client.async_setup_kernel(stdin=subprocess.DEVNULL, stdout=log, stderr=log):
+            started = time.monotonic()  # the notebook's time starts once its kernel is up
+            kernel_pid = getattr(client.km.provisioner, "pid", None)
+            if args.sandboxed and kernel_pid:
+                threading.Thread(target=_reap_orphans, args=({kernel_pid},), daemon=True).start()
+            failure = await _run_notebook(client, nb, started + args.timeout)
+            _cap(nb)
+            channel.send({"event": "notebook", "notebook": nbformat.writes(nb), "failure": failure,
+                          "seconds": round(time.monotonic() - started, 3)})
+            reply = await asyncio.get_running_loop().run_in_executor(None, channel.receive)
+            sources = reply.get("checks")
+            if sources is None:
+                return
+            checks_started = time.monotonic()
+            if args.sandboxed:
+                _kill_strays({os.getpid(), *([kernel_pid] if kernel_pid else [])})
+            outcome = await _run_checks(client, sources, float(reply.get("budget") or 60))
+            channel.send({"event": "checks", **outcome, "seconds": round(time.monotonic() - checks_started, 3)})
+            try:
+                await asyncio.wait_for(client.km.shutdown_kernel(now=True), timeout=5)
+            except Exception:  # the grader kills the sandbox anyway
+                pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.grade.inside")
+    parser.add_argument("--notebook", required=True)
+    parser.add_argument("--timeout", type=float, required=True, help="seconds for the notebook's cells")
+    parser.add_argument("--rlimit-data", type=int, default=0, help="RLIMIT_DATA in bytes (0: none)")
+    parser.add_argument("--sandboxed", action="store_true",
+                        help="this process is in its own PID namespace: stray processes may be killed")
+    args = parser.parse_args(argv)
+    skip_slow_imports()
+    channel = Channel()
+    _not_dumpable()
+    _set_rlimits(args.rlimit_data)
+    _kernelspec(Path(tempfile.mkdtemp(prefix="labkit-kernels-")))
+    asyncio.run(_session(args, channel))
+    sys.stderr.flush()
+    os._exit(0)  # do not wait for a kernel that ignores shutdown: the grader ends the sandbox
+
+
+if __name__ == "__main__":
+    sys.exit(main())

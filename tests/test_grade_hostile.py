@@ -1,0 +1,293 @@
+"""Grading the fixture set of (hostile) submissions against the toy lab, in real sandboxes.
+
+tests/fixtures/grading/submissions/ holds a correct submission and one per way a submission can go
+wrong or misbehave (see make_fixtures.py there). They are graded together, two at a time, once
+per module; each gets its status and points, the correct one full marks, and nothing outside the
+sandboxes changes. The hostile cells record what they managed to do, which is checked too.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit.grade.release import release_notebook
+from labkit.grade.rubric import load_rubric
+from labkit.grade.runner import GradeOptions, grade
+from labkit.grade.sandbox import bwrap_executable, kit_dir, probe, SandboxSettings
+from labkit.records import read_records
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).parent / "fixtures" / "grading"
+RUBRIC = FIXTURES / "lab" / "toy.yaml"
+HOST_PORT = 47913  # the port the network fixture tries on 127.0.0.1 (see make_fixtures.py)
+SENTINEL = "HIDDEN-CHECK-" + "SENTINEL-93c1"  # in the toy's hidden-check cell only
+
+pytestmark = pytest.mark.skipif(bwrap_executable() is None, reason="bubblewrap is not installed (make setup)")
+
+#: submission -> (status, points out of 10)
+EXPECTED = {
+    "correct": ("graded", 10),
+    "wrong": ("graded", 2),  # sections and figure only
+    "syntax_error": ("error", 1),  # nothing defined: sections only
+    "exception": ("error", 8),  # fails after defining correct functions: the checks still pass
+    "infinite_loop": ("timeout", 0),
+    "memory_bomb": ("memory", 0),
+    "fork_bomb": ("killed", 0),
+    "process_flood": ("killed", 0),
+    "hangs_in_check": ("graded", 6),  # its fit_slope hangs under the hidden check: interrupted, 0 for it
+    "reads_other": ("graded", 10),
+    "reads_hidden": ("graded", 10),
+    "network": ("graded", 10),
+    "writes_outside": ("graded", 10),
+    "forges": ("graded", 6),  # the forged slope_error is re-measured; the forged fit_mse is a plain record
+    "deletes": ("graded", 10),
+    "released": ("error", 1),  # the unfilled student version: stops at the first stub
+}
+
+
+def snapshot(*roots: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``roots`` with its size and modification time."""
+    found = {}
+    for root in roots:
+        for folder, _, files in os.walk(root):
+            for name in files:
+                path = Path(folder) / name
+                if "__pycache__" in path.parts:
+                    continue
+                stat = path.lstat()
+                found[str(path)] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def grading_cgroups() -> set[str]:
+    """The grader's cgroups (``labkit-grade-*``) under /sys/fs/cgroup, a few levels deep."""
+    found = set()
+    for folder, dirs, _ in os.walk("/sys/fs/cgroup"):
+        found.update(os.path.join(folder, d) for d in dirs if d.startswith("labkit-grade-"))
+        if folder.count(os.sep) >= 6:
+            dirs[:] = []
+    return found
+
+
+class Listener:
+    """A TCP server on the grading machine's loopback that records every connection."""
+
+    def __init__(self, port: int):
+        self.connections = 0
+        self.server = socket.socket()
+        self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.server.bind(("127.0.0.1", port))
+        except OSError:
+            self.server = None
+            return
+        self.server.listen()
+        self.server.settimeout(0.5)
+        self.stop = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        while not self.stop:
+            try:
+                connection, _ = self.server.accept()
+                self.connections += 1
+                connection.close()
+            except OSError:
+                continue
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.stop = True
+            self.thread.join()
+            self.server.close()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("hostile")
+    subs, data, out = base / "submissions", base / "data", base / "out"
+    shutil.copytree(FIXTURES / "submissions", subs)
+    released, _, _ = release_notebook(nbformat.read(FIXTURES / "lab" / "toy.ipynb", as_version=4))
+    nbformat.write(released, subs / "released.ipynb")
+    data.mkdir()
+    (data / "canary.txt").write_text("the course data")
+    watched = (data, subs, ROOT / "grading", FIXTURES)
+    before, kit_before = snapshot(*watched), snapshot(kit_dir())
+    temporary_before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("labkit-grade-*"))
+    cgroups_before = grading_cgroups()
+    # the kit must be read-only inside before anything hostile runs
+    probe(SandboxSettings(data_dir=str(data)))
+    listener = Listener(HOST_PORT)
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv("LABKIT_DATA", str(data))
+            started = time.perf_counter()
+            summary = grade(load_rubric(str(RUBRIC)), subs, GradeOptions(out_dir=out, workers=2), log=None)
+            seconds = time.perf_counter() - started
+    finally:
+        listener.close()
+    results = {r["student"]: r for r in summary.results}
+    return {"summary": summary, "results": results, "out": out, "subs": subs, "data": data, "seconds": seconds,
+            "before": before, "after": snapshot(*watched), "listener": listener,
+            "kit_before": kit_before, "kit_after": snapshot(kit_dir()), "temporary_before": temporary_before,
+            "cgroups_before": cgroups_before}
+
+
+def records(graded, name: str) -> dict:
+    return read_records(nbformat.read(graded["out"] / "executed" / f"{name}.ipynb", as_version=4))
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_each_submission_gets_its_status_and_points(graded, name):
+    result = graded["results"][name]
+    assert (result["status"], result["total"]) == EXPECTED[name], (result["message"], result["items"])
+    assert (graded["out"] / "feedback" / f"{name}.html").is_file()
+    assert json.loads((graded["out"] / "results" / f"{name}.json").read_text())["status"] == EXPECTED[name][0]
+
+
+def test_the_reasons_are_specific(graded):
+    results = graded["results"]
+    assert "cell 3: SyntaxError" in results["syntax_error"]["message"]
+    assert "cell 4: NameError" in results["exception"]["message"]
+    assert results["released"]["failure"]["ename"] == "NotImplementedError"
+    assert results["released"]["failure"]["cell_index"] == 4  # the first call of a stubbed function
+    assert "ran out of time (cell 4)" in results["infinite_loop"]["message"]
+    assert results["infinite_loop"]["wall_seconds"] < 30 + 60  # the rubric's 30 s, plus start-up
+    assert "memory" in results["memory_bomb"]["message"]
+    assert "processes" in results["fork_bomb"]["message"]
+    slope = {i["id"]: i for i in results["hangs_in_check"]["items"]}["slope"]
+    assert "ran out of time" in slope["message"], slope
+    # a timed-out notebook still comes back, up to the cell that ran out of time
+    assert (graded["out"] / "executed" / "infinite_loop.ipynb").is_file()
+
+
+def test_forged_values_do_not_count(graded):
+    items = {i["id"]: i for i in graded["results"]["forges"]["items"]}
+    assert items["slope"]["points"] == 0 and items["slope"]["value"] > 1
+    assert "re-measured by the hidden checks" in items["slope"]["message"]
+    assert "own record, 0, is not used" in items["slope"]["message"]
+
+
+def test_hostile_code_was_contained(graded):
+    assert records(graded, "reads_other")["seen_files"] == [
+        p for p in records(graded, "reads_other")["seen_files"] if p.startswith(("/submission/toy.ipynb", "/tmp/"))]
+    assert "/submission/toy.ipynb" in records(graded, "reads_other")["seen_files"]
+    hidden = records(graded, "reads_hidden")
+    assert hidden["sentinel_seen"] is False
+    assert not [r for r in hidden["runner_reads"] if r.startswith(("runner", "fd 1/"))], hidden["runner_reads"]
+    assert records(graded, "network")["reached"] == []
+    if graded["listener"].server is not None:
+        assert graded["listener"].connections == 0
+    assert records(graded, "writes_outside")["written"] == ["/tmp/escape.txt"]  # its private /tmp only
+    assert records(graded, "deletes")["deleted_outside"] == []
+
+
+def test_nothing_outside_the_sandboxes_changed(graded):
+    assert graded["after"] == graded["before"]
+    # the kit (which others may be editing meanwhile) lost no file and gained none from a sandbox
+    assert set(graded["kit_before"]) <= set(graded["kit_after"])
+    assert not [p for p in graded["kit_after"] if p not in graded["kit_before"] and "escape" in p]
+    assert (graded["data"] / "canary.txt").read_text() == "the course data"
+    for path in ("/escape.txt", "/etc/escape.txt", str(kit_dir() / "escape.txt")):
+        assert not Path(path).exists(), path
+    time.sleep(1)
+    leftovers = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "labkit.grade.inside" in command or "/bin/sleep 60" in command or "leak.txt" in command:
+            leftovers.append(command)
+    assert leftovers == []
+    # every sandbox's temporary folder is gone (one left by an earlier, killed run is not ours)
+    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("labkit-grade-*")) <= graded["temporary_before"]
+    assert grading_cgroups() <= graded["cgroups_before"]  # every sandbox's cgroup was removed
+
+
+def test_the_hidden_checks_never_reach_the_outputs(graded):
+    for path in graded["out"].rglob("*"):
+        if path.is_file():
+            assert SENTINEL not in path.read_text(errors="replace"), path
+            assert "def _():" not in path.read_text(errors="replace"), path
+
+
+def test_feedback_shows_the_grade_and_every_message(graded):
+    page = (graded["out"] / "feedback" / "exception.html").read_text()
+    assert "Grade: 8 / 10" in page and "Status: <strong>error</strong>" in page
+    assert "This cell stopped the notebook: NameError" in page
+    assert "fit_mse was not recorded" in page
+    assert "Grade: 10 / 10" in (graded["out"] / "feedback" / "correct.html").read_text()
+
+
+def test_the_gradebook_csv_has_a_row_per_submission(graded):
+    rows = list(csv.DictReader(open(graded["out"] / "gradebook.csv")))
+    assert sorted(r["student"] for r in rows) == sorted(EXPECTED)
+    for row in rows:
+        status, total = EXPECTED[row["student"]]
+        assert row["status"] == status and float(row["total"]) == total
+        assert float(row["wall_seconds"]) > 0
+        assert sum(float(row[i]) for i in ("slope", "mse", "fit", "sections", "figure")) == total
+
+
+def test_the_gradebook_page_in_chromium_sorts_its_table(graded):
+    from labkit.report import chromium_path
+
+    chrome = chromium_path()
+    if chrome is None:
+        pytest.skip("Chromium is not installed")
+    page = (graded["out"] / "gradebook.html").resolve().as_uri() + "#sort=-total"
+    with pytest.MonkeyPatch.context():
+        profile = graded["out"].parent / "chromium-profile"
+        dom = subprocess.run([chrome, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                              f"--user-data-dir={profile}", "--virtual-time-budget=5000", "--dump-dom", page],
+                             capture_output=True, text=True, timeout=120).stdout
+    assert 'data-sorted="total:desc"' in dom
+    rows = re.findall(r'<tr data-student="([^"]+)" data-status="([^"]+)">(.*?)</tr>', dom, re.S)
+    assert sorted(name for name, _, _ in rows) == sorted(EXPECTED)
+    assert all(EXPECTED[name][0] == status for name, status, _ in rows)
+    totals = [EXPECTED[name][1] for name, _, _ in rows]
+    assert totals == sorted(totals, reverse=True)
+    first = rows[0][2]
+    assert 'href="feedback/' in first and "✓" in first
+
+
+def test_grading_again_resumes_and_regrades_only_what_changed(graded):
+    out, subs = graded["out"], graded["subs"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_DATA", str(graded["data"]))
+        again = grade(load_rubric(str(RUBRIC)), subs, GradeOptions(out_dir=out, workers=2), log=None)
+        assert again.graded == [] and sorted(again.skipped) == sorted(EXPECTED)
+        assert {r["student"]: r["total"] for r in again.results} == {k: v[1] for k, v in EXPECTED.items()}
+        shutil.copy(subs / "correct.ipynb", subs / "wrong.ipynb")  # the student handed in a fixed notebook
+        fixed = grade(load_rubric(str(RUBRIC)), subs, GradeOptions(out_dir=out, workers=2), log=None)
+    assert fixed.graded == ["wrong"]
+    assert {r["student"]: r for r in fixed.results}["wrong"]["total"] == 10
+    log = (out / "grading.log").read_text()
+    assert "correct: already graded (graded, 10); skipped" in log
+
+
+def test_limits_hold_without_cgroups_too(tmp_path):
+    """The fallback (rlimits and the watchdog) contains the memory bomb and the process flood."""
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    for name in ("correct", "memory_bomb", "process_flood"):
+        shutil.copy(FIXTURES / "submissions" / f"{name}.ipynb", subs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_GRADE_CGROUPS", "0")
+        summary = grade(load_rubric(str(RUBRIC)), subs, GradeOptions(out_dir=tmp_path / "out", workers=2), log=None)
+    assert "rlimits + watchdog" in summary.sandbox
+    statuses = {r["student"]: (r["status"], r["total"]) for r in summary.results}
+    assert statuses == {"correct": ("graded", 10), "memory_bomb": ("memory", 0), "process_flood": ("killed", 0)}

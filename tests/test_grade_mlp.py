@@ -1,0 +1,55 @@
+"""The acceptance path on the real mlp lab: release it, fill in the solution, grade: full marks.
+
+The unfilled student version is graded in the same run: it stops with a clear error at its first
+stub and scores only what it shows without any exercise done.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from conftest import full_data_dir
+from labkit.cli import main
+from labkit.grade.release import fill_in
+from labkit.grade.sandbox import bwrap_executable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = [pytest.mark.pipeline,
+              pytest.mark.skipif(bwrap_executable() is None, reason="bubblewrap is not installed (make setup)")]
+
+
+def test_release_fill_in_and_grade_the_mlp_lab(tmp_path, monkeypatch, capsys):
+    data = full_data_dir()
+    if data is None:
+        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
+    monkeypatch.setenv("LABKIT_DATA", str(data))
+    assert main(["release", "mlp", "--out", str(tmp_path / "release")]) == 0
+    released = nbformat.read(tmp_path / "release" / "mlp.ipynb", as_version=4)
+    solution = nbformat.read(ROOT / "notebooks" / "mlp.ipynb", as_version=4)
+    subs = tmp_path / "submissions"
+    (subs / "alice").mkdir(parents=True)
+    nbformat.write(fill_in(released, solution), subs / "alice" / "mlp.ipynb")
+    nbformat.write(released, subs / "unfilled.ipynb")
+
+    out = tmp_path / "grades"
+    assert main(["grade", "mlp", str(subs), "--out", str(out), "--workers", "2"]) == 0
+    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
+    assert rows["alice"]["status"] == "graded" and float(rows["alice"]["total"]) == 12, rows["alice"]
+    alice = json.loads((out / "results" / "alice.json").read_text())
+    assert all(item["passed"] for item in alice["items"]), alice["items"]
+    checks = {c["name"]: c for c in alice["checks"]}
+    assert 0.8 <= checks["mlp_heldout"]["values"]["mlp_test_acc"] <= 1.0
+    assert "Grade: 12 / 12" in (out / "feedback" / "alice.html").read_text()
+
+    unfilled = json.loads((out / "results" / "unfilled.json").read_text())
+    assert unfilled["status"] == "error"
+    assert unfilled["failure"]["ename"] == "NotImplementedError"
+    assert "exercise: write your solution here" in unfilled["failure"]["evalue"]
+    assert float(rows["unfilled"]["mlp_model"]) == 0 and float(rows["unfilled"]["mlp_accuracy"]) == 0
+    assert os.path.getsize(out / "feedback" / "unfilled.html") > 0
