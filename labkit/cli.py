@@ -61,8 +61,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
     result = report.render(notebook, out_dir, overrides, name=name, cell_timeout=args.cell_timeout)
+    warned = set()
     for info in result.datasets:
-        if info.get("source") == "sample":
+        if info.get("source") == "sample" and info.get("name") not in warned:
+            warned.add(info.get("name"))
             _err(f"warning: {info.get('title', info.get('name'))} came from the embedded sample, not the full "
                  f"dataset ({info.get('sample_reason') or 'full data not found'}); set LABKIT_DATA to a folder "
                  "with the full data for real results")

@@ -165,9 +165,13 @@ def test_sample_is_a_verbatim_subset_of_the_real_data(no_data):
     assert torch.equal(full[3][sample.test.indices], sample.test.y)
 
 
-def test_sample_size_too_large_is_a_clear_error(no_data):
-    with pytest.raises(ValueError, match="sample"):
-        data.load("mnist", train_size=5001)
+def test_size_beyond_the_sample_takes_all_of_it_and_says_so(no_data, capsys):
+    """Offline, a profile's subset larger than the embedded sample runs on the whole sample."""
+    loaded = data.load("mnist", train_size=20000, test_size=300)
+    assert (len(loaded.train), len(loaded.test)) == (5000, 300) and loaded.info["source"] == "sample"
+    assert "train_size=20000 is more than the 5000 examples" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="60000"):  # beyond the real dataset: still an error
+        data.load("mnist", train_size=60001)
 
 
 def test_damaged_or_missing_sample(no_data, monkeypatch, tmp_path):

@@ -380,7 +380,11 @@ def _full_or_sample(sp: ImageSpec, root: Path) -> tuple[tuple, dict]:
 # -------------------------------------------------------------- load()
 
 
-def _subset(x, y, origin, size, seed, stream, what, where, device) -> Split:
+def _subset(x, y, origin, size, seed, stream, what, where, device, sample: bool = False) -> Split:
+    if size is not None and size > len(y) and sample:
+        # The profile asked for more than the embedded sample holds (offline, no data): use all of it.
+        print(f"note: {what}={size} is more than the {len(y)} examples in {where}: using all {len(y)}")
+        size = None
     if size is None:
         positions = None
     elif size > len(y):
@@ -411,7 +415,9 @@ def load(
 
     ``train_size`` / ``test_size`` take a class-stratified random subset
     (None: everything available); the same ``seed`` gives the same subset.
-    A size larger than what is available raises ValueError.
+    A size larger than the dataset raises ValueError; a size larger than the
+    embedded sample, when the sample is used, takes all of the sample (and
+    says so), so every profile runs offline.
 
     Where the data comes from (``info["source"]``):
 
@@ -444,14 +450,15 @@ def load(
 
     (train_x, train_y, test_x, test_y, classes), provenance = _full_or_sample(sp, data_dir())
     where = sp.title
-    if provenance["source"] == "sample":
+    sample = provenance["source"] == "sample"
+    if sample:
         where = (f"the embedded {sp.title} sample (the full data was not found, see the "
                  f"warning above; put it in {data_dir()} to use more)")
     train_origin, test_origin = provenance.pop("indices", (None, None))
     train = _subset(train_x, train_y, _origin(train_x, train_origin), train_size, seed, 0,
-                    "train_size", f"the train split of {where}", device)
+                    "train_size", f"the train split of {where}", device, sample)
     test = _subset(test_x, test_y, _origin(test_x, test_origin), test_size, seed, 1,
-                   "test_size", f"the test split of {where}", device)
+                   "test_size", f"the test split of {where}", device, sample)
 
     info = {
         "name": sp.name,
