@@ -1,0 +1,183 @@
+"""labkit.scores: the Fréchet distance, the cached reference classifier, image scores, calibration."""
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+from labkit import scores
+from conftest import full_data_dir
+
+TINY = dict(epochs=1, train_size=2000, seed=0)
+
+
+@pytest.fixture(scope="module")
+def data_env():
+    """Real data when present (else the embedded sample), never a download."""
+    with pytest.MonkeyPatch.context() as mp:
+        full = full_data_dir()
+        if full is not None:
+            mp.setenv("LABKIT_DATA", str(full))
+        mp.setenv("LABKIT_OFFLINE", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def clf(data_env, tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("LABKIT_CACHE", str(tmp_path_factory.mktemp("scores-cache")))
+        scores.clear_memory()
+        yield scores.reference_classifier("mnist", device="cpu", **TINY)
+
+
+# ------------------------------------------------------------------ Fréchet distance
+
+
+def _with_moments(n: int, mean: float, std: float, seed: int) -> torch.Tensor:
+    """n 1-D samples whose sample mean and (unbiased) std are exactly ``mean`` and ``std``."""
+    x = torch.randn(n, 1, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return (x - x.mean()) / x.std() * std + mean
+
+
+def test_frechet_identical_sets_is_zero():
+    feats = torch.randn(500, 16, generator=torch.Generator().manual_seed(0))
+    assert scores.frechet_distance(feats, feats) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_is_symmetric():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(400, 8, generator=g), torch.randn(300, 8, generator=g) * 2 + 1
+    assert scores.frechet_distance(a, b) == pytest.approx(scores.frechet_distance(b, a), rel=1e-9)
+
+
+def test_frechet_matches_1d_closed_form():
+    a, b = _with_moments(1000, 0.0, 1.0, 0), _with_moments(800, 3.0, 2.0, 1)
+    # (μa − μb)² + (σa − σb)² = 9 + 1
+    assert scores.frechet_distance(a, b) == pytest.approx(10.0, rel=1e-9)
+
+
+def test_frechet_matches_diagonal_closed_form():
+    mean_a, mean_b = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, 1.0, 0.0])
+    var_a, var_b = torch.tensor([1.0, 4.0, 9.0]), torch.tensor([4.0, 4.0, 1.0])
+    expected = float((mean_a - mean_b).square().sum() + (var_a.sqrt() - var_b.sqrt()).square().sum())
+    value = scores.frechet_distance_gaussians(mean_a, torch.diag(var_a), mean_b, torch.diag(var_b))
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
+def test_frechet_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="N >= 2"):
+        scores.frechet_distance(torch.zeros(1, 4), torch.zeros(5, 4))
+    with pytest.raises(ValueError, match="width"):
+        scores.frechet_distance(torch.randn(5, 4), torch.randn(5, 3))
+
+
+def test_class_entropy():
+    assert scores.class_entropy([0.1] * 10) == pytest.approx(math.log(10))
+    assert scores.class_entropy([1.0] + [0.0] * 9) == 0.0
+
+
+# ------------------------------------------------------------------ the classifier
+
+
+def test_classifier_features_predict_and_shapes(clf):
+    assert clf.test_acc > 0.8 and clf.info["train_size"] == 2000 and clf.info["from_cache"] is False
+    x = torch.rand(7, 1, 28, 28)
+    assert clf.features(x).shape == (7, scores.FEATURES)
+    assert torch.equal(clf.predict(x.flatten(1)), clf.predict(x))  # (N, H*W) works too
+    assert clf.predict((x * 255).to(torch.uint8)).shape == (7,)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        clf.features(x * 2 - 1)  # tanh outputs must be rescaled
+    with pytest.raises(ValueError, match="shape"):
+        clf.features(torch.rand(3, 3, 32, 32))
+
+
+def test_calibration_floor_small_and_noise_monotone(clf):
+    table = scores.calibration(clf, "mnist", noise_levels=(0.0, 0.1, 0.2, 0.4, 0.8), n=500)
+    fids = table["fid"].tolist()
+    assert len(fids) == 5
+    assert all(a < b for a, b in zip(fids, fids[1:])), fids
+    assert fids[0] < 0.1 * fids[-1]
+    assert table["class_entropy"].iloc[0] > 2.0  # real images cover all ten classes
+
+
+def test_image_score_histogram_shows_collapse(clf, data_env):
+    from labkit import data
+
+    d = data.load("mnist", train_size=1000, seed=1)
+    real = scores.image_score(d.train.x.float() / 255, clf)
+    assert real.n == 1000 and sum(real.class_histogram) == pytest.approx(1.0)
+    ones = d.train.x[d.train.y == 1].float() / 255
+    collapsed = scores.image_score(ones, clf)
+    assert collapsed.class_entropy < 0.5 < real.class_entropy
+    assert collapsed.fid > real.fid
+    explicit = scores.image_score(d.train.x.float() / 255, clf, reference_images=d.test.x)
+    assert explicit.fid >= 0
+    table = scores.score_table({"real": real, "ones": collapsed})
+    assert list(table.index) == ["real", "ones"] and table["rank"].tolist() == [1, 2]
+
+
+def test_cache_reused_without_retraining(data_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    scores.clear_memory()
+    small = dict(epochs=1, train_size=500, seed=0)
+    first = scores.reference_classifier("mnist", device="cpu", **small)
+    path = first.info["cache"]
+    assert os.path.isfile(path) and os.path.isfile(path + ".sha256")
+    assert scores.reference_classifier("mnist", device="cpu", **small) is first  # kept in memory
+    scores.clear_memory()
+    messages: list[str] = []
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the cached classifier was retrained")
+
+    monkeypatch.setattr(scores, "_train", no_training)
+    second = scores.reference_classifier("mnist", device="cpu", log=messages.append, **small)
+    assert second.info["from_cache"] is True and second.test_acc == first.test_acc
+    x = torch.rand(4, 1, 28, 28)
+    assert torch.allclose(second.features(x), first.features(x))
+    assert not messages
+    # different training settings -> a different cache file
+    monkeypatch.undo()
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    other = scores.reference_classifier("mnist", device="cpu", epochs=1, train_size=400, seed=0)
+    assert other.info["cache"] != path
+
+
+def test_corrupt_cache_is_retrained_with_a_message(data_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("LABKIT_CACHE", str(tmp_path))
+    scores.clear_memory()
+    small = dict(epochs=1, train_size=500, seed=0)
+    first = scores.reference_classifier("mnist", device="cpu", **small)
+    path = first.info["cache"]
+    with open(path, "r+b") as f:
+        f.seek(100)
+        f.write(b"corrupted!")
+    scores.clear_memory()
+    messages: list[str] = []
+    again = scores.reference_classifier("mnist", device="cpu", log=messages.append, **small)
+    assert any("corrupt" in m for m in messages), messages
+    assert again.info["from_cache"] is False
+    scores.clear_memory()
+    third = scores.reference_classifier("mnist", device="cpu", **small)  # the rewritten file is valid
+    assert third.info["from_cache"] is True
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        scores.reference_classifier("imagenet")
+    with pytest.raises(ValueError, match="epochs"):
+        scores.reference_classifier("mnist", epochs=0)
+
+
+def test_diverged_images_score_nan_and_rank_last(clf):
+    good = scores.image_score(torch.rand(50, 1, 28, 28), clf)
+    bad = scores.image_score(torch.full((50, 784), float("nan")), clf)
+    assert math.isnan(bad.fid) and bad.n == 50
+    table = scores.score_table({"bad": bad, "good": good})
+    assert list(table.index) == ["good", "bad"] and table.loc["bad", "rank"] == 2
+    ranked = scores.rank_by(table.drop(columns="rank"), "fid")
+    assert ranked["rank"].tolist() == [1, 2]
+    fig = scores.class_histograms({"good": good}, classes=clf.classes)
+    assert len(fig.axes) == 1
