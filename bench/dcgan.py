@@ -1,32 +1,42 @@
 """One epoch of the dcgan lab's DCGAN on MNIST: labkit's loop vs the source report's loop.
 
-    python bench/dcgan.py                      # full MNIST, batch 64, the best device (CUDA if present)
-    python bench/dcgan.py --device cpu --images 6400   # a shorter run (100 steps) on the CPU
-    python bench/dcgan.py --device cuda        # on a GPU (compare with the CPU run on the same machine)
+    python bench/dcgan.py                         # all 60,000 images, batch 64, CUDA if present, else the CPU
+    python bench/dcgan.py --device cpu --images 6400 --breakdown   # 100 steps on the CPU, DataLoader share
+    python bench/dcgan.py --device cuda           # on a GPU
 
 Both loops train the same networks (those of notebooks/dcgan.ipynb, repeated
 here because labkit never imports a notebook) from the same initial weights
 for one epoch at batch 64 with Adam(2e-4, betas 0.5/0.999), on the same
-machine in the same run. The times of each loop are taken after one
-untimed warm-up pass of a few steps.
+machine in the same run, each after an untimed warm-up of five steps.
 
 * source: ``torchvision.datasets.MNIST`` with per-sample ``ToTensor`` and
-  ``Normalize(0.5, 0.5)`` through a shuffled ``DataLoader``; the
-  discriminator ends in ``Sigmoid`` and is trained with ``BCELoss``; the fake
-  batch is generated once and reused (detached) for the discriminator;
-  ``loss.item()`` is read every step for the running log. The MNIST files are
-  decompressed into a temporary folder first, as the source's
-  ``download=True`` does (not timed).
-* labkit: the dataset as one uint8 tensor on the device, batches by index,
-  ``labkit.fit(step=gan_step)``; ``BCEWithLogitsLoss`` on the
-  discriminator's logits (sigmoid fused into the loss); the fake batch
-  generated once per step; the discriminator's weights frozen during the
-  generator's backward pass (their gradients would be thrown away); losses
-  summed on the device and read once per epoch.
+  ``Normalize((0.5,), (0.5,))`` through a shuffled ``DataLoader`` (batch 64,
+  no workers); the discriminator ends in ``Sigmoid`` and is trained with
+  ``BCELoss``, real and fake halves backpropagated separately; the fake batch
+  is generated once per step (detached for the discriminator, then reused for
+  the generator, as in the PyTorch DCGAN example); ``loss.item()`` is read
+  every step for the running log. The MNIST files are decompressed into a
+  temporary folder first, as the source's ``download=True`` would (untimed).
+* labkit: the dataset as one uint8 tensor on the device, batches by index
+  through ``labkit.fit(step=gan_step)`` with ``vision.prepare`` scaling to
+  [-1, 1]; ``BCEWithLogitsLoss`` on the discriminator's logits; the fake
+  batch generated once per step; the discriminator's weights frozen during
+  the generator's backward pass (their gradients would be thrown away);
+  channels-last memory format (oneDNN's faster convolution kernels on the CPU,
+  tensor cores on GPUs) and fused Adam; losses summed on the device and read
+  once per epoch (no host synchronisation per step).
+
+On a GPU, cuDNN autotuning and TF32 (switched on globally by ``vision.speed_up``
+during the warm-up) apply to both loops.
 
 Prints both timings, then the last line ``dcgan_epoch_speedup_vs_source: <x>``.
-Measures, never asserts. On a shared CPU the absolute times are noisy: the
-two loops run back to back, so their ratio is the number to read.
+Measures, never asserts. On a shared CPU the absolute times are noisy (the
+load average is printed before and after): the two loops run back to back,
+so their ratio is the number to read. On a CPU shared by several busy
+processes, spinning OpenMP threads slow both loops by an order of magnitude,
+so the script sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set. The
+CPU time of the process is printed too: it is less sensitive to other
+processes than the wall time.
 """
 from __future__ import annotations
 
@@ -39,13 +49,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-from torch import nn
+# Idle OpenMP threads sleep instead of spinning: on a CPU shared with other busy processes, spinning
+# threads slow every loop by an order of magnitude (both loops alike). Set it to ACTIVE to compare.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import labkit  # noqa: E402
-from labkit import data  # noqa: E402
+from labkit import data, vision  # noqa: E402
 from labkit.device import device_name  # noqa: E402
 
 LATENT = 100
@@ -100,12 +114,16 @@ def init_weights(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def build(device: torch.device, sigmoid: bool, seed: int = 0):
+def build(device: torch.device, sigmoid: bool, fast: bool = False, seed: int = 0):
+    """The GAN and its two Adam optimizers; ``fast``: the notebook's channels-last layout and fused Adam."""
     torch.manual_seed(seed)
     gan = GAN(sigmoid).to(device)
     gan.apply(init_weights)
-    opt_g = torch.optim.Adam(gan.g.parameters(), lr=LR, betas=BETAS)
-    opt_d = torch.optim.Adam(gan.d.parameters(), lr=LR, betas=BETAS)
+    if fast:
+        vision.speed_up(gan, channels_last=True)
+    fused = True if fast and device.type in ("cpu", "cuda") else None
+    opt_g = torch.optim.Adam(gan.g.parameters(), lr=LR, betas=BETAS, fused=fused)
+    opt_d = torch.optim.Adam(gan.d.parameters(), lr=LR, betas=BETAS, fused=fused)
     return gan, opt_g, opt_d
 
 
@@ -129,8 +147,8 @@ def source_dataset(raw_gz: Path, workdir: Path):
     return datasets.MNIST(str(workdir), train=True, download=False, transform=transform)
 
 
-def source_epoch(dataset, device, batch_size: int, images: int, max_steps: int | None = None) -> float:
-    """The source's loop: DataLoader, Sigmoid + BCELoss, .item() every step. Returns seconds."""
+def source_epoch(dataset, device, batch_size: int, images: int) -> float:
+    """The source's loop: DataLoader, Sigmoid + BCELoss, .item() every step. Returns wall seconds."""
     gan, opt_g, opt_d = build(device, sigmoid=True)
     subset = torch.utils.data.Subset(dataset, range(images))
     loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=True)
@@ -138,9 +156,7 @@ def source_epoch(dataset, device, batch_size: int, images: int, max_steps: int |
     g_losses, d_losses = [], []
     sync(device)
     started = time.perf_counter()
-    for i, (real, _) in enumerate(loader):
-        if max_steps is not None and i >= max_steps:
-            break
+    for real, _ in loader:
         real = real.to(device)
         n = real.size(0)
         ones = torch.full((n,), 1.0, device=device)
@@ -166,76 +182,104 @@ def source_epoch(dataset, device, batch_size: int, images: int, max_steps: int |
 
 # --------------------------------------------------------------------------- labkit's loop
 
-def make_gan_step(gan: GAN, opt_g, opt_d, latent: int = LATENT):
+def make_gan_step(opt_g, opt_d, latent: int = LATENT):
     """The notebook's gan_step: logits + BCEWithLogits, one fake batch, D frozen for G's backward."""
     bce = nn.BCEWithLogitsLoss()
 
-    def gan_step(model, real, _labels):
+    def gan_step(gan, real, _labels):
         n = real.shape[0]
-        ones = real.new_ones(n)
-        zeros = real.new_zeros(n)
-        fake = model.g(torch.randn(n, latent, 1, 1, device=real.device))
-        d_real = model.d(real)
-        d_fake = model.d(fake.detach())
-        loss_d = bce(d_real, ones) + bce(d_fake, zeros)
+        ones, zeros = real.new_ones(n), real.new_zeros(n)
+        fake = gan.g(torch.randn(n, latent, 1, 1, device=real.device))
+        logit_real = gan.d(real)
+        logit_fake = gan.d(fake.detach())
+        loss_d = bce(logit_real, ones) + bce(logit_fake, zeros)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
-        model.d.requires_grad_(False)
-        loss_g = bce(model.d(fake), ones)
+        gan.d.requires_grad_(False)
+        loss_g = bce(gan.d(fake), ones)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        model.d.requires_grad_(True)
-        return {"loss_d": loss_d, "loss_g": loss_g}
+        gan.d.requires_grad_(True)
+        return {"loss_d": loss_d, "loss_g": loss_g,
+                "d_real": torch.sigmoid(logit_real).mean(), "d_fake": torch.sigmoid(logit_fake).mean()}
 
     return gan_step
 
 
 def labkit_epoch(train, device, batch_size: int, images: int) -> float:
-    gan, opt_g, opt_d = build(device, sigmoid=False)
+    gan, opt_g, opt_d = build(device, sigmoid=False, fast=True)
     subset = (train.x[:images], train.y[:images])
     sync(device)
     started = time.perf_counter()
-    labkit.fit(gan, subset, epochs=1, batch_size=batch_size, step=make_gan_step(gan, opt_g, opt_d),
-               optimizer={"g": opt_g, "d": opt_d}, prepare=labkit.standardize(0.5, 0.5), progress_bar=False)
+    labkit.fit(gan, subset, epochs=1, batch_size=batch_size, step=make_gan_step(opt_g, opt_d),
+               optimizer={"g": opt_g, "d": opt_d}, prepare=vision.prepare((0.5,), (0.5,), augment=False, channels_last=True), progress_bar=False)
     sync(device)
     return time.perf_counter() - started
 
 
+def dataloader_only(dataset, batch_size: int, images: int) -> float:
+    """Seconds to iterate the source's DataLoader alone (decode + per-sample transforms + collate)."""
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(dataset, range(images)), batch_size=batch_size,
+                                         shuffle=True)
+    started = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - started
+
+
+def _load() -> str:
+    return "/".join(f"{v:.1f}" for v in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if present, else CPU), cpu, cuda, cuda:N")
     parser.add_argument("--data", default=os.environ.get("LABKIT_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")),
                         help="folder with MNIST/raw/*.gz (default: $LABKIT_DATA, else ../shared/data)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size of both loops (source: 64)")
     parser.add_argument("--images", type=int, default=60000, help="training images per epoch (default: all 60,000)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--breakdown", action="store_true", help="also time the source's DataLoader alone")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = labkit.pick_device(args.device)
-    os.environ["LABKIT_DATA"] = str(Path(args.data).resolve())
-    os.environ.setdefault("LABKIT_OFFLINE", "1")
     raw_gz = Path(args.data) / "MNIST" / "raw"
     if not (raw_gz / "train-images-idx3-ubyte.gz").is_file():
         sys.exit(f"bench/dcgan.py: no MNIST files in {raw_gz}; pass --data FOLDER (the course data) or set LABKIT_DATA")
-    torch.backends.cudnn.benchmark = True
+    os.environ["LABKIT_DATA"] = str(Path(args.data).resolve())
+    os.environ.setdefault("LABKIT_OFFLINE", "1")
 
-    mnist = data.load("mnist", device=device)  # uint8 on the device, loaded once (not timed, like the source's dataset)
+    mnist = data.load("mnist", device=device)  # uint8 on the device, once (not timed, like the source's dataset object)
     images = min(args.images, len(mnist.train))
-    print(f"DCGAN, one epoch of {images} MNIST images, batch {args.batch_size}, device {device} "
-          f"({device_name(device)}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", flush=True)
+    steps = -(-images // args.batch_size)
+    print(f"DCGAN, one epoch of {images} MNIST images ({steps} steps of batch {args.batch_size}) on {device} "
+          f"({device_name(device)}); torch {torch.__version__}, {torch.get_num_threads()} CPU threads, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}, load average {_load()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="labkit-bench-dcgan-") as tmp:
         dataset = source_dataset(raw_gz, Path(tmp))
         # warm-up (allocator, cuDNN autotuning, lazy initialisation): a few steps of each, untimed
         source_epoch(dataset, device, args.batch_size, args.batch_size * 5)
         labkit_epoch(mnist.train, device, args.batch_size, args.batch_size * 5)
+        cpu = time.process_time()
         source = source_epoch(dataset, device, args.batch_size, images)
-        print(f"source loop (DataLoader + per-sample transforms, Sigmoid+BCELoss, .item() per step): {source:.2f} s", flush=True)
+        source_cpu = time.process_time() - cpu
+        print(f"source loop (DataLoader, per-sample ToTensor+Normalize, Sigmoid+BCELoss, .item() per step): "
+              f"{source:.2f} s ({1000 * source / steps:.1f} ms/step; process CPU time {source_cpu:.1f} s)", flush=True)
+        cpu = time.process_time()
         ours = labkit_epoch(mnist.train, device, args.batch_size, images)
-        print(f"labkit loop (tensors on the device, labkit.fit, BCEWithLogits, no per-step sync): {ours:.2f} s", flush=True)
+        ours_cpu = time.process_time() - cpu
+        print(f"labkit loop (uint8 tensor on the device, labkit.fit, BCEWithLogits, channels-last, fused Adam, "
+              f"no per-step sync): {ours:.2f} s ({1000 * ours / steps:.1f} ms/step; process CPU time {ours_cpu:.1f} s)",
+              flush=True)
+        if args.breakdown:
+            loader = dataloader_only(dataset, args.batch_size, images)
+            print(f"  of the source loop, the DataLoader alone: {loader:.2f} s ({100 * loader / source:.0f}%)", flush=True)
+    print(f"load average after: {_load()} (a shared CPU makes absolute times noisy; read the ratio)")
+    if device.type == "cpu":
+        print(f"ratio of process CPU times: {source_cpu / ours_cpu:.2f}")
     print(f"dcgan_epoch_speedup_vs_source: {source / ours:.2f}")
 
 

@@ -1,0 +1,73 @@
+"""The dcgan lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium)."""
+import json
+import math
+
+import pytest
+
+from conftest import full_data_dir, pdf_text, render_lab
+
+pytestmark = pytest.mark.pipeline
+
+SAMPLE_POINTS = (1, 2, 6)  # the smoke profile's sample_epochs (epochs=6)
+
+
+@pytest.fixture(scope="module")
+def dcgan_report(tmp_path_factory):
+    data = full_data_dir()
+    if data is None:
+        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
+    out = tmp_path_factory.mktemp("dcgan")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_DATA", str(data))
+        return render_lab("dcgan", out), out
+
+
+def test_dcgan_smoke_report_is_complete(dcgan_report):
+    result, out = dcgan_report
+    assert result.failure is None, result.failure
+    for name in ("dcgan.ipynb", "dcgan.html", "dcgan.pdf", "metrics.json"):
+        assert (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    recorded = metrics["metrics"]
+    assert metrics["parameters"]["profile"] == "smoke"
+    assert metrics["provenance"]["datasets"][0]["source"] == "full"
+    assert metrics["provenance"]["settings"]["epochs"] == SAMPLE_POINTS[-1]
+    fids = [recorded[f"dcgan_fid_epoch_{e}"] for e in SAMPLE_POINTS]
+    assert all(math.isfinite(f) and f > 0 for f in fids), fids
+    assert recorded["dcgan_fid"] == fids[-1]
+    # the floor (real images) is far below any generated sample's score after so little training
+    assert 0 <= recorded["dcgan_fid_floor"] < min(fids)
+    assert 0 <= recorded["dcgan_class_entropy"] <= math.log(10) + 1e-9
+    histogram = recorded["dcgan_class_histogram"]
+    assert len(histogram) == 10 and abs(sum(histogram) - 1) < 1e-3
+    assert 0.1 < recorded["dcgan_score_classifier_test_acc"] <= 1.0
+    for key in ("dcgan_loss_d", "dcgan_loss_g", "dcgan_seconds_per_epoch"):
+        assert math.isfinite(recorded[key]) and recorded[key] > 0, key
+
+
+def test_dcgan_pdf_has_sections_and_recorded_score(dcgan_report):
+    result, out = dcgan_report
+    text = pdf_text(out / "dcgan.pdf")
+    for heading in ("Environment and provenance", "1. The data", "2. The two networks",
+                    "3. The objective and the training step", "4. Measuring the samples", "5. Training",
+                    "6.1 Samples over training", "6.2 Loss curves and how to read them", "6.3 The score over training",
+                    "7. Discussion", "Common pitfall", "real images (floor)", "Final classifier FID"):
+        assert heading in text, heading
+    fid = result.records["dcgan_fid"]
+    assert f"dcgan_fid = {fid:.6g}" in text
+    for raw_tex in ("\\log", "\\mathcal", "$\\", "\\sigma"):  # MathJax typeset every formula
+        assert raw_tex not in text, raw_tex
+
+
+def test_dcgan_runs_offline_on_the_embedded_sample(tmp_path, monkeypatch):
+    """No data folder and no network: the lab falls back to the sample, also when the profile asks for more."""
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("LABKIT_OFFLINE", "1")
+    out = tmp_path / "report"
+    # train_size above the sample's 5,000 images exercises the notebook's fallback to all of them
+    result = render_lab("dcgan", out, train_size=8000, epochs=2, sample_epochs=[1, 2])
+    assert result.failure is None, result.failure
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert {d["source"] for d in metrics["provenance"]["datasets"]} == {"sample"}
+    assert metrics["metrics"]["dcgan_fid"] > 0
+    assert set(metrics["metrics"]) >= {"dcgan_fid_epoch_1", "dcgan_fid_epoch_2", "dcgan_class_entropy"}
