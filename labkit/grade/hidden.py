@@ -35,6 +35,8 @@ import time
 import traceback
 from typing import Any, Callable, Iterable
 
+from labkit.records import emit
+
 #: MIME type of one check's result, displayed by :func:`run`.
 CHECK_MIME = "application/vnd.labkit.grade.check+json"
 #: MIME type of the list of collected checks, displayed by :func:`collect`.
@@ -131,15 +133,7 @@ def _show(result: dict[str, Any], mime: str = CHECK_MIME) -> None:
                        for k, v in result["values"].items())
     text = f"[check] {result['name']}: {mark}" + (f" — {result['message']}" if result["message"] else "") \
         + (f" ({values})" if values else "")
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:  # pragma: no cover - IPython is a dependency
-        get_ipython = None
-    if get_ipython is not None and get_ipython() is not None:
-        display({mime: result, "text/plain": text}, raw=True)
-    else:
-        print(text)
+    emit(mime, result, text)
 
 
 # --------------------------------------------------------------------------- used by the grader
