@@ -25,14 +25,26 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 RECORDS: dict[str, Any] = {}
 
 
-def _jsonable(value: Any) -> Any:
-    """Convert numpy/torch scalars and containers into plain JSON values."""
+def plain_scalar(value: Any) -> Any:
+    """A number, bool, string or None (numpy/torch scalars included) as a plain JSON value.
+
+    Non-finite floats become strings ("nan", "inf"); anything else raises TypeError.
+    """
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         value = value.item()
     if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
+    raise TypeError(f"not a scalar: {type(value).__name__}")
+
+
+def _jsonable(value: Any) -> Any:
+    """Convert numpy/torch scalars and containers into plain JSON values."""
+    try:
+        return plain_scalar(value)
+    except TypeError:
+        pass
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

@@ -30,12 +30,11 @@ checks itself. ``labkit grade`` runs the same cells in the student's kernel
 """
 from __future__ import annotations
 
-import math
 import time
 import traceback
 from typing import Any, Callable, Iterable
 
-from labkit.records import emit
+from labkit.records import emit, plain_scalar
 
 #: MIME type of one check's result, displayed by :func:`run`.
 CHECK_MIME = "application/vnd.labkit.grade.check+json"
@@ -77,13 +76,10 @@ def check(name: str, *, provides: Iterable[str] = ()) -> Callable[[Callable[[], 
 
 
 def _plain_number(value: Any) -> Any:
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
-        value = value.item()
-    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    raise TypeError(f"a verified value must be a number, bool or string, got {type(value).__name__}")
+    try:
+        return plain_scalar(value)
+    except TypeError:
+        raise TypeError(f"a verified value must be a number, bool or string, got {type(value).__name__}") from None
 
 
 def _short_error(error: BaseException) -> str:
