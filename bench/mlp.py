@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import labkit  # noqa: E402
+from _source import classifier_epoch  # noqa: E402
 from labkit import data  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
@@ -53,19 +54,9 @@ def source_loop(root: Path, epochs: int) -> float:
     torch.manual_seed(0)
     model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
-    criterion = nn.CrossEntropyLoss()
     start = time.perf_counter()
     for _ in range(epochs):
-        total_loss, correct, seen = 0.0, 0, 0
-        for x, y in loader:
-            out = model(x)
-            loss = criterion(out, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total_loss += loss.item() * len(y)
-            correct += (out.argmax(1) == y).sum().item()
-            seen += len(y)
+        classifier_epoch(model, loader, optimizer)
     return (time.perf_counter() - start) / epochs
 
 

@@ -38,6 +38,8 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from _source import classifier_epoch  # noqa: E402
+
 
 # ----------------------------------------------------------------- the model (as in notebooks/resnet.ipynb)
 
@@ -103,26 +105,6 @@ def source_loader(x: torch.Tensor, y: torch.Tensor, batch_size: int, workers: in
                                        drop_last=True, generator=torch.Generator().manual_seed(seed))
 
 
-def source_epoch(model: nn.Module, loader, optimizer, device: torch.device, max_batches: int | None = None):
-    """One epoch of the source's loop; returns (images, mean loss, accuracy)."""
-    model.train()
-    criterion = nn.CrossEntropyLoss()
-    total_loss, correct, seen = 0.0, 0, 0
-    for i, (x, y) in enumerate(loader):
-        if max_batches is not None and i >= max_batches:
-            break
-        x, y = x.to(device), y.to(device)
-        out = model(x)
-        loss = criterion(out, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.item() * len(y)
-        correct += (out.argmax(1) == y).sum().item()
-        seen += len(y)
-    return seen, total_loss / max(seen, 1), correct / max(seen, 1)
-
-
 # ----------------------------------------------------------------- labkit's loop
 
 
@@ -151,12 +133,12 @@ def time_source(args, x, y, device) -> float:
     model = ResNet18(args.width).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loader = source_loader(x, y, args.batch_size, args.workers, args.seed)
-    source_epoch(model, loader, optimizer, device, max_batches=args.warmup)  # not timed
+    classifier_epoch(model, loader, optimizer, device, max_batches=args.warmup)  # not timed
     _sync(device)
     started = time.perf_counter()
     images = 0
     for _ in range(args.epochs):
-        images += source_epoch(model, loader, optimizer, device)[0]
+        images += classifier_epoch(model, loader, optimizer, device)[0]
     _sync(device)
     return images / (time.perf_counter() - started)
 
