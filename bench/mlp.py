@@ -87,7 +87,7 @@ def pipeline_overhead() -> tuple[float, float]:
     """Seconds to execute the mlp notebook (smoke) bare, and through ``labkit report``."""
     import nbformat
     from nbclient import NotebookClient
-    from labkit import report
+    from labkit.report import pipeline as report
 
     notebook = ROOT / "notebooks" / "mlp.ipynb"
     with tempfile.TemporaryDirectory() as tmp:

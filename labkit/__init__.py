@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 
 _API = {
     "record": "labkit.records", "read_records": "labkit.records",
-    "Config": "labkit.run", "start": "labkit.run",
+    "Config": "labkit.config", "start": "labkit.config",
     "pick_device": "labkit.device", "seed_everything": "labkit.device",
     "History": "labkit.train", "classify": "labkit.train", "count_parameters": "labkit.train",
     "evaluate": "labkit.train", "fit": "labkit.train", "predict": "labkit.train",
@@ -23,6 +23,7 @@ _API = {
     "Sweep": "labkit.sweeps", "sweep": "labkit.sweeps",
     "curves": "labkit.plots", "image_grid": "labkit.plots", "image_table": "labkit.plots",
     "show_table": "labkit.tables",
+    "tr": "labkit.i18n",
 }
 
 __all__ = ["__version__", *_API]

@@ -42,8 +42,8 @@ def _overrides(pairs: list[list[str]], profile: str | None) -> dict[str, str]:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from labkit.labs import UnknownLab, resolve_notebook
-    from labkit.params import ParameterError, read_parameters
+    from labkit.report.labs import UnknownLab, resolve_notebook
+    from labkit.report.params import ParameterError, read_parameters
 
     try:
         name, notebook = resolve_notebook(args.notebook)
@@ -57,7 +57,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     out_dir = Path(args.out) if args.out else Path("reports") / name
 
-    from labkit import report
+    from labkit.report import pipeline as report
 
     print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
     result = report.render(notebook, out_dir, overrides, name=name, cell_timeout=args.cell_timeout)
@@ -82,8 +82,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from labkit.labs import lab_names, notebooks_dir
-    from labkit.params import ParameterError, read_parameters
+    from labkit.report.labs import lab_names, notebooks_dir
+    from labkit.report.params import ParameterError, read_parameters
 
     labs = lab_names()
     if not labs:
@@ -107,7 +107,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     from labkit.grade.rubric import RubricError, load_rubric
     from labkit.grade.runner import GradeOptions, GradingError, grade
     from labkit.grade.sandbox import SandboxUnavailable
-    from labkit.params import ParameterError
+    from labkit.report.params import ParameterError
 
     try:
         rubric = load_rubric(args.lab)
@@ -130,7 +130,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 def cmd_release(args: argparse.Namespace) -> int:
     from labkit.grade.release import ReleaseError, release
-    from labkit.labs import UnknownLab, resolve_notebook
+    from labkit.report.labs import UnknownLab, resolve_notebook
 
     try:
         name, notebook = resolve_notebook(args.lab)

@@ -190,3 +190,17 @@ def t(key: str, lang: str | None = None, **fields: object) -> str:
     table = STRINGS[check_language(lang or _current)]
     text = table.get(key, STRINGS["en"].get(key, key))
     return text.format(**fields) if fields else text
+
+
+def tr(en: str, zh: str, **fields: object) -> str:
+    """A notebook's own text in the report's language: ``en`` or ``zh``, chosen by ``lang``.
+
+    For captions, figure titles, axis labels and printed sentences written in
+    a lab notebook (labkit's own labels use :func:`t`; markdown prose uses
+    cells tagged ``lang-en`` / ``lang-zh``, see CONTRIBUTING.md)::
+
+        labkit.tr("Test accuracy", "测试准确率")
+        labkit.tr("{n} epochs", "{n} 个轮次", n=cfg.epochs)
+    """
+    text = zh if _current == "zh" else en
+    return text.format(**fields) if fields else text

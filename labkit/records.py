@@ -16,7 +16,7 @@ import re
 from typing import Any, Iterable
 
 RECORD_MIME = "application/vnd.labkit.record+json"
-RUN_MIME = "application/vnd.labkit.run+json"
+RUN_MIME = "application/vnd.labkit.config+json"
 DATASET_MIME = "application/vnd.labkit.dataset+json"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")

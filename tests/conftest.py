@@ -37,6 +37,6 @@ def pdf_text(pdf: Path) -> str:
 
 def render_lab(lab: str, out_dir: Path, **overrides):
     """Run notebooks/<lab>.ipynb in its smoke profile through the real pipeline."""
-    from labkit import report
+    from labkit.report import pipeline as report
 
     return report.render(ROOT / "notebooks" / f"{lab}.ipynb", out_dir, {"profile": "smoke", **overrides}, name=lab)

@@ -243,7 +243,7 @@ def test_the_gradebook_csv_has_a_row_per_submission(graded):
 
 
 def test_the_gradebook_page_in_chromium_sorts_its_table(graded):
-    from labkit.report import chromium_path
+    from labkit.report.pipeline import chromium_path
 
     chrome = chromium_path()
     if chrome is None:

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 
 from labkit.grade import hidden
-from labkit.grade.checks import Evidence, figure_count, headings, score
+from labkit.grade.scoring import Evidence, figure_count, headings, score
 from labkit.grade.execute import classify, read_notebook
 from labkit.grade.gradebook import write_csv, write_html
 from labkit.grade.rubric import load_rubric

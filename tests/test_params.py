@@ -2,7 +2,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from labkit.params import ParameterError, parse_parameters_source, read_parameters
+from labkit.report.params import ParameterError, parse_parameters_source, read_parameters
 
 SOURCE = '''from typing import Literal, Optional
 profile: Literal["smoke", "quick", "full"] = "quick"  # how much to run

@@ -15,8 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit import provenance, report
-from labkit.params import ParameterError
+from labkit.report import pipeline as report, provenance
+from labkit.report.params import ParameterError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 DATA = "/work/shared/data"

@@ -1,4 +1,4 @@
-"""labkit.scores: the Fréchet distance, the cached reference classifier, image scores, calibration."""
+"""labkit.image_scores: the Fréchet distance, the cached reference classifier, image scores, calibration."""
 from __future__ import annotations
 
 import math
@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from labkit import scores
+from labkit import image_scores as scores
 from conftest import full_data_dir
 
 TINY = dict(epochs=1, train_size=2000, seed=0)

@@ -10,7 +10,7 @@ The modules, in the order data flows through them:
 * :mod:`~labkit.grade.sandbox` — bubblewrap, cgroups, rlimits;
 * :mod:`~labkit.grade.inside` — the program inside the sandbox (kernel, hidden checks);
 * :mod:`~labkit.grade.hidden` — ``@check``, for the instructor's hidden-check cells;
-* :mod:`~labkit.grade.checks` — scores the rubric items;
+* :mod:`~labkit.grade.scoring` — scores the rubric items;
 * :mod:`~labkit.grade.gradebook` — gradebook.csv/.html and the feedback pages.
 
 Importing this package imports nothing else (the hidden checks import

@@ -40,7 +40,7 @@ from typing import Any
 
 import nbformat
 
-from labkit.grade.checks import Evidence, score
+from labkit.grade.scoring import Evidence, score
 from labkit.grade.rubric import Limits, Rubric
 from labkit.grade.sandbox import Sandbox, SandboxSettings
 

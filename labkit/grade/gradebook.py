@@ -209,7 +209,7 @@ def _failure_marker(result: dict[str, Any]) -> Any:
 
 def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str = "en") -> str:
     """The feedback page of one submission: grade and item messages on top of its notebook."""
-    from labkit.report import to_html
+    from labkit.report.pipeline import to_html
 
     shown = copy.deepcopy(nb) if nb is not None else nbformat.v4.new_notebook()
     if result.get("failure") and nb is not None:

@@ -14,6 +14,10 @@ marker's indentation, that fails clearly when reached::
 
         raise NotImplementedError("exercise: write your solution here")
 
+A marker may say what to write; the stub's message then says it to the
+student (``### BEGIN SOLUTION: return z = mu + sigma * eps`` gives
+``raise NotImplementedError("exercise: return z = mu + sigma * eps")``).
+
 removes every cell tagged ``hidden-check`` (the instructor's checks), and
 clears all outputs. The released notebook therefore runs until the first
 unwritten exercise and stops there with that error.
@@ -31,7 +35,15 @@ from labkit.grade.hidden import HIDDEN_TAG
 
 BEGIN = "### BEGIN SOLUTION"
 END = "### END SOLUTION"
-STUB = 'raise NotImplementedError("exercise: write your solution here")'
+DEFAULT_HINT = "write your solution here"
+STUB_PREFIX = 'raise NotImplementedError("exercise: '
+def stub(hint: str = DEFAULT_HINT) -> str:
+    """The line that replaces a solution region: raises with ``hint`` (what to write)."""
+    import json
+    return f"raise NotImplementedError({json.dumps('exercise: ' + hint, ensure_ascii=False)})"
+
+
+STUB = stub()
 
 
 class ReleaseError(ValueError):
@@ -47,12 +59,22 @@ class Released:
     hidden_removed: int  #: hidden-check cells removed
 
 
+def _hint(marker_line: str) -> str:
+    """What to write, from ``### BEGIN SOLUTION: <hint>`` (the default when the marker has none)."""
+    rest = marker_line.strip()[len(BEGIN):].strip()
+    return rest[1:].strip() if rest.startswith(":") and rest[1:].strip() else DEFAULT_HINT
+
+
+def _is_begin(text: str) -> bool:
+    return text == BEGIN or (text.startswith(BEGIN) and text[len(BEGIN):].lstrip().startswith(":"))
+
+
 def _regions(source: str, where: str) -> list[tuple[int, int]]:
     """``(begin_line, end_line)`` of each solution region (0-based, the marker lines)."""
     regions, begin = [], None
     for number, line in enumerate(source.splitlines()):
         text = line.strip()
-        if text == BEGIN:
+        if _is_begin(text):
             if begin is not None:
                 raise ReleaseError(f"{where}, line {number + 1}: {BEGIN} inside another solution region "
                                    f"(opened on line {begin + 1})")
@@ -64,19 +86,19 @@ def _regions(source: str, where: str) -> list[tuple[int, int]]:
             begin = None
         elif BEGIN[4:] in text or END[4:] in text:
             raise ReleaseError(f"{where}, line {number + 1}: write the marker alone on its line, exactly "
-                               f"{BEGIN!r} or {END!r}")
+                               f"{BEGIN!r} (optionally followed by ': what to write') or {END!r}")
     if begin is not None:
         raise ReleaseError(f"{where}, line {begin + 1}: {BEGIN} is never closed by {END}")
     return regions
 
 
 def strip_solutions(source: str, where: str = "cell") -> tuple[str, int]:
-    """``source`` with each solution region replaced by :data:`STUB`; and how many there were."""
+    """``source`` with each solution region replaced by a :func:`stub`; and how many there were."""
     lines = source.splitlines()
     regions = _regions(source, where)
     for begin, end in reversed(regions):
         indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
-        lines[begin:end + 1] = [indent + STUB]
+        lines[begin:end + 1] = [indent + stub(_hint(lines[begin]))]
     return "\n".join(lines), len(regions)
 
 
@@ -140,7 +162,7 @@ def fill_in(released: Any, solution: Any) -> Any:
             continue
         lines = []
         for line in cell.source.splitlines():
-            if line.strip() == STUB:
+            if line.strip().startswith(STUB_PREFIX):
                 if used == len(blocks):
                     raise ReleaseError("the released notebook has more stubs than the solution has regions")
                 lines += blocks[used]

@@ -38,7 +38,7 @@ import nbformat
 import yaml
 
 from labkit.grade.hidden import HIDDEN_TAG
-from labkit.params import ParameterError, read_parameters
+from labkit.report.params import ParameterError, read_parameters
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _TOP_KEYS = {"lab", "title", "notebook", "parameters", "limits", "items"}
@@ -303,7 +303,7 @@ def _solution_notebook(path: Path, lab: str, given: Any) -> Path:
         if not notebook.is_file():
             raise RubricError(f"{path}: notebook {given!r} does not exist ({notebook})")
         return notebook
-    from labkit.labs import UnknownLab, resolve_notebook
+    from labkit.report.labs import UnknownLab, resolve_notebook
 
     try:
         return resolve_notebook(lab)[1]

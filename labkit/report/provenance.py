@@ -2,7 +2,7 @@
 
 :func:`environment` describes the machine and software that ran the report;
 :func:`section_markdown` turns a provenance dict (built by
-:func:`labkit.report.render`, also stored in ``metrics.json``) into the
+:func:`labkit.report.pipeline.render`, also stored in ``metrics.json``) into the
 report's "Environment and provenance" section.
 """
 from __future__ import annotations
@@ -179,7 +179,7 @@ def _datasets(prov: dict, lang: str) -> list[tuple[str, ...]]:
 def section_markdown(prov: dict, lang: str = "en") -> str:
     """The "Environment and provenance" section of a report, as markdown.
 
-    ``prov`` is the dict :func:`labkit.report.render` builds and stores in
+    ``prov`` is the dict :func:`labkit.report.pipeline.render` builds and stores in
     ``metrics.json["provenance"]``: ``environment`` (see :func:`environment`),
     ``notebook``, ``device``, ``profile``, ``seed``, ``started``,
     ``wall_seconds``, ``parameters`` (name -> value), ``overridden`` (names),

@@ -12,7 +12,7 @@ class UnknownLab(ValueError):
 def notebooks_dir() -> Path:
     """The folder of the lab notebooks: ``LABKIT_NOTEBOOKS``, else the repository's ``notebooks/``."""
     env = os.environ.get("LABKIT_NOTEBOOKS")
-    return Path(env).resolve() if env else Path(__file__).resolve().parent.parent / "notebooks"
+    return Path(env).resolve() if env else Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def lab_names() -> list[str]:

@@ -33,9 +33,9 @@ from typing import Any, Callable, Iterator
 
 import nbformat
 
-from labkit import provenance
+from labkit.report import provenance
 from labkit.i18n import check_language, t
-from labkit.params import read_parameters
+from labkit.report.params import read_parameters
 from labkit.records import DATASET_MIME, RUN_MIME, read_payloads, read_records
 
 #: Where the kit's nbconvert templates live (the template is named ``labkit``).
@@ -380,7 +380,7 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
     defaults to the notebook's kernel. ``$LABKIT_DATA`` (default ``./data``)
     is made absolute for the kernel, which runs in the notebook's folder.
 
-    Raises :class:`~labkit.params.ParameterError` for an unknown or
+    Raises :class:`~labkit.report.params.ParameterError` for an unknown or
     ill-typed override before anything runs or is written. A failing cell
     is not raised: it is in :attr:`ReportResult.failure`, and the report is
     still written. Without Chromium, the PDF is skipped and

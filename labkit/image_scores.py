@@ -11,7 +11,7 @@ features, after ReLU) plays Inception's pool layer. The numbers are therefore
 comparable within this kit (same dataset, same classifier settings), not with
 published FIDs.
 
-    from labkit import scores
+    from labkit import image_scores as scores
     clf = scores.reference_classifier("mnist", device=cfg.device)
     s = scores.image_score(samples, clf)        # samples: floats in [0, 1]
     s.fid, s.class_histogram, s.class_entropy   # lower FID is better; collapse -> low entropy
@@ -424,7 +424,7 @@ def _load(path: Path, log) -> dict | None:
 
 
 def _log(message: str) -> None:
-    print(f"[labkit.scores] {message}", file=sys.stderr)
+    print(f"[labkit.image_scores] {message}", file=sys.stderr)
 
 
 def _train(dataset, epochs: int, seed: int, device: torch.device, log) -> tuple[ScoreNet, dict]:
