@@ -1,24 +1,53 @@
 """A notebook's parameters: read from its ``parameters`` cell, checked, coerced.
 
 The ``parameters`` cell (tagged ``parameters``, as papermill requires) holds
-one literal assignment per line, optionally annotated, optionally followed by
-a comment that documents it::
+one assignment per line, annotated, optionally followed by a comment that
+documents it::
+
+    from typing import Annotated, Literal, Optional
+    from annotated_types import Ge, MinLen
 
     profile: Literal["smoke", "quick", "full"] = "quick"  # how much to run
-    epochs: Optional[int] = None  # None: the profile's value
+    epochs: Optional[Annotated[int, Ge(1)]] = None  # None: the profile's value
+    train_size: Optional[int | Literal["all"]] = None  # "all": every image
+    experiments: Annotated[list[Literal["ae", "vae", "gan"]], MinLen(1)] = ["ae"]
     lr = 0.005
 
-The annotation gives the type (and with ``Literal`` the valid choices); with
-no annotation the default's type is used. Everything is checked before any
-cell runs, so a typo fails fast with a message that lists what is valid.
+The annotation gives the type:
+
+* ``int``, ``float``, ``str``, ``bool``, ``list[T]``, ``dict``; with no
+  annotation the default's type is used;
+* ``Literal[...]`` the valid choices (``list[Literal[...]]``: each item is
+  one of them); ``T | Literal[...]`` (e.g. ``int | Literal["all"]``) a
+  value of type ``T`` or one of the named words;
+* ``Optional[...]`` (or ``... | None``) that None is allowed;
+* bounds are declared with ``typing.Annotated`` and the constraints of the
+  `annotated-types <https://github.com/annotated-types/annotated-types>`_
+  package: ``Gt``, ``Ge``, ``Lt``, ``Le`` for numbers (each item of a list of
+  numbers when put on the item type), ``MinLen``/``MaxLen`` for lists
+  (``MinLen(1)``: the grid may not be empty).
+
+A float is always finite (``-p lr 1e400`` is refused). Everything is checked
+before any cell runs, so a typo fails fast with a message that lists what is
+valid. On the command line ``-p NAME none`` means None for an ``Optional``
+parameter, and the string ``"none"`` for a ``str`` or ``Literal`` parameter
+that does not allow None; a quoted value (``-p NAME '"none"'``) is always the
+string itself.
+
+A parameter whose default is not a literal (``b = a * 2``) is *computed*: the
+notebook runs it as written, and only overriding it is refused (as in
+papermill, which injects overrides after the cell).
 """
 from __future__ import annotations
 
 import ast
 import difflib
 import io
+import math
 import tokenize
-from dataclasses import dataclass, field
+import types
+import typing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +58,65 @@ class ParameterError(ValueError):
     """A parameter name, value or type that the notebook does not accept."""
 
 
+_BOUNDS = {"Gt": (">", lambda v, b: v > b), "Ge": (">=", lambda v, b: v >= b),
+           "Lt": ("<", lambda v, b: v < b), "Le": ("<=", lambda v, b: v <= b)}
+_LENGTHS = {"MinLen": (">=", lambda n, b: n >= b), "MaxLen": ("<=", lambda n, b: n <= b)}
+
+
+@dataclass(frozen=True)
+class Kind:
+    """The type of a parameter (or of a list's items), parsed from its annotation.
+
+    ``type`` is one of "int", "float", "str", "bool", "list", "dict", "any";
+    ``choices`` restrict the value (``Literal``); ``words`` are literal values
+    accepted besides a value of ``type`` (``int | Literal["all"]``);
+    ``bounds`` are ``(constraint, limit)`` pairs such as ``("Ge", 1)``
+    (``MinLen``/``MaxLen`` bound a list's length); ``item`` is a list's item kind.
+    """
+
+    type: str = "any"
+    optional: bool = False
+    choices: tuple = ()
+    words: tuple = ()
+    bounds: tuple = ()
+    item: "Kind | None" = None
+
+
 @dataclass(frozen=True)
 class Parameter:
-    """One entry of a notebook's ``parameters`` cell."""
+    """One entry of a notebook's ``parameters`` cell.
+
+    ``computed`` parameters have a non-literal default (``source`` holds its
+    expression); they cannot be overridden.
+    """
 
     name: str
     default: Any
-    type: str  # "int", "float", "str", "bool", "list", "dict", "any"
-    optional: bool = False  # None is allowed
-    choices: tuple = ()
-    item_type: str = "any"  # for lists
+    kind: Kind = Kind()
     help: str = ""
     annotation: str = ""
+    computed: bool = False
+    source: str = ""
+
+    @property
+    def type(self) -> str:
+        return self.kind.type
+
+    @property
+    def optional(self) -> bool:
+        return self.kind.optional
+
+    @property
+    def choices(self) -> tuple:
+        return self.kind.choices
+
+    @property
+    def item_type(self) -> str:
+        return self.kind.item.type if self.kind.item is not None else "any"
 
     def describe(self) -> str:
         kind = self.annotation or self.type
-        return f"{self.name}: {kind} = {self.default!r}"
+        return f"{self.name}: {kind} = {self.source if self.computed else repr(self.default)}"
 
 
 @dataclass
@@ -55,31 +127,40 @@ class ParameterSpec:
     parameters: dict[str, Parameter] = field(default_factory=dict)
 
     def defaults(self) -> dict[str, Any]:
-        return {name: p.default for name, p in self.parameters.items()}
+        """The literal defaults (computed parameters have none until the notebook runs)."""
+        return {name: p.default for name, p in self.parameters.items() if not p.computed}
 
     def validate(self, overrides: dict[str, Any]) -> dict[str, Any]:
         """Check and coerce ``overrides`` (values may be strings from a command line).
 
         Returns the coerced overrides; raises :class:`ParameterError` naming
-        the first bad one and the valid choices.
+        the first bad one and what is valid.
         """
         coerced = {}
         for name, raw in overrides.items():
-            if name not in self.parameters:
-                valid = ", ".join(self.parameters) or "(none: the notebook has no parameters cell)"
-                close = difflib.get_close_matches(name, list(self.parameters), n=1)
-                hint = f" Did you mean {close[0]!r}?" if close else ""
+            param = self.lookup(name)
+            if param.computed:
                 raise ParameterError(
-                    f"unknown parameter {name!r} for {self.notebook.name}.{hint} "
-                    f"Valid parameters: {valid}"
-                )
-            coerced[name] = coerce(self.parameters[name], raw)
+                    f"parameter {name!r} of {self.notebook.name} is computed ({name} = {param.source}), "
+                    f"so it cannot be set with -p; set the parameters it is computed from, or make its "
+                    f"default a literal")
+            coerced[name] = coerce(param, raw)
         return coerced
+
+    def lookup(self, name: str) -> Parameter:
+        """The parameter called ``name``; :class:`ParameterError` (with a suggestion) if none is."""
+        if name in self.parameters:
+            return self.parameters[name]
+        valid = ", ".join(self.parameters) or "(none: the notebook has no parameters cell)"
+        close = difflib.get_close_matches(name, list(self.parameters), n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ParameterError(f"unknown parameter {name!r} for {self.notebook.name}.{hint} "
+                             f"Valid parameters: {valid}")
 
 
 _TYPE_NAMES = {"int": "int", "float": "float", "str": "str", "bool": "bool",
                "list": "list", "List": "list", "dict": "dict", "Dict": "dict",
-               "tuple": "list", "Any": "any"}
+               "tuple": "list", "Tuple": "list", "Sequence": "list", "Any": "any"}
 
 
 def _literal_type(value: Any) -> str:
@@ -93,41 +174,101 @@ def _literal_type(value: Any) -> str:
     return "any"
 
 
-def _parse_annotation(node: ast.expr | None, default: Any) -> tuple[str, bool, tuple, str]:
-    """(type, optional, choices, item_type) from an annotation node."""
+def _head(node: ast.expr) -> str:
+    """``Optional`` for ``Optional``, ``typing.Optional`` and ``t.Optional``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return getattr(node, "id", "")
+
+
+def _union_members(node: ast.expr) -> list[ast.expr]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _union_members(node.left) + _union_members(node.right)
+    if isinstance(node, ast.Subscript) and _head(node.value) in ("Union", "Optional"):
+        inner = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        members = [m for part in inner for m in _union_members(part)]
+        return members + ([ast.Constant(None)] if _head(node.value) == "Optional" else [])
+    return [node]
+
+
+def _constraint(node: ast.expr) -> tuple[str, Any] | None:
+    """``("Ge", 1)`` from ``Ge(1)``, ``Ge(ge=1)`` or ``annotated_types.Ge(1)``; None if not a bound."""
+    if not isinstance(node, ast.Call) or _head(node.func) not in {**_BOUNDS, **_LENGTHS}:
+        return None
+    args = list(node.args) + [k.value for k in node.keywords]
+    if len(args) != 1:
+        raise ParameterError(f"bound {ast.unparse(node)} must have one value")
+    try:
+        return _head(node.func), ast.literal_eval(args[0])
+    except ValueError as exc:
+        raise ParameterError(f"bound {ast.unparse(node)} must be a literal number") from exc
+
+
+def parse_annotation(node: ast.expr | None, default: Any = None) -> Kind:
+    """The :class:`Kind` an annotation (an AST node; None: none) declares."""
     if node is None:
-        return _literal_type(default), default is None, (), "any"
+        return Kind(_literal_type(default), optional=default is None)
+    members = _union_members(node)
+    if len(members) > 1:
+        parts = [parse_annotation(m) for m in members if not (isinstance(m, ast.Constant) and m.value is None)]
+        optional = len(parts) < len(members) or any(p.optional for p in parts)
+        literal = tuple(c for p in parts if p.choices and p.type != "list" for c in p.choices)
+        typed = [p for p in parts if not (p.choices and p.type != "list")]
+        if not typed:  # Literal["a"] | Literal["b"]
+            return Kind(_single_type(literal), optional=optional, choices=literal)
+        if len(typed) == 1:  # int | Literal["all"]
+            return replace(typed[0], optional=optional, words=typed[0].words + literal)
+        return Kind("any", optional=optional)
     if isinstance(node, ast.Constant) and node.value is None:
-        return "any", True, (), "any"
-    if isinstance(node, ast.Name):
-        return _TYPE_NAMES.get(node.id, "any"), False, (), "any"
-    if isinstance(node, ast.Attribute):  # typing.Literal etc.
-        return _TYPE_NAMES.get(node.attr, "any"), False, (), "any"
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | None
-        left = _parse_annotation(node.left, default)
-        right = _parse_annotation(node.right, default)
-        if isinstance(node.right, ast.Constant) and node.right.value is None:
-            return left[0], True, left[2], left[3]
-        if isinstance(node.left, ast.Constant) and node.left.value is None:
-            return right[0], True, right[2], right[3]
-        return "any", left[1] or right[1], (), "any"
+        return Kind("any", optional=True)
+    if isinstance(node, (ast.Name, ast.Attribute)):
+        return Kind(_TYPE_NAMES.get(_head(node), "any"))
     if isinstance(node, ast.Subscript):
-        head = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(node.value, "id", "")
-        inner = node.slice
-        if head == "Optional":
-            kind, _, choices, item = _parse_annotation(inner, default)
-            return kind, True, choices, item
+        head, inner = _head(node.value), node.slice
+        elts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
+        if head == "Annotated":
+            base = parse_annotation(elts[0], default)
+            bounds = tuple(b for b in (_constraint(e) for e in elts[1:]) if b is not None)
+            return replace(base, bounds=base.bounds + bounds)
         if head == "Literal":
-            elts = inner.elts if isinstance(inner, ast.Tuple) else [inner]
-            choices = tuple(ast.literal_eval(e) for e in elts)
-            kinds = {_literal_type(c) for c in choices}
-            return (kinds.pop() if len(kinds) == 1 else "any"), False, choices, "any"
+            try:
+                choices = tuple(ast.literal_eval(e) for e in elts)
+            except ValueError as exc:
+                raise ParameterError(f"Literal choices must be literals: {ast.unparse(node)}") from exc
+            return Kind(_single_type(choices), choices=choices)
         if head in ("list", "List", "tuple", "Tuple", "Sequence"):
-            item = inner.elts[0] if isinstance(inner, ast.Tuple) else inner
-            return "list", False, (), _parse_annotation(item, None)[0]
+            return Kind("list", item=parse_annotation(elts[0]))
         if head in ("dict", "Dict"):
-            return "dict", False, (), "any"
-    return "any", False, (), "any"
+            return Kind("dict")
+    return Kind("any")
+
+
+def _single_type(choices: tuple) -> str:
+    kinds = {_literal_type(c) for c in choices}
+    return kinds.pop() if len(kinds) == 1 else "any"
+
+
+def annotation_source(annotation: Any) -> str:
+    """Python source for a runtime annotation (``typing.Optional[int]`` -> ``"Optional[int]"``).
+
+    Strings (``from __future__ import annotations``) are returned as they are.
+    """
+    if isinstance(annotation, str):
+        return annotation
+    if annotation is None or annotation is type(None):
+        return "None"
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return f"Literal[{', '.join(repr(a) for a in args)}]"
+    if origin is typing.Annotated:
+        base = annotation_source(args[0])
+        return f"Annotated[{', '.join([base, *(repr(m) for m in annotation.__metadata__)])}]"
+    if origin is typing.Union or origin is types.UnionType:
+        return " | ".join(annotation_source(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(annotation_source(a) for a in args)}]" if args else name
+    return getattr(annotation, "__name__", repr(annotation).replace("typing.", ""))
 
 
 def _comments(source: str) -> dict[int, str]:
@@ -139,6 +280,21 @@ def _comments(source: str) -> dict[int, str]:
     except (tokenize.TokenError, IndentationError):
         pass
     return found
+
+
+def make_parameter(name: str, annotation: str | None, default: Any, *, help: str = "",
+                   where: str = "<cell>") -> Parameter:
+    """A :class:`Parameter` from an annotation's source text (None: no annotation) and a default."""
+    node = None
+    if annotation:
+        try:
+            node = ast.parse(annotation, mode="eval").body
+        except SyntaxError as exc:
+            raise ParameterError(f"the annotation of parameter {name!r} in {where} is not valid: {annotation}") from exc
+    kind = parse_annotation(node, default)
+    if default is None:
+        kind = replace(kind, optional=True)
+    return Parameter(name=name, default=default, kind=kind, help=help, annotation=annotation or "")
 
 
 def parse_parameters_source(source: str, notebook: Path | str = "<cell>") -> ParameterSpec:
@@ -157,19 +313,15 @@ def parse_parameters_source(source: str, notebook: Path | str = "<cell>") -> Par
             name, value_node, annotation = node.targets[0].id, node.value, None
         else:
             continue  # imports and other statements are not parameters
+        help_text = comments.get(node.lineno, "")
+        ann = ast.unparse(annotation) if annotation is not None else None
         try:
             default = ast.literal_eval(value_node)
-        except ValueError as exc:
-            raise ParameterError(
-                f"parameter {name!r} in {notebook.name} must have a literal default "
-                f"(a number, string, bool, None, list or dict), not {ast.unparse(value_node)!r}"
-            ) from exc
-        kind, optional, choices, item = _parse_annotation(annotation, default)
-        spec.parameters[name] = Parameter(
-            name=name, default=default, type=kind, optional=optional or default is None,
-            choices=choices, item_type=item, help=comments.get(node.lineno, ""),
-            annotation=ast.unparse(annotation) if annotation is not None else "",
-        )
+        except ValueError:
+            param = make_parameter(name, ann, None, help=help_text, where=notebook.name)
+            spec.parameters[name] = replace(param, computed=True, source=ast.unparse(value_node))
+            continue
+        spec.parameters[name] = make_parameter(name, ann, default, help=help_text, where=notebook.name)
     return spec
 
 
@@ -191,20 +343,33 @@ def read_parameters(notebook: Path | str) -> ParameterSpec:
 
 _BOOLS = {"true": True, "yes": True, "1": True, "on": True,
           "false": False, "no": False, "0": False, "off": False}
+_NONE_WORDS = ("None", "none", "null")
 
 
 def _from_text(text: str) -> Any:
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return text
+
+
+def _quoted(text: str) -> str | None:
+    """The string inside ``"..."`` or ``'...'``, else None."""
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        value = _from_text(text)
+        return value if isinstance(value, str) else None
+    return None
 
 
 def _coerce_scalar(kind: str, value: Any, where: str) -> Any:
     if kind == "any":
         return value
     if kind == "str":
-        return value if isinstance(value, str) else str(value)
+        if isinstance(value, str):
+            quoted = _quoted(value)
+            return quoted if quoted is not None else value
+        return str(value)
     if isinstance(value, str):
         if kind == "bool" and value.strip().lower() in _BOOLS:
             return _BOOLS[value.strip().lower()]
@@ -216,6 +381,8 @@ def _coerce_scalar(kind: str, value: Any, where: str) -> Any:
     if kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not math.isfinite(value):
+            raise ParameterError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if kind == "list" and isinstance(value, (list, tuple)):
         return list(value)
@@ -224,23 +391,54 @@ def _coerce_scalar(kind: str, value: Any, where: str) -> Any:
     raise ParameterError(f"{where} must be of type {kind}, got {value!r}")
 
 
-def coerce(param: Parameter, value: Any) -> Any:
-    """Convert ``value`` (often a command-line string) to ``param``'s type, or raise."""
-    where = f"parameter {param.name!r} ({param.describe()})"
-    if value is None or (isinstance(value, str) and value.strip() in ("None", "none", "null")):
-        if param.optional:
+def _check_bounds(kind: Kind, value: Any, where: str) -> None:
+    for name, limit in kind.bounds:
+        if name in _LENGTHS and isinstance(value, (list, tuple, dict, str)):
+            sign, ok = _LENGTHS[name]
+            if not ok(len(value), limit):
+                what = "must not be empty" if (name, limit) == ("MinLen", 1) else f"must have {sign} {limit} items"
+                raise ParameterError(f"{where} {what}, got {value!r}")
+        elif name in _BOUNDS and isinstance(value, (int, float)) and not isinstance(value, bool):
+            sign, ok = _BOUNDS[name]
+            if not ok(value, limit):
+                raise ParameterError(f"{where} must be {sign} {limit}, got {value!r}")
+
+
+def _coerce_kind(kind: Kind, value: Any, where: str) -> Any:
+    text = value.strip() if isinstance(value, str) else None
+    if value is None or (text in _NONE_WORDS and kind.optional):
+        if kind.optional:
             return None
         raise ParameterError(f"{where} cannot be None")
-    if param.type == "list" and isinstance(value, str):
-        parsed = _from_text(value.strip())
+    if text is not None and kind.type != "str":
+        quoted = _quoted(text)
+        if quoted is not None and (quoted in kind.words or quoted in kind.choices):
+            return quoted  # -p NAME '"none"': the string itself
+    if kind.words and value in kind.words or text in kind.words:
+        return text if text is not None else value
+    if text in _NONE_WORDS and not (kind.type == "str" or text in kind.choices):
+        raise ParameterError(f"{where} cannot be None")
+    if kind.type == "list" and text is not None:
+        parsed = _from_text(text)
         if not isinstance(parsed, (list, tuple)):  # comma-separated form: a,b,c
-            parsed = [_from_text(v.strip()) if param.item_type != "str" else v.strip()
-                      for v in value.split(",") if v.strip()]
+            item_type = kind.item.type if kind.item is not None else "any"
+            parsed = [_from_text(v.strip()) if item_type != "str" else v.strip()
+                      for v in text.split(",") if v.strip()]
         value = parsed
-    result = _coerce_scalar(param.type, value, where)
-    if param.type == "list" and param.item_type != "any":
-        result = [_coerce_scalar(param.item_type, v, f"each item of {where}") for v in result]
-    if param.choices and result not in param.choices:
-        valid = ", ".join(repr(c) for c in param.choices)
+    result = _coerce_scalar(kind.type, value, where)
+    if kind.type == "list" and kind.item is not None:
+        result = [_coerce_kind(kind.item, v, f"each item of {where}") for v in result]
+    if kind.choices and result not in kind.choices:
+        valid = ", ".join(repr(c) for c in kind.choices)
         raise ParameterError(f"{where}: {result!r} is not a valid choice. Valid choices: {valid}")
+    _check_bounds(kind, result, where)
     return result
+
+
+def coerce(param: Parameter, value: Any) -> Any:
+    """Convert ``value`` (often a command-line string) to ``param``'s type, or raise.
+
+    Checks the choices, the declared bounds and that floats are finite;
+    raises :class:`ParameterError` naming the parameter and what is valid.
+    """
+    return _coerce_kind(param.kind, value, f"parameter {param.name!r} ({param.describe()})")
