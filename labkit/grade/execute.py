@@ -41,7 +41,7 @@ from typing import Any
 import nbformat
 
 from labkit.grade.scoring import Evidence, score
-from labkit.grade.rubric import Limits, Rubric
+from labkit.grade.rubric import Limits, PlanCell, Rubric
 from labkit.grade.sandbox import Sandbox, SandboxSettings
 
 STATUSES = ("graded", "error", "timeout", "memory", "killed", "invalid")
@@ -90,6 +90,8 @@ class Run:
     checks_ran: bool = False
     check_errors: list[str] = field(default_factory=list)
     log: str = ""
+    flags: list[str] = field(default_factory=list)  #: suspicious exercise code (labkit.grade.flags)
+    notes: list[str] = field(default_factory=list)  #: how the checks saw the submission
 
 
 def fingerprint(notebook: bytes, rubric: Rubric, options: dict[str, Any]) -> str:
@@ -139,6 +141,82 @@ def _source_index(nb: Any, index: int) -> int:
     return index - sum(1 for cell in nb.cells[:index] if "injected-parameters" in cell.metadata.get("tags", []))
 
 
+def match_exercises(rubric: Rubric, submitted: Any) -> list[tuple[PlanCell, Any, str]]:
+    """For each exercise cell of the solution, the student's cell that holds their answer.
+
+    ``(plan cell, student's cell or None, how it was found)``. A cell is
+    found by its id (``labkit release`` keeps the solution's ids and Jupyter
+    keeps them while the student edits), else as the student's code cell,
+    after the one matched before, that is most like the released cell (at
+    least half alike, :class:`difflib.SequenceMatcher`).
+    """
+    import difflib
+
+    cells = [cell for cell in submitted.cells if cell.cell_type == "code"
+             and "injected-parameters" not in cell.metadata.get("tags", [])]
+    by_id = {str(cell.get("id")): position for position, cell in enumerate(cells) if cell.get("id")}
+    matched, after, taken = [], -1, set()
+    for plan_cell in rubric.plan:
+        if plan_cell.origin != "exercise":
+            continue
+        position = by_id.get(plan_cell.cell_id) if plan_cell.cell_id else None
+        how = "by its cell id"
+        if position is None or position in taken:
+            best, best_ratio = None, 0.5
+            for candidate in range(after + 1, len(cells)):
+                if candidate in taken:
+                    continue
+                matcher = difflib.SequenceMatcher(None, plan_cell.released, cells[candidate].source, autojunk=False)
+                if matcher.quick_ratio() < best_ratio:
+                    continue
+                ratio = matcher.ratio()
+                if ratio >= best_ratio:
+                    best, best_ratio = candidate, ratio
+            position, how = best, f"as the most similar cell ({best_ratio:.0%} alike)"
+        if position is None:
+            matched.append((plan_cell, None, "not found"))
+            continue
+        taken.add(position)
+        after = max(after, position)
+        matched.append((plan_cell, cells[position], how))
+    return matched
+
+
+def build_verdict_plan(rubric: Rubric, submitted: Any, parameters: dict[str, Any]
+                       ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """The plan sent to :mod:`labkit.grade.verdict`, the flags of the student's exercise code, and notes.
+
+    Setup and parameters cells are the solution's (trusted); after the
+    parameters cell come the injected parameters, as papermill injects them;
+    each exercise cell is the student's matching cell (:func:`match_exercises`).
+    """
+    from papermill.translators import translate_parameters
+
+    from labkit.grade.flags import flag_code
+
+    exercises = {plan_cell.index: (cell, how) for plan_cell, cell, how in match_exercises(rubric, submitted)}
+    cells, notes, student_code = [], [], []
+    for plan_cell in rubric.plan:
+        if plan_cell.origin == "exercise":
+            cell, how = exercises[plan_cell.index]
+            label = f"exercise: the lab's cell {plan_cell.index}"
+            if cell is None:
+                notes.append(f"no cell of the notebook matches the lab's exercise cell {plan_cell.index}: "
+                             "its functions are missing when the checks run")
+                continue
+            cells.append({"origin": "exercise", "label": label, "source": cell.source})
+            student_code.append((f"exercise cell (lab's cell {plan_cell.index})", cell.source))
+            continue
+        cells.append({"origin": plan_cell.origin, "label": f"setup: the lab's cell {plan_cell.index}",
+                      "source": plan_cell.source})
+        if plan_cell.origin == "parameters" and parameters:
+            cells.append({"origin": "parameters", "label": "injected parameters",
+                          "source": translate_parameters("python", "python", dict(parameters), "Parameters")})
+    flags = flag_code(student_code, [c.source for c in rubric.plan if c.origin != "exercise"])
+    plan = {"cells": cells, "checks": list(rubric.checks.sources), "check_names": list(rubric.checks.names)}
+    return plan, flags, notes
+
+
 def _reader(stream: Any, inbox: "queue.Queue[dict | None]") -> None:
     for line in stream:
         try:
@@ -172,9 +250,11 @@ def classify(failure: dict[str, Any] | None, limit: str | None, timed_out: bool,
     return "graded", ""
 
 
-def run_sandboxed(task: Task, nb: Any) -> Run:
+def run_sandboxed(task: Task, nb: Any, plan: dict[str, Any] | None = None) -> Run:
     """Run ``nb`` (already injected) and the hidden checks in a sandbox; see the module docstring."""
     limits = task.limits
+    plan = plan or {"cells": [], "checks": list(task.rubric.checks.sources),
+                    "check_names": list(task.rubric.checks.names)}
     folder = Path(tempfile.mkdtemp(prefix="labkit-grade-"))
     try:
         work = folder / "work"
@@ -190,7 +270,7 @@ def run_sandboxed(task: Task, nb: Any) -> Run:
             command.append("--sandboxed")
         with open(folder / "runner.log", "wb") as log:
             try:
-                run = _supervise(task, sandbox, command, log)
+                run = _supervise(task, sandbox, command, log, plan)
             finally:
                 sandbox.close()
         tail = (folder / "runner.log").read_bytes()[-4000:].decode(errors="replace")
@@ -200,7 +280,7 @@ def run_sandboxed(task: Task, nb: Any) -> Run:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any) -> Run:
+def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any, plan: dict[str, Any]) -> Run:
     limits = task.limits
     process = sandbox.start(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log)
     inbox: queue.Queue[dict | None] = queue.Queue()
@@ -226,8 +306,7 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any) -> Ru
             failure = message.get("failure")
             status, _ = classify(failure, None, False, True, None)
             run_checks = checks_expected = status in ("graded", "error") and bool(task.rubric.checks.sources)
-            reply = {"checks": list(task.rubric.checks.sources) if run_checks else None,
-                     "budget": limits.check_timeout}
+            reply = {"verdict": plan if run_checks else None, "budget": limits.check_timeout}
             try:
                 process.stdin.write((json.dumps(reply) + "\n").encode())
                 process.stdin.close()
@@ -262,6 +341,11 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any) -> Ru
         run.checks_ran = True
         run.checks = {r["name"]: r for r in checks_message.get("results", [])}
         run.check_errors = list(checks_message.get("errors", []))
+        for result in run.checks.values():
+            for what in result.get("tampered", [])[:5]:
+                entry = f"the checks' interpreter found {what} replaced by the submission's code"
+                if entry not in run.flags:
+                    run.flags.append(entry)
     return run
 
 
@@ -291,8 +375,10 @@ def grade_submission(task: Task) -> Outcome:
     else:
         try:
             if task.execute:
+                plan, flags, notes = build_verdict_plan(task.rubric, submitted, task.parameters)
                 run = run_sandboxed(task, _inject(nbformat.from_dict(json.loads(json.dumps(submitted))),
-                                                  task.parameters))
+                                                  task.parameters), plan)
+                run.flags, run.notes = flags + run.flags, notes
             else:
                 run = run_as_submitted(submitted)
         except Exception as exc:  # the grader failed, not the submission
@@ -306,7 +392,7 @@ def grade_submission(task: Task) -> Outcome:
             "items": [item.to_dict() for item in items],
             "total": round(sum(item.points for item in items), 4),
             "max_total": task.rubric.max_points,
-            "failure": run.failure, "check_errors": run.check_errors,
+            "failure": run.failure, "check_errors": run.check_errors, "flags": run.flags, "notes": run.notes,
             "checks": list(run.checks.values()),
             "wall_seconds": round(time.perf_counter() - started, 2), "log": run.log,
         }

@@ -87,6 +87,15 @@ def _short_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
+def _student_error(error: BaseException) -> str:
+    """The type and first line of a failure, and where in the student's code it happened (never a check's frame)."""
+    message = _short_error(error)
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith("<hidden check")]
+    if frames and frames[-1].filename.startswith("<"):  # a cell of the notebook, not a library file
+        message += f" (in {frames[-1].name}, line {frames[-1].lineno})"
+    return message
+
+
 def evaluate(name: str, function: Callable[[], Any], provides: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run one check function and return its result as a plain dict.
 
@@ -110,14 +119,15 @@ def evaluate(name: str, function: Callable[[], Any], provides: tuple[str, ...] =
         else:
             passed, message = False, f"the check returned {type(outcome).__name__}, not None, a bool or a dict"
     except AssertionError as error:
-        passed, message = False, str(error).strip() or "assertion failed"
+        frames = traceback.extract_tb(error.__traceback__)
+        if frames and frames[-1].filename.startswith("<hidden check"):  # the check's own words
+            passed, message = False, str(error).strip() or "assertion failed"
+        else:  # raised by the student's code: reported as their exception, like any other
+            passed, message = False, _student_error(error)
     except KeyboardInterrupt:
         passed, message = False, "interrupted: the check ran out of time"
     except Exception as error:  # the student's code failing under the check
-        passed, message = False, _short_error(error)
-        frames = traceback.extract_tb(error.__traceback__)
-        if frames and not frames[-1].filename.startswith("<hidden check"):  # where the student's code failed
-            message += f" (in {frames[-1].name}, line {frames[-1].lineno})"
+        passed, message = False, _student_error(error)
     return {"name": name, "passed": passed, "message": message,
             "values": {k: v for k, v in values.items() if k in provides} if provides else values,
             "provides": list(provides), "seconds": round(time.perf_counter() - started, 3)}
@@ -163,6 +173,28 @@ def collect(sources: list[str], namespace: dict[str, Any]) -> list[str]:
     except ImportError:  # pragma: no cover
         pass
     return list(collected)
+
+
+def collect_quietly(sources: list[str], namespace: dict[str, Any]
+                    ) -> tuple[dict[str, tuple[Callable[[], Any], tuple[str, ...]]], list[str]]:
+    """The checks the hidden cells ``sources`` define in ``namespace``, and the cells' errors; shows nothing.
+
+    Used by :mod:`labkit.grade.verdict` (a plain interpreter, no display).
+    Each cell is compiled as ``<hidden check cell N>``, so a failure's
+    frames tell the check's own code from the student's.
+    """
+    global _registry
+    _registry = {}
+    errors = []
+    try:
+        for index, source in enumerate(sources):
+            try:
+                exec(compile(source, f"<hidden check cell {index + 1}>", "exec"), namespace)
+            except Exception as error:  # a check cell failing to define its checks
+                errors.append(f"hidden check cell {index + 1}: {_short_error(error)}")
+        return dict(_registry), errors
+    finally:
+        _registry = None
 
 
 def run(name: str) -> dict[str, Any]:

@@ -28,7 +28,7 @@ import json
 import math
 import os
 import resource
-import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -41,6 +41,8 @@ from typing import Any
 from labkit.grade import skip_slow_imports
 
 KERNEL_NAME = "labkit-grade"
+#: Processes the orphan reaper leaves alone (their parents wait for them).
+KEEP: set[int] = set()
 #: Executed notebooks larger than this lose their outputs (a student printing gigabytes).
 MAX_NOTEBOOK_BYTES = 64 << 20
 
@@ -162,71 +164,109 @@ async def _run_notebook(client: Any, nb: Any, deadline: float) -> dict[str, Any]
     return None
 
 
-async def _run_checks(client: Any, sources: list[str], budget: float) -> dict[str, Any]:
-    """Collect the hidden checks in the student's kernel, then run them one at a time."""
-    import nbformat
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+def _verdict_env(private: Path) -> dict[str, str]:
+    """The verdict process's environment: this runner's (the grader's), with private folders of its own."""
+    env = {k: v for k, v in os.environ.items() if k not in ("JUPYTER_PATH", "PYTHONSTARTUP")}
+    for name, sub in (("HOME", "home"), ("TMPDIR", ""), ("MPLCONFIGDIR", "matplotlib"),
+                      ("IPYTHONDIR", "ipython"), ("LABKIT_CACHE", "labkit-cache")):
+        folder = private / sub if sub else private
+        folder.mkdir(parents=True, exist_ok=True)
+        env[name] = str(folder)
+    env["MPLBACKEND"] = "Agg"
+    return env
 
-    from labkit.grade import hidden
+
+def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = None) -> dict[str, Any]:
+    """Run the hidden checks in a fresh interpreter (:mod:`labkit.grade.verdict`); their results.
+
+    The results pipe is made here, before the new process (the first to run
+    any of the student's code again) exists. The checks share ``budget``
+    seconds: past it the process gets SIGINT (the running check fails as
+    interrupted), five seconds later SIGKILL; checks that never ran fail
+    with "not run".
+    """
+    import select
 
     deadline = time.monotonic() + budget
-    module = f"_labkit_grade_{secrets.token_hex(6)}"
-    setup = (
-        "import importlib.util as _lk_util, sys as _lk_sys\n"
-        f"_lk_spec = _lk_util.spec_from_file_location('labkit.grade.hidden', {hidden.__file__!r})\n"
-        f"{module} = _lk_util.module_from_spec(_lk_spec)\n"
-        f"_lk_spec.loader.exec_module({module})\n"
-        f"_lk_sys.modules['labkit.grade.hidden'] = {module}\n"
-        "del _lk_util, _lk_sys, _lk_spec\n"
-        f"{module}.collect({sources!r}, globals())\n"
-    )
-    client.allow_errors = True
-    client.nb = nbformat.v4.new_notebook()  # the checks' cells never enter the student's notebook
-
-    async def execute(source: str) -> tuple[Any, str | None]:
-        cell = nbformat.v4.new_code_cell(source)
-        client.nb.cells.append(cell)
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return cell, "not run: the hidden checks ran out of time"
-        client.timeout = max(1, math.ceil(remaining))
-        try:
-            await client.async_execute_cell(cell, len(client.nb.cells) - 1, store_history=False)
-        except CellTimeoutError:
-            await client.km.interrupt_kernel()
-            return cell, "interrupted: the hidden checks ran out of time"
-        except DeadKernelError:
-            return cell, "the kernel died while the checks ran"
-        return cell, None
-
-    def payloads(cell: Any, mime: str) -> list[dict]:
-        return [o["data"][mime] for o in cell.get("outputs", [])
-                if o.get("output_type") in ("display_data", "execute_result") and mime in o.get("data", {})]
-
-    cell, problem = await execute(setup)
-    collected = payloads(cell, hidden.COLLECTED_MIME)
-    if problem or not collected:
-        errors = [o.get("ename", "") + ": " + o.get("evalue", "") for o in cell.get("outputs", [])
-                  if o.get("output_type") == "error"]
-        return {"results": [], "errors": [problem or "the hidden checks could not be set up: "
-                                          + ("; ".join(errors) or "no result")]}
-    names, errors = collected[-1]["names"], list(collected[-1]["errors"])
-    results = []
-    for name in names:
-        cell, problem = await execute(f"{module}.run({name!r})")
-        found = [p for p in payloads(cell, hidden.CHECK_MIME) if p.get("name") == name]
-        if found and not problem:
-            results.append(found[-1])
+    private = Path(tempfile.mkdtemp(prefix="labkit-verdict-"))
+    os.chmod(private, 0o700)
+    read_fd, write_fd = os.pipe()
+    log = open(private / "verdict.log", "wb")
+    kit_parent = str(Path(__file__).resolve().parents[2])
+    bootstrap = (f"import sys; sys.path.insert(0, {kit_parent!r}); "
+                 "from labkit.grade.verdict import main; sys.exit(main())")
+    process = subprocess.Popen([sys.executable, "-I", "-c", bootstrap, "--results-fd", str(write_fd)],
+                               stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,),
+                               cwd=str(private), env=_verdict_env(private), start_new_session=True)
+    if keep is not None:
+        keep.add(process.pid)
+    os.close(write_fd)
+    try:
+        process.stdin.write(json.dumps(plan).encode())
+        process.stdin.close()
+    except OSError:
+        pass
+    results: dict[str, dict] = {}
+    ready: dict[str, Any] = {}
+    buffer, interrupted, killed = b"", None, False
+    while True:
+        now = time.monotonic()
+        if now > deadline and interrupted is None:
+            interrupted = now
+            try:
+                os.killpg(process.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        if interrupted is not None and now > interrupted + 5 and not killed:
+            killed = True
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        readable, _, _ = select.select([read_fd], [], [], 0.2)
+        if not readable:
             continue
-        message = problem or "the check produced no result"
-        errors_out = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors_out and not problem:
-            message = f"{errors_out[-1].get('ename')}: {errors_out[-1].get('evalue')}"
-        results.append({"name": name, "passed": False, "message": message, "values": {},
-                        "provides": collected[-1]["provides"].get(name, []), "seconds": 0.0})
-        if problem and "kernel died" in problem:
+        chunk = os.read(read_fd, 1 << 16)
+        if not chunk:
             break
-    return {"results": results, "errors": errors}
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue
+            if message.get("event") == "ready":
+                ready = message
+            elif "name" in message and message["name"] in plan["check_names"]:
+                results.setdefault(message["name"], message)
+    os.close(read_fd)
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    log.close()
+    names = ready.get("names") or list(plan["check_names"])
+    out, first_missing = [], True
+    for name in names:
+        if name in results:
+            out.append(results[name])
+            continue
+        if interrupted is None:
+            message = "the hidden checks stopped before this one finished (the process died)"
+        elif first_missing:
+            message = "interrupted: the hidden checks ran out of time"
+        else:
+            message = "not run: the hidden checks ran out of time"
+        first_missing = False
+        out.append({"name": name, "passed": False, "message": message, "values": {},
+                    "provides": ready.get("provides", {}).get(name, []), "seconds": 0.0})
+    errors = list(ready.get("errors", []))
+    if not ready:
+        tail = (private / "verdict.log").read_bytes()[-2000:].decode(errors="replace").strip().splitlines()
+        errors.append("the hidden checks could not be set up" + (f": {tail[-1][:300]}" if tail else ""))
+    shutil.rmtree(private, ignore_errors=True)
+    return {"results": out, "errors": [e for e in errors if e]}
 
 
 async def _session(args: argparse.Namespace, channel: Channel) -> None:
@@ -244,24 +284,29 @@ async def _session(args: argparse.Namespace, channel: Channel) -> None:
             started = time.monotonic()  # the notebook's time starts once its kernel is up
             kernel_pid = getattr(client.km.provisioner, "pid", None)
             if args.sandboxed and kernel_pid:
-                threading.Thread(target=_reap_orphans, args=({kernel_pid},), daemon=True).start()
+                KEEP.add(kernel_pid)
+                threading.Thread(target=_reap_orphans, args=(KEEP,), daemon=True).start()
             failure = await _run_notebook(client, nb, started + args.timeout)
             _cap(nb)
             channel.send({"event": "notebook", "notebook": nbformat.writes(nb), "failure": failure,
                           "seconds": round(time.monotonic() - started, 3)})
             reply = await asyncio.get_running_loop().run_in_executor(None, channel.receive)
-            sources = reply.get("checks")
-            if sources is None:
+            plan = reply.get("verdict")
+            if plan is None:
                 return
             checks_started = time.monotonic()
+            # the student's kernel and whatever it left running are gone before any check
             if args.sandboxed:
-                _kill_strays({os.getpid(), *([kernel_pid] if kernel_pid else [])})
-            outcome = await _run_checks(client, sources, float(reply.get("budget") or 60))
+                _kill_strays({os.getpid()})
+                KEEP.clear()  # the kernel is dead: its zombie is the reaper's now
+            else:
+                try:
+                    await asyncio.wait_for(client.km.shutdown_kernel(now=True), timeout=5)
+                except Exception:
+                    pass
+            outcome = await asyncio.get_running_loop().run_in_executor(
+                None, run_verdicts, plan, float(reply.get("budget") or 60), KEEP)
             channel.send({"event": "checks", **outcome, "seconds": round(time.monotonic() - checks_started, 3)})
-            try:
-                await asyncio.wait_for(client.km.shutdown_kernel(now=True), timeout=5)
-            except Exception:  # the grader kills the sandbox anyway
-                pass
 
 
 def main(argv: list[str] | None = None) -> int:

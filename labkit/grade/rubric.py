@@ -79,6 +79,21 @@ class HiddenChecks:
         return None
 
 
+SETUP_TAG = "setup"
+PARAMETERS_TAG = "parameters"
+
+
+@dataclass(frozen=True)
+class PlanCell:
+    """One cell of the solution notebook that the hidden checks' fresh interpreter runs (see :mod:`labkit.grade.verdict`)."""
+
+    origin: str  #: "parameters" or "setup" (the solution's code runs) or "exercise" (the student's code runs)
+    index: int  #: the cell's index in the solution notebook
+    source: str  #: the solution's code (for an exercise: never sent; the student's matching cell is)
+    cell_id: str = ""  #: the cell's id (kept by ``labkit release``), to find the student's copy
+    released: str = ""  #: an exercise cell as the student received it (stubs in place of the solution)
+
+
 @dataclass(frozen=True)
 class Item:
     """One line of the rubric."""
@@ -114,6 +129,7 @@ class Rubric:
     title: str = ""
     warnings: list[str] = field(default_factory=list)
     text: str = ""
+    plan: tuple[PlanCell, ...] = ()  #: what the checks' fresh interpreter runs before the checks
 
     @property
     def max_points(self) -> float:
@@ -159,6 +175,8 @@ class Rubric:
         digest = hashlib.sha256(self.text.encode())
         for source in self.checks.sources:
             digest.update(b"\0" + source.encode())
+        for cell in self.plan:
+            digest.update(f"\0{cell.origin}\0{cell.source}".encode())
         return digest.hexdigest()[:16]
 
 
@@ -227,6 +245,34 @@ def hidden_checks(notebook: Path | Any) -> HiddenChecks:
     return HiddenChecks(tuple(sources), tuple(names), provides)
 
 
+def verdict_plan(notebook: Path | Any) -> tuple[PlanCell, ...]:
+    """The solution notebook's cells tagged ``setup``/``parameters`` and its exercise cells, in order.
+
+    An exercise cell is a code cell with a ``### BEGIN SOLUTION`` region. Raises
+    :class:`RubricError` when the markers do not pair up.
+    """
+    from labkit.grade.release import ReleaseError, strip_solutions
+
+    nb = nbformat.read(notebook, as_version=4) if isinstance(notebook, (str, Path)) else notebook
+    plan = []
+    for index, cell in enumerate(nb.cells):
+        tags = cell.get("metadata", {}).get("tags", [])
+        if cell.cell_type != "code" or HIDDEN_TAG in tags:
+            continue
+        try:
+            released, regions = strip_solutions(cell.source, f"cell {index}")
+        except ReleaseError as exc:
+            raise RubricError(f"{Path(str(notebook)).name}: {exc}") from exc
+        cell_id = str(cell.get("id") or "")
+        if regions:
+            plan.append(PlanCell("exercise", index, cell.source, cell_id, released))
+        elif PARAMETERS_TAG in tags:
+            plan.append(PlanCell("parameters", index, cell.source, cell_id))
+        elif SETUP_TAG in tags:
+            plan.append(PlanCell("setup", index, cell.source, cell_id))
+    return tuple(plan)
+
+
 def _declared_check(decorator: ast.expr, where: str, index: int) -> tuple[str, tuple[str, ...]] | None:
     if not isinstance(decorator, ast.Call):
         return None
@@ -290,7 +336,8 @@ def load_rubric(lab_or_path: str | Path) -> Rubric:
                 for item in items if item.kind == "value" and checks.provider(item.target) is None]
     rubric = Rubric(lab=lab, path=path, notebook=notebook, parameters=parameters, items=items, checks=checks,
                     limits=limits, profiles=profiles, default_profile=default_profile,
-                    title=str(data.get("title") or lab), warnings=warnings, text=text)
+                    title=str(data.get("title") or lab), warnings=warnings, text=text,
+                    plan=verdict_plan(notebook) if checks.sources else ())
     rubric.profile()  # every per-profile value covers the rubric's own profile
     return rubric
 

@@ -1,0 +1,207 @@
+"""The fresh interpreter that computes the hidden checks' verdicts (``python -I -m labkit.grade.verdict``).
+
+:mod:`labkit.grade.inside` starts this program in the submission's sandbox
+*after* the student's notebook has run and after it has killed every process
+the notebook left (its kernel included). It is a new Python process: nothing
+the notebook did to its own interpreter (replacing functions of the kit,
+torch, numpy, the built-ins or IPython's display) exists here. It reads its
+plan, a JSON object, from stdin::
+
+    {"cells": [{"origin": "setup" | "parameters" | "exercise", "label": str, "source": str}, ...],
+     "checks": [hidden-check cell sources], "check_names": [...]}
+
+``setup`` and ``parameters`` cells come from the instructor's solution
+notebook (trusted), ``exercise`` cells are the student's code of the cells
+that hold an exercise; they run in notebook order, in one namespace. Then the
+checks run one at a time and each result is written as one JSON line to the
+results pipe (``--results-fd``), which the runner opened before this process
+(or any student code) existed.
+
+What the student's exercise code could still do here, it does in plain
+sight, and this program watches for it:
+
+* **tampering** — before the first exercise cell runs, every callable of every
+  loaded module (and of the classes they define), ``sys.meta_path`` and
+  ``sys.modules`` are fingerprinted; after the exercise cells and after each
+  check they are compared again. A difference voids every verdict from then
+  on (``"tampered"``), naming what changed;
+* **shadowing** — the checks' globals hold the check cells' own names, the
+  trusted setup cells' values and the built-ins over anything the exercise
+  cells rebound, so a student's ``len = ...`` or ``digits = ...`` does not
+  change what a check sees (the student's own functions still see theirs);
+* **leaking** — a failure raised by the student's code is reported as its type
+  and message only, with every line and string constant of the checks'
+  source redacted, at most :data:`MAX_MESSAGE` characters.
+"""
+from __future__ import annotations
+
+import argparse
+import builtins
+import json
+import os
+import sys
+import types
+from typing import Any, Callable
+
+#: Longest failure message a check may report (characters).
+MAX_MESSAGE = 400
+#: Modules whose callables legitimately change while running (not fingerprinted).
+_VOLATILE = ("__main__", "matplotlib", "mpl_toolkits", "IPython", "ipykernel", "tqdm", "logging",
+             "warnings", "threading", "_pytest", "pytest", "linecache", "codecs", "encodings")
+
+
+def _fingerprint() -> dict[str, int]:
+    """``{"module.attr" or "module.Class.attr": id(value)}`` for every callable of every loaded module."""
+    prints: dict[str, int] = {}
+    for name, module in list(sys.modules.items()):
+        if module is None or name.split(".")[0] in _VOLATILE:
+            continue
+        prints[f"sys.modules[{name}]"] = id(module)
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            if not callable(value):
+                continue
+            prints[f"{name}.{attr}"] = id(value)
+            if isinstance(value, type) and getattr(value, "__module__", None) == name:
+                for key, member in list(vars(value).items()):
+                    if callable(member) or isinstance(member, (classmethod, staticmethod, property)):
+                        prints[f"{name}.{attr}.{key}"] = id(member)
+    prints.update({f"builtins.{k}": id(v) for k, v in vars(builtins).items()})
+    prints["sys.meta_path"] = hash(tuple(id(f) for f in sys.meta_path))
+    prints["sys.path_hooks"] = hash(tuple(id(f) for f in sys.path_hooks))
+    prints["builtins.__import__"] = id(builtins.__import__)
+    return prints
+
+
+def _changed(before: dict[str, int], after: dict[str, int]) -> list[str]:
+    """What was replaced or removed since ``before`` (attributes added later are not changes)."""
+    return sorted(key for key, value in before.items() if after.get(key, value) != value or key not in after)
+
+
+def redactor(check_sources: list[str]) -> Callable[[str], str]:
+    """A function that removes every line and string constant of the checks from a message, and caps it."""
+    import ast
+
+    secrets = set()
+    for source in check_sources:
+        secrets.update(line.strip() for line in source.splitlines() if len(line.strip()) >= 6)
+        try:
+            for node in ast.walk(ast.parse(source)):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) >= 6:
+                    secrets.add(node.value)
+        except SyntaxError:
+            pass
+    ordered = sorted(secrets, key=len, reverse=True)
+
+    def redact(message: str) -> str:
+        for secret in ordered:
+            if secret in message:
+                message = message.replace(secret, "[…]")
+        return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE - 1] + "…"
+
+    return redact
+
+
+def _run_cell(source: str, label: str, namespace: dict[str, Any]) -> str | None:
+    """Execute one cell's code; the error (type and message) or None. Lines of IPython magics are skipped."""
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+    try:
+        exec(compile("\n".join(lines), f"<{label}>", "exec"), namespace)
+    except BaseException as error:  # SystemExit and KeyboardInterrupt from a cell too
+        text = str(error).strip().splitlines()
+        return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m labkit.grade.verdict")
+    parser.add_argument("--results-fd", type=int, required=True)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    out = os.fdopen(args.results_fd, "w", encoding="utf-8", closefd=True)
+    plan = json.loads(sys.stdin.read())
+    # every function this loop needs, bound now, before any student code: rebinding the module's
+    # globals (or json's) later changes nothing here, and is seen by the fingerprint
+    dumps, write, flush = json.dumps, out.write, out.flush
+    fingerprint, changed = _fingerprint, _changed
+    from labkit.grade import hidden
+
+    collect, evaluate = hidden.collect_quietly, hidden.evaluate
+    redact = redactor(list(plan["checks"]))
+
+    def send(message: dict[str, Any]) -> None:
+        write(dumps(message, ensure_ascii=False) + "\n")
+        flush()
+
+    namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
+    trusted: dict[str, Any] = {}  # names the trusted cells bound, with the values they bound
+    checks: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {}
+    check_globals: dict[str, Any] = {}
+    check_names: set[str] = set()
+    before: dict[str, int] | None = None
+    errors: list[str] = []
+
+    def collect_checks() -> None:
+        nonlocal before, checks
+        check_globals.update(namespace)
+        keys_before = {k: id(v) for k, v in check_globals.items()}
+        checks, problems = collect(list(plan["checks"]), check_globals)
+        errors.extend(problems)
+        check_names.update(k for k, v in check_globals.items() if keys_before.get(k) != id(v))
+        before = fingerprint()
+
+    for cell in plan["cells"]:
+        if cell["origin"] == "exercise" and before is None:
+            collect_checks()
+        if cell["origin"] == "exercise":
+            error = _run_cell(cell["source"], cell["label"], namespace)
+            if error:
+                errors.append(f"{cell['label']}: {redact(error)}")
+            continue
+        ids = {k: id(v) for k, v in namespace.items()}
+        error = _run_cell(cell["source"], cell["label"], namespace)
+        if error:
+            errors.append(f"{cell['label']} (setup, from the lab's notebook): {error}")
+        trusted.update({k: v for k, v in namespace.items() if ids.get(k) != id(v)})
+    if before is None:
+        collect_checks()
+
+    # what the checks see: the student's names, then the setup's, then the built-ins, then their own
+    shadows = set(vars(builtins))
+    for name, value in namespace.items():
+        if name in check_names:
+            continue
+        if name in trusted:
+            check_globals[name] = trusted[name]
+        elif name not in shadows or name.startswith("__"):
+            check_globals[name] = value
+    send({"event": "ready", "names": list(checks), "errors": errors,
+          "provides": {n: list(p) for n, (_, p) in checks.items()}})
+
+    tampered = changed(before, fingerprint()) if before is not None else []
+    for name, (function, provides) in checks.items():
+        if tampered:
+            send({"name": name, "passed": False, "values": {}, "provides": list(provides), "seconds": 0.0,
+                  "tampered": tampered[:20],
+                  "message": "not trusted: the submission's code replaced " + ", ".join(tampered[:5])
+                             + (" and more" if len(tampered) > 5 else "") + " (see the grader's flags)"})
+            continue
+        result = evaluate(name, function, provides)
+        if not result["passed"]:
+            result["message"] = redact(result["message"])
+        tampered = changed(before, fingerprint())
+        if tampered:
+            result = {**result, "passed": False, "values": {}, "tampered": tampered[:20],
+                      "message": "not trusted: while this check ran, the submission's code replaced "
+                                 + ", ".join(tampered[:5]) + (" and more" if len(tampered) > 5 else "")}
+        send(result)
+    send({"event": "done"})
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
