@@ -23,10 +23,13 @@ markers that do not pair up; nothing was written.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_CELL_FAILED, EXIT_USAGE, EXIT_NO_PDF = 0, 1, 2, 3
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
+EXIT_INTERNAL = 70  # labkit itself failed (a bug)
 EXIT_GRADER_FAILED, EXIT_NO_SANDBOX = 1, 4
 
 
@@ -34,41 +37,87 @@ def _err(message: str) -> None:
     print(f"labkit: {message}", file=sys.stderr)
 
 
-def _overrides(pairs: list[list[str]], profile: str | None) -> dict[str, str]:
-    overrides = {name: value for name, value in pairs or []}
+def _overrides(pairs: list[list[str]], profile: str | None, text: str | None = None) -> dict[str, str]:
+    overrides = {**parse_assignments(text or ""), **{name: value for name, value in pairs or []}}
     if profile is not None:
         overrides["profile"] = profile
     return overrides
 
 
+def parse_assignments(text: str) -> dict[str, str]:
+    """``NAME=VALUE`` assignments in one string (``make report P="..."``), values as written.
+
+    ``"epochs=5 lr=0.01"``, ``"lr 0.01"`` (a space for ``=``) and values with
+    spaces (``"widths={'a': 1, 'b': 2} lr=0.1"``: a value runs to the next
+    ``NAME=``) all work. Raises ValueError naming what cannot be read.
+    """
+    import re
+
+    text = text.strip()
+    if not text:
+        return {}
+    starts = list(re.finditer(r"(?:^|(?<=\s))([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)", text))
+    pairs: dict[str, str] = {}
+    head = text[:starts[0].start()] if starts else text
+    words = head.split()
+    if len(words) % 2:
+        raise ValueError(f"cannot read {head.strip()!r} in the parameters: write NAME=VALUE (e.g. P=\"epochs=5 lr=0.01\")")
+    pairs.update(zip(words[::2], words[1::2]))
+    for match, following in zip(starts, starts[1:] + [None]):
+        value = text[match.end():following.start() if following else len(text)].strip()
+        if not value:
+            raise ValueError(f"parameter {match.group(1)!r} has no value: write {match.group(1)}=VALUE")
+        pairs[match.group(1)] = value
+    return pairs
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from labkit.report.labs import UnknownLab, resolve_notebook
     from labkit.report.params import ParameterError, read_parameters
+    from labkit.report.pipeline import ReportInputError
+    from labkit.report.prepare import BadNotebook, load_notebook
+    from labkit.report.kernel import KernelChoiceError
 
     try:
+        if args.cell_timeout is not None and not 0 < args.cell_timeout < float("inf"):
+            raise ReportInputError(f"--cell-timeout must be a positive number of seconds, not {args.cell_timeout:g}")
         name, notebook = resolve_notebook(args.notebook)
+        load_notebook(notebook)
         spec = read_parameters(notebook)
-        overrides = _overrides(args.param, args.profile)
+        overrides = _overrides(args.param, args.profile, args.params)
         if args.profile is not None and "profile" not in spec.parameters:
             raise ParameterError(f"{notebook.name} has no 'profile' parameter, so --profile cannot be used")
         overrides = spec.validate(overrides)
-    except (UnknownLab, ParameterError) as exc:
+        from labkit.report import document  # the printed report: cover page (student.yaml), print options
+        student = document.load_student(args.student, notebook)
+        print_options = document.PrintOptions(code="none" if args.no_code else args.code, logs=not args.no_logs)
+    except (UnknownLab, ParameterError, ReportInputError, BadNotebook, KernelChoiceError, ValueError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     out_dir = Path(args.out) if args.out else Path("reports") / name
 
     from labkit.report import pipeline as report
 
-    print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
-    result = report.render(notebook, out_dir, overrides, name=name, cell_timeout=args.cell_timeout)
-    warned = set()
-    for info in result.datasets:
-        if info.get("source") == "sample" and info.get("name") not in warned:
-            warned.add(info.get("name"))
-            _err(f"warning: {info.get('title', info.get('name'))} came from the embedded sample, not the full "
-                 f"dataset ({info.get('sample_reason') or 'full data not found'}); set LABKIT_DATA to a folder "
-                 "with the full data for real results")
-    for path in (result.ipynb, result.html, result.pdf, result.metrics):
+    say = (lambda line: None) if args.quiet else (lambda line: print(f"labkit: {line}", file=sys.stderr, flush=True))
+    if not args.quiet:
+        print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
+    try:
+        result = report.render(notebook, out_dir, overrides, name=name, cell_timeout=args.cell_timeout,
+                               kernel_name=args.kernel, log=say, progress=None if args.quiet else sys.stderr,
+                               student=student, print_options=print_options, docx=not args.no_docx)
+    except (ParameterError, ReportInputError, BadNotebook, KernelChoiceError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        _err(f"interrupted; {out_dir}/ is as it was before this run")
+        return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug in labkit: one line, the traceback on request
+        if os.environ.get("LABKIT_DEBUG"):
+            raise
+        _err(f"internal error: {type(exc).__name__}: {exc} (set LABKIT_DEBUG=1 to see the traceback, and please "
+             "report it)")
+        return EXIT_INTERNAL
+    for path in (result.ipynb, result.html, result.pdf, result.docx, result.metrics):
         if path is not None:
             print(f"  {path}")
     print(f"labkit: wall time {result.wall_seconds:.1f} s")
@@ -77,6 +126,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         return EXIT_CELL_FAILED
     if result.pdf is None:
         _err(f"no PDF was made: {result.pdf_error}")
+        return EXIT_NO_PDF
+    if result.docx is None and not args.no_docx:
+        _err(f"no Word file was made: {result.docx_error} (or pass --no-docx)")
         return EXIT_NO_PDF
     return EXIT_OK
 
@@ -160,8 +212,24 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a parameter (repeatable); lists as a,b,c or [1, 2]")
     rep.add_argument("--profile", choices=None, help="shortcut for -p profile NAME (smoke, quick, full)")
     rep.add_argument("--out", metavar="DIR", help="write the outputs into DIR (default: reports/<name>/)")
-    rep.add_argument("--cell-timeout", type=int, default=None, metavar="SECONDS",
+    rep.add_argument("--params", metavar="'NAME=VALUE ...'",
+                     help="several overrides in one string, as `make report P=...` passes them")
+    rep.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
                      help="stop a cell that runs longer than this (default: no limit)")
+    rep.add_argument("--kernel", metavar="NAME",
+                     help="the Jupyter kernel to run it on (default: the notebook's, if installed, else python3)")
+    rep.add_argument("-q", "--quiet", action="store_true", help="print only the result and errors, no progress")
+    rep.add_argument("--student", metavar="FILE",
+                     help="the cover page's fields (name, student_id, class, course, instructor, date) from this "
+                          "YAML file (default: student.yaml beside the notebook, else in the working folder; "
+                          "blank lines to fill by hand when there is none)")
+    rep.add_argument("--code", choices=("all", "exercises", "none"), default="all",
+                     help="which code to print: all (default), exercises (only the cells you wrote the "
+                          "exercises in), none; figures and tables are always kept")
+    rep.add_argument("--no-code", action="store_true", help="shortcut for --code none")
+    rep.add_argument("--no-logs", action="store_true",
+                     help="leave out printed logs, warnings, progress bars and [recorded] lines")
+    rep.add_argument("--no-docx", action="store_true", help="do not write <name>.docx (the Word file, needs pandoc)")
     rep.set_defaults(func=cmd_report)
 
     grd = sub.add_parser(

@@ -26,8 +26,16 @@ def resolve_notebook(lab_or_path: str) -> tuple[str, Path]:
 
     Raises :class:`UnknownLab` listing the labs when neither matches.
     """
+    try:
+        lab_or_path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = lab_or_path.encode("utf-8", "surrogateescape")
+        raise UnknownLab(f"the path {shown!r} is not valid UTF-8: rename the file (letters, digits, Chinese are "
+                         "fine)") from None
     if lab_or_path.endswith(".ipynb") or os.sep in lab_or_path or "/" in lab_or_path:
         path = Path(lab_or_path).expanduser().resolve()
+        if path.is_dir():
+            raise UnknownLab(f"{lab_or_path!r} is a folder; give the path to a .ipynb file")
         if not path.is_file():
             raise UnknownLab(f"notebook {lab_or_path!r} does not exist")
         if path.suffix != ".ipynb":

@@ -2,7 +2,7 @@
 
 :func:`render` is the whole pipeline (``labkit report`` calls it)::
 
-    notebooks/vae.ipynb --papermill--> reports/vae/vae.ipynb   (+ provenance section)
+    notebooks/vae.ipynb --nbclient---> reports/vae/vae.ipynb   (+ provenance section)
                         --nbconvert--> reports/vae/vae.html    (MathJax 3 inside the file)
                         --Chromium---> reports/vae/vae.pdf     (A4)
                                        reports/vae/metrics.json
@@ -19,11 +19,11 @@ import contextlib
 import html as html_lib
 import importlib.util
 import json
-import logging
 import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -33,9 +33,12 @@ from typing import Any, Callable, Iterator
 
 import nbformat
 
-from labkit.report import provenance
+from labkit.report import document, provenance
 from labkit.i18n import check_language, t
+from labkit.report.cells import CellFailure, CellMap
+from labkit.report.kernel import OUTPUT_LIMIT, KernelChoiceError, Progress, choose_kernel, kernel_env, run_notebook
 from labkit.report.params import read_parameters
+from labkit.report.prepare import BadNotebook, dumps, for_render, load_notebook, run_copy, stub_dialogs
 from labkit.records import DATASET_MIME, RUN_MIME, read_payloads, read_records
 
 #: Where the kit's nbconvert templates live (the template is named ``labkit``).
@@ -53,8 +56,6 @@ INSTALL_HINT = (
 #: Tags of the cells the pipeline adds to the executed notebook.
 PROVENANCE_TAG = "labkit-provenance"
 ERROR_TAG = "labkit-error"
-_PAPERMILL_ERROR_TAG = "papermill-error-cell-tag"  # papermill's own markers, replaced by ours
-_INJECTED_TAG = "injected-parameters"
 
 #: Virtual time Chromium grants the page (MathJax typesetting) before printing, in ms.
 _VIRTUAL_TIME_MS = 30_000
@@ -68,45 +69,16 @@ class ChromiumMissing(PdfError):
     """No Chromium or Chrome executable was found; the message says how to install one."""
 
 
-@dataclass(eq=False)
-class CellFailure(Exception):
-    """The cell that stopped a notebook's execution, and why.
+class ReportInputError(ValueError):
+    """Bad input found before anything ran or was written (exit 2): the message is one line."""
 
-    ``cell_index`` is the 0-based index of the cell in the *source* notebook
-    (the one the student edits; papermill's injected-parameters cell is not
-    counted). ``kind`` is ``"error"`` (the cell raised, including
-    ``SystemExit``), ``"dead_kernel"`` or ``"timeout"``.
-    """
 
-    cell_index: int
-    execution_count: int | None
-    ename: str
-    evalue: str
-    traceback: list[str] = field(default_factory=list, repr=False)
-    kind: str = "error"
+class NotebookMissing(ReportInputError, FileNotFoundError):
+    """The notebook file does not exist."""
 
-    def cell_label(self, lang: str = "en") -> str:
-        """``cell 3 (In [2])``: the cell's index and execution count."""
-        count = " " if self.execution_count is None else self.execution_count
-        return t("error.cell", lang, index=self.cell_index, count=count)
 
-    def message(self, lang: str = "en") -> str:
-        """One line for a human: which cell, which exception, its message."""
-        key = {"dead_kernel": "error.died", "timeout": "error.timeout"}.get(self.kind, "error.raised")
-        return t(key, lang, cell=self.cell_label(lang), ename=self.ename, evalue=self.evalue)
-
-    def __str__(self) -> str:
-        return self.message("en")
-
-    def __reduce__(self):  # Exception's default pickling would lose the fields
-        return (type(self), (self.cell_index, self.execution_count, self.ename, self.evalue,
-                             self.traceback, self.kind))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The failure as a plain dict (for ``metrics.json``), traceback left out."""
-        data = asdict(self)
-        del data["traceback"]
-        return data
+class OutputBusy(ReportInputError):
+    """Another ``labkit report`` is writing into the same output folder."""
 
 
 @dataclass
@@ -122,87 +94,97 @@ class ReportResult:
     datasets: list[dict] = field(default_factory=list)
     records: dict[str, Any] = field(default_factory=dict)
     wall_seconds: float = 0.0
+    kernel: str = ""
+    notes: list[str] = field(default_factory=list)
+    docx: Path | None = None
+    docx_error: str | None = None
 
 
-# --------------------------------------------------------------------------- execution
+# --------------------------------------------------------------------------- input and output folder
 
-class _KnownParameters(logging.Filter):
-    """Drop papermill's "Passed unknown parameter" warning: labkit has already
-    validated the overrides, and papermill's own parser misreads annotated ones."""
+def _check_path_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ReportInputError(f"the {what} {text.encode('utf-8', 'surrogateescape')!r} is not valid UTF-8: "
+                               "rename it (letters, digits, Chinese are fine)") from None
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Passed unknown parameter")
+
+def check_out_dir(out_dir: Path) -> None:
+    """Raise :class:`ReportInputError` unless ``out_dir`` is (or can be made) a writable folder.
+
+    Writes nothing: only looks at the folder, or at its nearest existing parent.
+    """
+    _check_path_text(str(out_dir), "output folder")
+    probe = out_dir
+    while not probe.exists():
+        if probe.is_symlink():
+            raise ReportInputError(f"cannot write into {out_dir}: {probe} is a broken link")
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ReportInputError(f"cannot write into {out_dir}: {probe} is a file, not a folder; "
+                               "choose another --out")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ReportInputError(f"cannot write into {out_dir}: {probe} is not writable (permission denied or "
+                               "a read-only file system); choose another --out")
 
 
 @contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
-    """Set environment variables (inherited by the kernel) for the duration of a block."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def _output_folder(out_dir: Path) -> Iterator[Path]:
+    """Lock ``out_dir`` against a second run and give a staging folder inside it.
 
-
-def _source_index(nb: Any, index: int) -> int:
-    """Map an index in the executed notebook to the source notebook's index."""
-    injected = sum(1 for cell in nb.cells[:index] if _INJECTED_TAG in cell.metadata.get("tags", []))
-    return index - injected
-
-
-def _last_started_cell(nb: Any) -> int:
-    """The index of the last cell papermill started (the one running when execution stopped)."""
-    started = [i for i, cell in enumerate(nb.cells)
-               if cell.metadata.get("papermill", {}).get("start_time")]
-    return started[-1] if started else 0
-
-
-def _execute(notebook: Path, output: Path, overrides: dict[str, Any], *, cell_timeout: float | None,
-             kernel_name: str | None) -> tuple[Any, CellFailure | None, int | None]:
-    """Run ``notebook`` into ``output`` with papermill.
-
-    Returns the executed notebook (papermill's error markers removed), the
-    failure if a cell stopped the run, and the failing cell's index in the
-    executed notebook.
+    The staging folder is removed on the way out (an interrupted run leaves
+    the previous report as it was); :func:`_publish` moves finished files
+    out of it.
     """
-    import papermill
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    import fcntl
 
-    from labkit.data import data_dir
-
-    error: Exception | None = None
-    papermill_log, known = logging.getLogger("papermill"), _KnownParameters()
-    papermill_log.addFilter(known)
     try:
-        with _environ(LABKIT_DATA=str(data_dir())):
-            papermill.execute_notebook(
-                str(notebook), str(output), parameters=overrides, cwd=str(notebook.parent),
-                kernel_name=kernel_name, execution_timeout=cell_timeout, progress_bar=False,
-            )
-    except (papermill.PapermillExecutionError, DeadKernelError, CellTimeoutError) as exc:
-        error = exc
+        out_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(out_dir / ".labkit-report.lock", "a+")
+    except OSError as exc:
+        raise ReportInputError(f"cannot write into {out_dir}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            raise OutputBusy(f"another `labkit report` (pid {holder or '?'}) is writing into {out_dir}; wait "
+                             "for it to finish, or choose another --out") from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        staging = Path(tempfile.mkdtemp(prefix=".labkit-partial-", dir=out_dir))
+        try:
+            yield staging
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     finally:
-        papermill_log.removeFilter(known)
-    nb = nbformat.read(output, as_version=4)
-    nb.cells = [c for c in nb.cells if _PAPERMILL_ERROR_TAG not in c.metadata.get("tags", [])]
-    if error is None:
-        return nb, None, None
-    if isinstance(error, papermill.PapermillExecutionError):
-        index = error.cell_index
-        failure = CellFailure(_source_index(nb, index), error.exec_count, error.ename,
-                              error.evalue, list(error.traceback or []))
-    else:
-        index = _last_started_cell(nb)
-        kind = "timeout" if isinstance(error, CellTimeoutError) else "dead_kernel"
-        evalue = (str(error).strip().splitlines() or [""])[0]
-        failure = CellFailure(_source_index(nb, index), nb.cells[index].get("execution_count"),
-                              type(error).__name__, evalue, kind=kind)
-    return nb, failure, index
+        lock.close()  # releases the lock
+
+
+def _publish(staging: Path, out_dir: Path, names: list[str], stale: list[str]) -> None:
+    """Move the finished files into ``out_dir`` (Ctrl-C held back meanwhile); remove ``stale`` ones."""
+    import signal
+
+    held: list[Any] = []
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda *args: held.append(args))
+    try:
+        for name in names:
+            os.replace(staging / name, out_dir / name)
+        for name in stale:
+            (out_dir / name).unlink(missing_ok=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------- notebook edits
@@ -292,7 +274,8 @@ def to_html(nb: Any, html: Path | str, *, lang: str = "en", resources_path: Path
     """Write ``nb`` as a self-contained HTML file with the kit's template.
 
     MathJax is inlined, ``\\r``-updated progress bars keep only their final
-    line, and local images in markdown are embedded. ``resources_path`` is
+    line, local images in markdown are embedded, and ``alert``/``confirm``/
+    ``prompt`` are stubbed out (a dialog would stall Chromium's print). ``resources_path`` is
     the folder relative image links are resolved against.
     """
     from nbconvert import HTMLExporter
@@ -309,7 +292,7 @@ def to_html(nb: Any, html: Path | str, *, lang: str = "en", resources_path: Path
         "labkit_mathjax_js": mathjax_source(),
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    html.write_text(body, encoding="utf-8")
+    html.write_text(stub_dialogs(body), encoding="utf-8")
     return html
 
 
@@ -367,74 +350,157 @@ def html_to_pdf(html: Path | str, pdf: Path | str, *, timeout: float = 300) -> P
 
 # --------------------------------------------------------------------------- the pipeline
 
+def _data_dir() -> Path:
+    """``labkit.data.data_dir()`` without importing torch: ``$LABKIT_DATA`` or ``./data``, absolute."""
+    return Path(os.environ.get("LABKIT_DATA", "data")).expanduser().resolve()
+
+
+def _sample_notice(info: dict) -> str:
+    return (f"note: {info.get('title', info.get('name'))} comes from the embedded sample, not the full dataset "
+            f"({info.get('sample_reason') or 'full data not found'}); set LABKIT_DATA to a folder with the full "
+            "data for real results")
+
+
 def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] | None = None, *,
            name: str | None = None, lang: str | None = None, cell_timeout: float | None = None,
-           kernel_name: str | None = None, log: Callable[[str], Any] | None = print) -> ReportResult:
+           kernel_name: str | None = None, log: Callable[[str], Any] | None = print,
+           progress: Any = None, output_limit: int = OUTPUT_LIMIT, student: Any = None,
+           print_options: document.PrintOptions | None = None, docx: bool = True) -> ReportResult:
     """Execute ``notebook`` with ``overrides`` and write its report into ``out_dir``.
 
     Writes ``<name>.ipynb`` (executed, with an "Environment and provenance"
     section), ``<name>.html``, ``<name>.pdf`` and ``metrics.json``
     (``{"metrics", "parameters", "provenance"}``). ``name`` defaults to the
     notebook's stem; ``lang`` to the notebook's ``lang`` parameter, else
-    ``"en"``; ``cell_timeout`` (seconds) limits each cell; ``kernel_name``
-    defaults to the notebook's kernel. ``$LABKIT_DATA`` (default ``./data``)
-    is made absolute for the kernel, which runs in the notebook's folder.
+    ``"en"``; ``cell_timeout`` (seconds, > 0) limits each cell;
+    ``kernel_name`` defaults to the notebook's kernel when it is installed,
+    else ``python3`` (with a note). ``$LABKIT_DATA`` (default ``./data``) is
+    made absolute for the kernel, which runs in the notebook's folder.
+    ``log`` gets the notes (kernel choice, offline samples); ``progress`` is
+    a text stream for the per-cell progress lines (None: none);
+    ``output_limit`` caps each cell's output (characters).
 
-    Raises :class:`~labkit.report.params.ParameterError` for an unknown or
-    ill-typed override before anything runs or is written. A failing cell
-    is not raised: it is in :attr:`ReportResult.failure`, and the report is
-    still written. Without Chromium, the PDF is skipped and
+    ``hidden-check`` cells never run or show, and the solution markers are
+    stripped from what is written. Files are written into a staging folder
+    inside ``out_dir`` and moved into place only when all are complete, so an
+    interrupted run (Ctrl-C) leaves the previous report as it was; the
+    folder is locked against a second concurrent run.
+
+    Raises, before anything runs or is written:
+    :class:`~labkit.report.params.ParameterError` (an unknown or ill-typed
+    override), :class:`ReportInputError` (not a notebook, an output folder
+    that cannot be written or is busy, a bad option; ``BadNotebook`` and
+    ``KernelChoiceError`` are ``ValueError``\\s too). A failing cell is not
+    raised: it is in :attr:`ReportResult.failure`, and the report is still
+    written. Without Chromium, the PDF is skipped and
     :attr:`ReportResult.pdf_error` says how to install it.
-
-    Not thread-safe: papermill changes the process's working directory, and
-    ``$LABKIT_DATA`` is set in this process's environment while the kernel starts.
     """
     say = log or (lambda message: None)
+    _check_path_text(str(notebook), "notebook path")
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
-        raise FileNotFoundError(f"notebook {notebook} does not exist")
+        raise NotebookMissing(f"notebook {notebook} does not exist")
+    if cell_timeout is not None and not (cell_timeout > 0 and cell_timeout != float("inf")):
+        raise ReportInputError(f"the cell timeout must be a positive number of seconds, not {cell_timeout}")
+    if output_limit <= 0:
+        raise ReportInputError(f"the output limit must be positive, not {output_limit}")
+    source = load_notebook(notebook)
     spec = read_parameters(notebook)
     overrides = spec.validate(dict(overrides or {}))
     parameters = {**spec.defaults(), **overrides}
     lang = check_language(lang or parameters.get("lang") or "en")
+    kernel, kernel_note = choose_kernel(source, kernel_name)
+    # the printed report (labkit.report.document): cover page fields, print options, Word file
+    student = document.load_student(student, notebook)
+    print_options = print_options or document.PrintOptions()
 
     out_dir = Path(out_dir).resolve()
+    check_out_dir(out_dir)
     name = name or notebook.stem
-    ipynb, html, pdf = (out_dir / f"{name}.{ext}" for ext in ("ipynb", "html", "pdf"))
-    metrics = out_dir / "metrics.json"
-    if ipynb == notebook:
-        raise ValueError(f"the executed notebook would overwrite {notebook}: choose another out_dir or name")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_path_text(name, "report name")
+    files = {ext: f"{name}.{ext}" for ext in ("ipynb", "html", "pdf")}
+    if out_dir / files["ipynb"] == notebook:
+        raise ReportInputError(f"the executed notebook would overwrite {notebook}: choose another --out")
 
-    say(f"executing {notebook.name} -> {ipynb}")
-    started = datetime.now().astimezone()
-    clock = time.perf_counter()
-    nb, failure, failed_at = _execute(notebook, ipynb, overrides, cell_timeout=cell_timeout,
-                                      kernel_name=kernel_name)
-    wall_seconds = time.perf_counter() - clock
-    if failure is not None:
-        say(f"{notebook.name}: {failure.message(lang)}")
+    notes: list[str] = []
 
-    records = read_records(nb)
-    datasets = read_payloads(nb, DATASET_MIME)
-    prov = _provenance(notebook, nb, parameters, sorted(overrides), started, wall_seconds,
-                       datasets, failure, lang)
-    _annotate(nb, prov, failure, failed_at, lang)
-    nbformat.write(nb, ipynb)
-    metrics.write_text(json.dumps({"metrics": records, "parameters": parameters, "provenance": prov},
-                                  ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    def note(line: str) -> None:
+        notes.append(line)
+        say(line)
 
-    say(f"writing {html}")
-    to_html(nb, html, lang=lang, resources_path=notebook.parent)
-    pdf_path: Path | None = None
-    pdf_error: str | None = None
-    try:
-        say(f"printing {pdf}")
-        pdf_path = html_to_pdf(html, pdf)
-    except PdfError as exc:
-        pdf.unlink(missing_ok=True)  # a PDF from an earlier run would not match this report
-        pdf_error = str(exc)
-        say(pdf_error)
-    return ReportResult(ipynb=ipynb, html=html, pdf=pdf_path, metrics=metrics, failure=failure,
-                        pdf_error=pdf_error, datasets=datasets, records=records,
-                        wall_seconds=wall_seconds)
+    data = _data_dir()
+    if os.environ.get("LABKIT_DATA") and not data.is_dir():
+        note(f"note: LABKIT_DATA={os.environ['LABKIT_DATA']} is not a folder (a typo?); "
+             "labs will use the embedded data samples")
+    if kernel_note:
+        note(kernel_note)
+
+    with _output_folder(out_dir) as staging, \
+            tempfile.TemporaryDirectory(prefix="labkit-kernel-") as private:
+        run, cells = run_copy(source, overrides)
+        announced: set[str] = set()
+
+        def on_display(bundle: dict) -> None:
+            info = bundle.get(DATASET_MIME)
+            if isinstance(info, dict) and info.get("source") == "sample" and info.get("name") not in announced:
+                announced.add(info.get("name"))
+                note(_sample_notice(info))
+
+        total = sum(1 for c in run.cells if c.cell_type == "code" and c.source.strip())
+        tracker = Progress(total, progress) if progress is not None else None
+        started = datetime.now().astimezone()
+        clock = time.perf_counter()
+        failure, failed_at = run_notebook(
+            run, cells, kernel_name=kernel, cwd=notebook.parent, env=kernel_env(Path(private), data),
+            ipc_dir=Path(private), cell_timeout=cell_timeout, output_limit=output_limit,
+            progress=tracker, on_display=on_display)
+        wall_seconds = time.perf_counter() - clock
+        if failure is not None:
+            say(f"{notebook.name}: {failure.message(lang)}")
+
+        nb = for_render(document.mark_exercises(run))
+        records = read_records(nb)
+        datasets = read_payloads(nb, DATASET_MIME)
+        for info in datasets:
+            if info.get("source") == "sample" and info.get("name") not in announced:
+                announced.add(info.get("name"))
+                note(_sample_notice(info))
+        prov = _provenance(notebook, nb, parameters, sorted(overrides), started, wall_seconds,
+                           datasets, failure, lang)
+        prov["kernel"] = kernel
+        _annotate(nb, prov, failure, failed_at, lang)
+        nbformat.write(nb, staging / files["ipynb"])
+        (staging / "metrics.json").write_text(
+            dumps({"metrics": records, "parameters": parameters, "provenance": prov}) + "\n", encoding="utf-8")
+
+        say(f"writing {out_dir / files['html']}")
+        printed = dict(lang=lang, options=print_options, student=student, profile=parameters.get("profile"))
+        to_html(document.prepare(nb, **printed), staging / files["html"], lang=lang,
+                resources_path=notebook.parent)
+        pdf_error: str | None = None
+        try:
+            say(f"printing {out_dir / files['pdf']}")
+            html_to_pdf(staging / files["html"], staging / files["pdf"])
+        except PdfError as exc:
+            pdf_error = str(exc)
+            say(pdf_error)
+        docx_name, docx_error = f"{name}.docx", None
+        if docx:
+            try:
+                say(f"writing {out_dir / docx_name}")
+                document.to_docx(document.prepare(nb, **printed, target="docx"), staging / docx_name,
+                                 lang=lang, resources_path=notebook.parent)
+            except document.DocxError as exc:
+                docx_error = str(exc)
+                say(docx_error)
+        docx_ok = docx and docx_error is None
+        written = [files["ipynb"], "metrics.json", files["html"]] + ([] if pdf_error else [files["pdf"]]) \
+            + ([docx_name] if docx_ok else [])
+        # a PDF or Word file from an earlier run would not match this report
+        _publish(staging, out_dir, written,
+                 stale=([files["pdf"]] if pdf_error else []) + ([] if docx_ok else [docx_name]))
+    return ReportResult(ipynb=out_dir / files["ipynb"], html=out_dir / files["html"],
+                        pdf=None if pdf_error else out_dir / files["pdf"], metrics=out_dir / "metrics.json",
+                        failure=failure, pdf_error=pdf_error, datasets=datasets, records=records,
+                        wall_seconds=wall_seconds, kernel=kernel, notes=notes,
+                        docx=out_dir / docx_name if docx_ok else None, docx_error=docx_error)

@@ -1,0 +1,341 @@
+"""Running a notebook's cells in a Jupyter kernel, for the report pipeline.
+
+:func:`run_notebook` executes a prepared notebook (see :mod:`labkit.report.prepare`)
+with nbclient, cell by cell, and returns the :class:`~labkit.report.cells.CellFailure`
+that stopped it, if any. Around nbclient it adds what a report needs:
+
+* the kernel: ``--kernel NAME``, else the notebook's own when installed, else
+  the kit's ``python3`` kernel with a note (:func:`choose_kernel`);
+* the kernel's environment (:func:`kernel_env`): an absolute ``LABKIT_DATA``,
+  a ``matplotlibrc`` with the kit's CJK font (Chinese in any notebook's
+  figures, ``labkit.start`` or not) and a thread count that fits the cores
+  this process may use; the kernel talks over IPC sockets, not TCP;
+* progress on the terminal (:class:`Progress`): the cell running, its number
+  out of the total, the elapsed time, and the last line of a ``tqdm`` bar
+  (``labkit.fit``'s training progress) while a cell trains;
+* an output cap per cell (:data:`OUTPUT_LIMIT`), with a visible marker,
+  so a runaway ``print`` cannot stall the HTML and PDF;
+* nbclient's ``raises-exception`` tag: such a cell may raise and the run goes on.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from labkit.report.cells import INJECTED_TAG, CellFailure, CellMap, failure_from_exception
+
+#: The kernel used when the notebook names none, or one that is not installed.
+DEFAULT_KERNEL = "python3"
+
+#: Text and data a single cell may output before the rest is dropped, in characters.
+OUTPUT_LIMIT = 2_000_000
+
+TRUNCATED_TEXT = ("[labkit: output truncated — this cell produced more than {limit} of output; the rest is not "
+                  "shown / 输出已截断：该单元格的输出超过 {limit}，其余部分未显示]\n")
+
+_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
+                 "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC")
+_TQDM = re.compile(r"\d+%\|")
+
+
+class KernelChoiceError(ValueError):
+    """``--kernel`` names a kernel that is not installed (the message lists those that are)."""
+
+
+def installed_kernels() -> dict[str, str]:
+    """``{name: display name}`` of the Jupyter kernels installed here."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    manager = KernelSpecManager()
+    kernels = {}
+    for name in sorted(manager.find_kernel_specs()):
+        try:
+            kernels[name] = manager.get_kernel_spec(name).display_name
+        except Exception:  # a broken kernel.json: listed without its display name
+            kernels[name] = name
+    return kernels
+
+
+def choose_kernel(nb: Any, requested: str | None = None) -> tuple[str, str | None]:
+    """``(kernel name, note or None)`` for running ``nb``.
+
+    ``requested`` (``--kernel``) must be installed, else :class:`KernelChoiceError`.
+    Without it: the notebook's ``metadata.kernelspec.name`` when installed;
+    otherwise :data:`DEFAULT_KERNEL`, with a note saying why.
+    """
+    kernels = installed_kernels()
+    listing = ", ".join(kernels) or "none"
+    if requested:
+        if requested not in kernels:
+            raise KernelChoiceError(f"no Jupyter kernel named {requested!r} is installed (installed: {listing}); "
+                                    "see `jupyter kernelspec list`")
+        return requested, None
+    wanted = ((nb.get("metadata") or {}).get("kernelspec") or {}).get("name")
+    if wanted and wanted in kernels:
+        return wanted, None
+    if DEFAULT_KERNEL not in kernels:
+        raise KernelChoiceError(f"the kit's {DEFAULT_KERNEL!r} kernel is not installed (installed: {listing}); "
+                                "run `make setup`, or choose one with --kernel NAME")
+    why = f"asks for kernel {wanted!r}, which is not installed here" if wanted else "names no kernel"
+    return DEFAULT_KERNEL, (f"note: the notebook {why}; running it on {DEFAULT_KERNEL!r} "
+                            f"({kernels[DEFAULT_KERNEL]}). Choose another with --kernel NAME (installed: {listing})")
+
+
+def _cjk_family() -> str | None:
+    """The first CJK font family matplotlib can find here, or None."""
+    try:
+        from matplotlib import font_manager
+    except ImportError:
+        return None
+    names = {entry.name for entry in font_manager.fontManager.ttflist}
+    return next((family for family in _CJK_FAMILIES if family in names), None)
+
+
+def write_matplotlibrc(folder: Path) -> Path | None:
+    """A ``matplotlibrc`` in ``folder`` that adds the CJK font to the user's own settings.
+
+    The user's own ``matplotlibrc`` (if any) comes first. Returns None when
+    ``$MATPLOTLIBRC`` is already set (the user's choice wins) or no CJK font
+    is installed.
+    """
+    if os.environ.get("MATPLOTLIBRC"):
+        return None
+    family = _cjk_family()
+    if family is None:
+        return None
+    import matplotlib
+
+    lines = []
+    current = Path(matplotlib.matplotlib_fname())
+    if current.is_file() and Path(matplotlib.get_data_path()) not in current.parents:
+        lines.append(current.read_text(encoding="utf-8", errors="replace"))
+    # Two families: matplotlib falls back glyph by glyph only across font.family's entries (see labkit.plots).
+    lines += [f"font.family: sans-serif, {family}", "axes.unicode_minus: False", ""]
+    rc = folder / "matplotlibrc"
+    rc.write_text("\n".join(lines), encoding="utf-8")
+    return rc
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity mask, bounded by a cgroup v2 CPU quota."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus)
+
+
+def kernel_env(tmp: Path, data_dir: Path) -> dict[str, str]:
+    """The environment every report kernel gets (this process's, plus the kit's settings).
+
+    ``LABKIT_DATA`` absolute (the kernel runs in the notebook's folder);
+    ``MATPLOTLIBRC`` (:func:`write_matplotlibrc`); ``OMP_NUM_THREADS`` set to
+    :func:`available_cpus` when a CPU quota or affinity makes it smaller than
+    the machine (torch would otherwise start a thread per core and
+    oversubscribe); ``PYDEVD_DISABLE_FILE_VALIDATION`` (silences the
+    debugger's frozen-modules warning).
+    """
+    env = dict(os.environ)
+    env["LABKIT_DATA"] = str(data_dir)
+    env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    rc = write_matplotlibrc(tmp)
+    if rc is not None:
+        env["MATPLOTLIBRC"] = str(rc)
+    cpus = available_cpus()
+    if "OMP_NUM_THREADS" not in env and cpus < (os.cpu_count() or cpus):
+        env["OMP_NUM_THREADS"] = str(cpus)
+    return env
+
+
+# --------------------------------------------------------------------------- progress
+
+def _elapsed(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else \
+        f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Progress of a run on the terminal (``stream``, default stderr).
+
+    One line per code cell: ``[ 3/12 0:41] cell 5: <its first line>``. On a
+    terminal, the last line of a ``tqdm`` bar the cell prints replaces itself
+    under it; elsewhere (a log file) a bar is written once, when it finishes.
+    """
+
+    def __init__(self, total: int, stream: Any = None, enabled: bool = True) -> None:
+        self.total, self.enabled = total, enabled
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.started = time.monotonic()
+        self.done = 0
+        self._bar_shown = False
+        self._partial = ""
+
+    def _write(self, text: str) -> None:
+        if not self.enabled:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # a closed pipe must not stop the report
+            self.enabled = False
+
+    def _end_bar(self) -> None:
+        if self._bar_shown:
+            self._write("\n")
+            self._bar_shown = False
+        self._partial = ""
+
+    def note(self, line: str) -> None:
+        self._end_bar()
+        self._write(f"labkit: {line}\n")
+
+    def cell(self, source_index: int | None, source: str) -> None:
+        """Announce a code cell (``source_index`` None: a cell labkit added, e.g. the injected parameters)."""
+        self._end_bar()
+        self.done += 1
+        first = next((s.strip() for s in source.splitlines() if s.strip() and not s.lstrip().startswith("#")),
+                     source.strip().splitlines()[0] if source.strip() else "")
+        if len(first) > 60:
+            first = first[:57] + "..."
+        width = len(str(self.total))
+        self._write(f"[{self.done:>{width}}/{self.total} {_elapsed(time.monotonic() - self.started)}] "
+                    + (f"cell {source_index}: " if source_index is not None else "parameters: ") + f"{first}\n")
+
+    def stream_text(self, text: str) -> None:
+        """Follow a cell's stdout/stderr for ``tqdm`` bars."""
+        if not self.enabled:
+            return
+        text = self._partial + text
+        pieces = re.split(r"(\r|\n)", text)
+        self._partial = pieces[-1]
+        finished = [pieces[i] for i in range(0, len(pieces) - 1, 2) if pieces[i + 1] == "\n"]
+        current = [p for p in pieces[0:-1:2] if _TQDM.search(p)]
+        if self.tty:
+            latest = current[-1] if current else (self._partial if _TQDM.search(self._partial) else None)
+            if latest:
+                self._write("\r    " + latest.strip()[:150] + "\033[K")
+                self._bar_shown = True
+        else:
+            for line in finished:
+                if _TQDM.search(line):
+                    self._write("    " + line.strip()[:150] + "\n")
+
+    def finish(self) -> None:
+        self._end_bar()
+
+
+# --------------------------------------------------------------------------- execution
+
+def _client_class():
+    from nbclient import NotebookClient
+
+    class ReportClient(NotebookClient):
+        """nbclient with an output cap per cell and a tap on outputs for progress and notices."""
+
+        output_limit: int = OUTPUT_LIMIT
+        on_stream: Callable[[str], Any] | None = None
+        on_display: Callable[[dict], Any] | None = None
+
+        def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient's signature)
+            content = msg.get("content", {})
+            msg_type = msg.get("msg_type")
+            size = len(content.get("text", "")) if msg_type == "stream" else \
+                sum(len(v) if isinstance(v, str) else len(str(v)) for v in content.get("data", {}).values())
+            used = self._used.get(cell_index, 0)
+            if used > self.output_limit:
+                return None
+            self._used[cell_index] = used + size
+            if used + size > self.output_limit:
+                limit = f"{self.output_limit / 1e6:g} MB"
+                outs.append(_truncated_output(TRUNCATED_TEXT.format(limit=limit)))
+                return None
+            if msg_type == "stream" and self.on_stream is not None:
+                self.on_stream(content.get("text", ""))
+            elif msg_type in ("display_data", "execute_result") and self.on_display is not None:
+                self.on_display(content.get("data", {}))
+            return super().output(outs, msg, display_id, cell_index)
+
+    return ReportClient
+
+
+def _truncated_output(text: str) -> Any:
+    import nbformat
+
+    return nbformat.v4.new_output("stream", name="stderr", text=text)
+
+
+def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: dict[str, str], ipc_dir: Path,
+                 cell_timeout: float | None = None, output_limit: int = OUTPUT_LIMIT,
+                 progress: Progress | None = None, on_display: Callable[[dict], Any] | None = None,
+                 ) -> tuple[CellFailure | None, int | None]:
+    """Execute ``nb`` in place, in a new ``kernel_name`` kernel started in ``cwd`` with ``env``.
+
+    Returns ``(failure, run index of the failing cell)``, or ``(None, None)``.
+    Cells after a failure keep no outputs and no execution count. A cell
+    tagged ``raises-exception`` may raise without stopping the run.
+    ``cell_timeout`` (seconds, None: no limit) applies to each cell. The
+    kernel's IPC sockets are made in ``ipc_dir`` (a short private folder).
+    The widget state of the run is saved in ``nb.metadata.widgets`` (nbclient).
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.util import run_sync
+
+    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(ipc_dir / "kernel"))
+    client = _client_class()(nb, km=km, timeout=cell_timeout, kernel_name=kernel_name,
+                             resources={"metadata": {"path": str(cwd)}}, record_timing=True)
+    client._used = {}
+    client.output_limit = output_limit
+    if progress is not None:
+        client.on_stream = progress.stream_text
+    client.on_display = on_display
+
+    async def go() -> tuple[CellFailure | None, int | None]:
+        async with client.async_setup_kernel(env=env, cwd=str(cwd)):
+            msg_id = await _ensure(client.kc.kernel_info())
+            info = await client.async_wait_for_reply(msg_id)
+            if info is not None and "language_info" in info.get("content", {}):
+                nb.metadata["language_info"] = info["content"]["language_info"]
+            try:
+                for index, cell in enumerate(nb.cells):
+                    if cell.cell_type != "code" or not cell.source.strip():
+                        continue
+                    if progress is not None:
+                        added = INJECTED_TAG in cell.metadata.get("tags", [])
+                        progress.cell(None if added else cells.source_index(index), cell.source)
+                    try:
+                        await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+                    except (CellExecutionError, CellTimeoutError, DeadKernelError) as error:
+                        return failure_from_exception(error, cell, index, cells), index
+                    except RuntimeError as error:  # nbclient's "Kernel died" during the reply
+                        if "died" not in str(error).lower():
+                            raise
+                        return failure_from_exception(DeadKernelError(str(error)), cell, index, cells), index
+                return None, None
+            finally:
+                client.set_widgets_metadata()
+
+    try:
+        return run_sync(go)()
+    finally:
+        if progress is not None:
+            progress.finish()
+
+
+async def _ensure(value: Any) -> Any:
+    import inspect
+
+    return await value if inspect.isawaitable(value) else value
