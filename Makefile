@@ -13,6 +13,9 @@ LABS    := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 PARAM_ARGS   := $(foreach kv,$(P),-p $(firstword $(subst =, ,$(kv))) $(patsubst $(firstword $(subst =, ,$(kv)))=%,%,$(kv)))
 PROFILE_ARG  := $(if $(PROFILE),--profile $(PROFILE))
 OUT_ARG      := $(if $(OUT),--out $(OUT))
+# the printed report: CODE=all|exercises|none, LOGS=no, STUDENT=path/to/student.yaml, DOCX=no
+PRINT_ARGS   := $(if $(CODE),--code $(CODE)) $(if $(filter no,$(LOGS)),--no-logs) \
+                $(if $(STUDENT),--student $(STUDENT)) $(if $(filter no,$(DOCX)),--no-docx)
 
 .PHONY: help setup system-packages report reports list grade release test test-fast bench lab clean
 
@@ -24,19 +27,19 @@ setup: system-packages  ## install everything: system packages, Python requireme
 	$(PYTHON) -m pip install --no-deps -e .
 	$(PYTHON) -m ipykernel install --user --name python3 --display-name "Python 3 (labkit)"
 
-system-packages: ## chromium (PDF), Noto CJK fonts (Chinese), poppler (tests), bubblewrap (grading sandbox)
+system-packages: ## chromium (PDF), Noto CJK fonts (Chinese), pandoc (Word), poppler (tests), bubblewrap (grading sandbox)
 	@if [ "$$(id -u)" = "0" ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	        chromium fonts-noto-cjk poppler-utils bubblewrap; \
-	elif command -v chromium >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
+	        chromium fonts-noto-cjk pandoc poppler-utils bubblewrap; \
+	elif command -v chromium >/dev/null && command -v pandoc >/dev/null && fc-list | grep -qi "Noto Sans CJK"; then \
 	    echo "system packages present"; \
 	else \
 	    echo "Not root: install the system packages with"; \
-	    echo "  sudo apt-get install chromium fonts-noto-cjk poppler-utils bubblewrap"; \
+	    echo "  sudo apt-get install chromium fonts-noto-cjk pandoc poppler-utils bubblewrap"; \
 	fi
 
-report:          ## execute LAB (PROFILE=, P="name=value ...", OUT=) and render reports/LAB/
-	$(PYTHON) -m labkit.cli report $(LAB) $(PROFILE_ARG) $(PARAM_ARGS) $(OUT_ARG)
+report:          ## execute LAB (PROFILE=, P="name=value ...", OUT=, CODE=, LOGS=no, STUDENT=, DOCX=no) and render reports/LAB/
+	$(PYTHON) -m labkit.cli report $(LAB) $(PROFILE_ARG) $(PARAM_ARGS) $(OUT_ARG) $(PRINT_ARGS)
 
 reports:         ## render every lab (PROFILE= applies to all)
 	@set -e; for lab in $(LABS); do $(MAKE) --no-print-directory report LAB=$$lab PROFILE=$(PROFILE); done

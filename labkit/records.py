@@ -39,12 +39,35 @@ def plain_scalar(value: Any) -> Any:
     raise TypeError(f"not a scalar: {type(value).__name__}")
 
 
+def tidy_float(value: float) -> float:
+    """``value`` as people would write it: no ``-0``, no float32 or float64 rounding noise.
+
+    A value a float32 can hold exactly (``0.8123000264167786``, what ``tensor(0.8123).item()``
+    gives) becomes the shortest decimal that reads back as the same float32 (``0.8123``, numpy's
+    shortest round-trip repr); any other value is rounded to 15 significant digits, the precision a
+    float64 keeps through decimal (``0.1 + 0.2`` -> ``0.3``). ``-0.0`` becomes ``0.0``; non-finite
+    values are returned unchanged. The change is below float32 resolution, never a real digit.
+    """
+    if not math.isfinite(value):
+        return value
+    if value == 0:
+        return 0.0
+    import numpy as np
+
+    single = np.float32(value)
+    if math.isfinite(float(single)) and float(single) == value:
+        return float(str(single))
+    return float(f"{value:.15g}")
+
+
 def _jsonable(value: Any) -> Any:
-    """Convert numpy/torch scalars and containers into plain JSON values."""
+    """Convert numpy/torch scalars and containers into plain JSON values (floats tidied, see :func:`tidy_float`)."""
     try:
-        return plain_scalar(value)
+        scalar = plain_scalar(value)
     except TypeError:
         pass
+    else:
+        return tidy_float(scalar) if isinstance(scalar, float) else scalar
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -57,9 +80,18 @@ def _jsonable(value: Any) -> Any:
     )
 
 
+def format_number(value: Any, digits: int = 6) -> str:
+    """A number for people: ``digits`` significant digits, never ``-0`` (``-0.0000001`` -> ``"0"``
+    at 6 digits); ints and non-numbers as ``str``."""
+    if isinstance(value, float):
+        text = f"{value:.{digits}g}"
+        return "0" if text.lstrip("-") in ("0", "0e+00") or float(text) == 0 else text
+    return str(value)
+
+
 def _format(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:.6g}"
+        return format_number(value)
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -1,0 +1,446 @@
+"""The document a student hands in: what of the executed notebook goes into the HTML, PDF and Word files.
+
+The executed notebook (``reports/<lab>/<lab>.ipynb``) keeps everything; :func:`prepare` builds the
+*printed* view of it:
+
+* **language** — only the markdown cells of the report's language are kept (cells tagged
+  ``lang-en`` / ``lang-zh``; untagged cells appear in both);
+* **cover page** — the course template's cover (课程名称, 实验名称, 姓名, 学号, 班级, 指导教师, 日期)
+  from a ``student.yaml`` (:func:`load_student`), with blank lines to fill by hand where a field is absent;
+* **notes** — a visible note on smoke-profile reports (their numbers mean nothing) and one note
+  naming the datasets that came from the embedded sample (the notebook's own repeated warnings are
+  dropped);
+* **analysis boxes** — an empty markdown cell tagged ``analysis`` becomes a visible
+  "To be written / 待填写" box;
+* **print options** (:class:`PrintOptions`) — all code, only the exercise cells' code, or none; with
+  or without logs (streams, progress bars, ``[recorded]`` lines);
+* the "Environment and provenance" section moves to the end, as an appendix.
+
+:func:`to_docx` writes the prepared notebook as a Word file with pandoc (``pandoc -f ipynb``, a Lua
+filter turning the HTML tables of outputs into Word tables).
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import html as html_lib
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from labkit.i18n import check_language, t
+from labkit.records import DATASET_MIME, RECORD_MIME, RUN_MIME
+
+#: Tags the lab notebooks use (see the conventions in CONTRIBUTING.md / LABS.md).
+LANG_TAG = "lang-{lang}"
+ANALYSIS_TAG = "analysis"
+HIDDEN_CHECK_TAG = "hidden-check"
+EXERCISE_MARKER = "### BEGIN SOLUTION"
+#: Tags of the cells the report pipeline adds (the same strings as in pipeline.py).
+PROVENANCE_TAG = "labkit-provenance"
+COVER_TAG, NOTE_TAG = "labkit-cover", "labkit-note"
+
+#: The student file looked for beside the notebook, then in the working folder.
+STUDENT_FILE = "student.yaml"
+CODE_CHOICES = ("all", "exercises", "none")
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_LOG_MIMES = (RECORD_MIME, RUN_MIME, DATASET_MIME)
+_LUA_FILTER = Path(__file__).parent / "templates" / "docx" / "labkit.lua"
+
+
+class StudentFileError(ValueError):
+    """``student.yaml`` cannot be read (bad YAML, unknown field, not a mapping); the message says how to fix it."""
+
+
+class DocxError(RuntimeError):
+    """pandoc could not write the Word file."""
+
+
+class PandocMissing(DocxError):
+    """No ``pandoc`` executable was found; the message says how to install it."""
+
+
+# --------------------------------------------------------------------------- student.yaml
+
+@dataclass(frozen=True)
+class Student:
+    """The cover page's fields. Each is a string; "" prints as a blank line to fill by hand."""
+
+    name: str = ""
+    student_id: str = ""
+    class_name: str = ""
+    course: str = ""
+    experiment: str = ""
+    instructor: str = ""
+    date: str = ""
+    source: str = ""  # the file the fields came from ("" when none)
+
+    def is_empty(self) -> bool:
+        return not any(getattr(self, f.name) for f in fields(self) if f.name != "source")
+
+
+#: Accepted keys of student.yaml (English or the template's Chinese labels) -> Student field.
+STUDENT_KEYS = {
+    "name": "name", "姓名": "name",
+    "student_id": "student_id", "number": "student_id", "学号": "student_id",
+    "class": "class_name", "班级": "class_name",
+    "course": "course", "课程名称": "course", "课程": "course",
+    "experiment": "experiment", "实验名称": "experiment",
+    "instructor": "instructor", "指导教师": "instructor",
+    "date": "date", "日期": "date",
+}
+
+STUDENT_EXAMPLE = """\
+# student.yaml — the cover page of your lab reports (put it beside the notebook or in the folder you run from)
+name: 张三            # 姓名
+student_id: "2023012345"   # 学号 (quote it to keep leading zeros)
+class: 计算机 2101    # 班级
+course: 深度学习       # 课程名称
+instructor: 李老师     # 指导教师
+# experiment: ...     # 实验名称 (default: the notebook's title)
+# date: 2026-12-01    # 日期 (or "today"; default: a blank line)
+"""
+
+
+def _field_text(key: str, value: Any, path: Path) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (_dt.date, _dt.datetime)):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, (dict, list)):
+        raise StudentFileError(f"{path}: field {key!r} must be a single value, not a {type(value).__name__}")
+    text = " ".join(str(value).split())
+    if key in ("date", "日期") and text.lower() == "today":
+        return _dt.date.today().strftime("%Y-%m-%d")
+    return text
+
+
+def read_student(path: Path | str) -> Student:
+    """Read the cover page's fields from a YAML file (keys: see :data:`STUDENT_KEYS`).
+
+    Raises :class:`StudentFileError` with a one-line message for a missing
+    file, bad YAML, a file that is not a mapping, or an unknown key.
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StudentFileError(f"cannot read the student file {path}: {exc.__class__.__name__}: {exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise StudentFileError(f"{path} is not valid YAML{where} ({problem}); "
+                               "write one `key: value` per line, e.g. `name: 张三`") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise StudentFileError(f"{path} must hold `key: value` lines (name, student_id, class, course, "
+                               f"experiment, instructor, date), not a {type(data).__name__}")
+    values: dict[str, str] = {}
+    for key, value in data.items():
+        field = STUDENT_KEYS.get(str(key).strip().lower() if isinstance(key, str) else str(key))
+        if field is None:
+            raise StudentFileError(f"{path}: unknown field {key!r}; use name, student_id, class, course, "
+                                   "experiment, instructor, date (or 姓名, 学号, 班级, 课程名称, 实验名称, 指导教师, 日期)")
+        values[field] = _field_text(str(key), value, path)
+    return Student(**values, source=str(path))
+
+
+def find_student_file(notebook: Path | str | None = None, cwd: Path | str | None = None) -> Path | None:
+    """``student.yaml`` beside ``notebook``, else in ``cwd`` (default: the working folder), else None."""
+    folders = [Path(notebook).resolve().parent] if notebook is not None else []
+    folders.append(Path(cwd or Path.cwd()).resolve())
+    for folder in folders:
+        candidate = folder / STUDENT_FILE
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_student(student: Student | Path | str | None, notebook: Path | str | None = None) -> Student:
+    """The cover page's fields: ``student`` itself, the file it names, or the ``student.yaml`` found
+    by :func:`find_student_file`; an empty :class:`Student` (blank lines) when there is none.
+
+    Raises :class:`StudentFileError` for a file that is named but missing, or that cannot be read.
+    """
+    if isinstance(student, Student):
+        return student
+    if student is not None:
+        path = Path(student)
+        if not path.is_file():
+            raise StudentFileError(f"the student file {path} does not exist; create it with one `key: value` per "
+                                   "line (name, student_id, class, course, instructor; see README.md)")
+        return read_student(path)
+    found = find_student_file(notebook)
+    return read_student(found) if found is not None else Student()
+
+
+# --------------------------------------------------------------------------- print options
+
+@dataclass(frozen=True)
+class PrintOptions:
+    """What of the executed notebook is printed.
+
+    ``code``: ``"all"`` (every code cell's source), ``"exercises"`` (only the cells holding an
+    exercise region, ``### BEGIN SOLUTION``: the code the student wrote) or ``"none"``. Outputs
+    (figures, tables) are kept in every case. ``logs``: False leaves out stream output (prints,
+    warnings, progress bars), ``[recorded]`` lines and the run/dataset banners.
+    """
+
+    code: str = "all"
+    logs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.code not in CODE_CHOICES:
+            raise ValueError(f"code={self.code!r} is not a print option; choose one of: {', '.join(CODE_CHOICES)}")
+
+
+# --------------------------------------------------------------------------- preparing the printed notebook
+
+def _tags(cell: Any) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []) or [])
+
+
+def cell_language(cell: Any) -> str | None:
+    """``"en"``/``"zh"`` for a cell tagged ``lang-en``/``lang-zh``, else None (shown in every language)."""
+    for tag in _tags(cell):
+        if tag.startswith("lang-"):
+            return tag[len("lang-"):]
+    return None
+
+
+def is_exercise(cell: Any) -> bool:
+    """Whether a code cell holds an exercise region (the code the student writes): its source has
+    ``### BEGIN SOLUTION``, or :func:`mark_exercises` marked it before the markers were stripped."""
+    return cell.get("cell_type") == "code" and (
+        EXERCISE_MARKER in cell.get("source", "")
+        or bool((cell.get("metadata", {}).get("labkit") or {}).get("exercise")))
+
+
+def mark_exercises(nb: Any) -> Any:
+    """Mark (``metadata.labkit.exercise = true``) the code cells holding an exercise region, so the
+    print options still find them after the pipeline strips the solution markers. Returns ``nb``."""
+    for cell in nb.cells:
+        if cell.get("cell_type") == "code" and EXERCISE_MARKER in cell.get("source", ""):
+            cell.metadata.setdefault("labkit", {})["exercise"] = True
+    return nb
+
+
+def is_analysis(cell: Any) -> bool:
+    return cell.get("cell_type") == "markdown" and ANALYSIS_TAG in _tags(cell)
+
+
+def filter_language(cells: list, lang: str) -> list:
+    """The cells of ``lang``: cells tagged for another language are left out."""
+    lang = check_language(lang)
+    return [cell for cell in cells if cell_language(cell) in (None, lang)]
+
+
+def _markdown(source: str, tag: str) -> Any:
+    cell = nbformat.v4.new_markdown_cell(source)
+    cell.metadata["tags"] = [tag]
+    return cell
+
+
+def _title(cells: list) -> str:
+    for cell in cells:
+        if cell.get("cell_type") == "markdown":
+            for line in cell.get("source", "").splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return ""
+
+
+_COVER_FIELDS = (("course", "cover.course"), ("experiment", "cover.experiment"), ("name", "cover.name"),
+                 ("student_id", "cover.student_id"), ("class_name", "cover.class"),
+                 ("instructor", "cover.instructor"), ("date", "cover.date"))
+
+
+def cover_cell(student: Student, title: str, lang: str, *, target: str = "html") -> Any:
+    """The cover page: the report's heading, then the template's fields (blank lines where empty)."""
+    values = {name: getattr(student, name) for name, _ in _COVER_FIELDS}
+    values["experiment"] = values["experiment"] or title
+    if target == "docx":
+        blank = "\\_" * 24
+        rows = [f"| {t(key, lang)} | {values[name] or blank} |" for name, key in _COVER_FIELDS]
+        source = "\n".join([f"**{t('cover.heading', lang)}**", "", "| | |", "|---|---|", *rows, ""])
+        return _markdown(source, COVER_TAG)
+    rows = "".join(
+        f'<tr><th>{html_lib.escape(t(key, lang))}</th>'
+        f'<td class="{"" if values[name] else "labkit-blank"}">{html_lib.escape(values[name]) or "&nbsp;"}</td></tr>'
+        for name, key in _COVER_FIELDS)
+    course = html_lib.escape(values["course"])
+    source = (f'<div class="labkit-cover labkit-nomath">'
+              f'<div class="labkit-cover-course">{course or "&nbsp;"}</div>'
+              f'<div class="labkit-cover-heading">{html_lib.escape(t("cover.heading", lang))}</div>'
+              f'<table class="labkit-cover-fields">{rows}</table></div>')
+    return _markdown(source, COVER_TAG)
+
+
+def _note(kind: str, title: str, body: str, target: str) -> Any:
+    if target == "docx":
+        return _markdown(f"> **{title}** {body}", NOTE_TAG)
+    return _markdown(f'<div class="labkit-note labkit-note-{kind} labkit-nomath"><strong>{html_lib.escape(title)}</strong> '
+                     f'{html_lib.escape(body)}</div>', NOTE_TAG)
+
+
+def _analysis_box(lang: str, target: str) -> str:
+    if target == "docx":
+        return f"> **{t('analysis.todo', lang)}**\n>\n> {t('analysis.hint', lang)}\n"
+    return (f'<div class="labkit-analysis-todo labkit-nomath"><strong>{html_lib.escape(t("analysis.todo", lang))}'
+            f'</strong><p>{html_lib.escape(t("analysis.hint", lang))}</p></div>')
+
+
+def _sample_datasets(nb: Any) -> list[dict]:
+    seen, found = set(), []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
+            info = output.get("data", {}).get(DATASET_MIME)
+            if isinstance(info, dict) and info.get("source") == "sample" and info.get("name") not in seen:
+                seen.add(info.get("name"))
+                found.append(info)
+    return found
+
+
+_SAMPLE_LINE = re.compile(r"^(Using the embedded sample of |正在使用 ).*(\n|$)", re.MULTILINE)
+
+
+def _keep_output(output: Any, options: PrintOptions) -> Any | None:
+    """The output as printed (possibly edited), or None to leave it out."""
+    kind = output.get("output_type")
+    if kind == "stream":
+        if not options.logs:
+            return None
+        text = output.get("text", "")
+        if output.get("name") == "stderr":
+            text = _SAMPLE_LINE.sub("", text)  # said once, in the note at the top
+        if not text.strip():
+            return None
+        output = copy.deepcopy(output)
+        output["text"] = text
+        return output
+    if kind in ("display_data", "execute_result"):
+        data = output.get("data", {})
+        if not options.logs and any(mime in data for mime in _LOG_MIMES):
+            return None
+        if not options.logs and (WIDGET_MIME in data or 'class="labkit-widget"' in str(data.get("text/html", ""))):
+            return None  # a progress bar (tqdm.auto), drawn from its saved widget state by prepare.for_render
+        return output
+    return output  # errors are always shown
+
+
+def _table_as_html(output: Any) -> Any:
+    """For pandoc: an output holding an HTML table keeps only its HTML (pandoc's ipynb reader would
+    otherwise pick the text/plain form), which the Lua filter turns into a Word table."""
+    data = output.get("data", {})
+    if "<table" in str(data.get("text/html", "")) and "text/plain" in data:
+        output = copy.deepcopy(output)
+        del output["data"]["text/plain"]
+    return output
+
+
+def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student: Student | None = None,
+            profile: str | None = None, target: str = "html") -> Any:
+    """The printed view of an executed notebook (a deep copy; ``nb`` is not changed).
+
+    ``target`` is ``"html"`` (for the HTML/PDF: notes and boxes as styled HTML) or ``"docx"`` (the same
+    content as plain markdown pandoc turns into Word). See the module's docstring for what changes.
+    """
+    lang = check_language(lang)
+    if target not in ("html", "docx"):
+        raise ValueError(f"target={target!r}: choose html or docx")
+    options = options or PrintOptions()
+    doc = copy.deepcopy(nb)
+    cells = filter_language(doc.cells, lang)
+    samples = _sample_datasets(doc)
+
+    printed, provenance = [], []
+    for cell in cells:
+        tags = _tags(cell)
+        if PROVENANCE_TAG in tags:
+            provenance.append(cell)
+            continue
+        if cell.get("cell_type") == "code":
+            if HIDDEN_CHECK_TAG in tags and options.code != "all":
+                continue
+            hide = options.code == "none" or (options.code == "exercises" and not is_exercise(cell))
+            cell.outputs = [kept for kept in (_keep_output(o, options) for o in cell.get("outputs", []))
+                            if kept is not None]
+            if target == "docx":
+                cell.outputs = [_table_as_html(o) for o in cell.outputs]
+            if hide:
+                if not cell.outputs:
+                    continue
+                if target == "docx":
+                    cell.source = ""
+                else:
+                    cell.metadata.setdefault("transient", {})["remove_source"] = True
+        elif is_analysis(cell) and not cell.get("source", "").strip():
+            cell.source = _analysis_box(lang, target)
+        printed.append(cell)
+
+    front = [cover_cell(student or Student(), _title(printed), lang, target=target)]
+    if profile == "smoke":
+        front.append(_note("smoke", t("note.smoke.title", lang), t("note.smoke.body", lang), target))
+    if samples:
+        names = ", ".join(str(info.get("title") or info.get("name")) for info in samples)
+        front.append(_note("sample", t("note.sample.title", lang), t("note.sample.body", lang, names=names), target))
+    # the error banner (if any) stays first after the front matter, as the pipeline put it
+    doc.cells = front + printed + provenance
+    doc.metadata.setdefault("labkit", {})["table_continued"] = t("table.continued", lang)
+    return doc
+
+
+# --------------------------------------------------------------------------- Word
+
+def pandoc_path() -> str | None:
+    return shutil.which("pandoc")
+
+
+def to_docx(nb: Any, docx: Path | str, *, lang: str = "en", resources_path: Path | str | None = None,
+            timeout: float = 300) -> Path:
+    """Write a prepared notebook (:func:`prepare` with ``target="docx"``) as a Word file with pandoc.
+
+    Figures (PNG/JPEG/SVG outputs) are embedded, pandas/HTML tables become Word tables, ``$...$`` math
+    becomes Word equations (OMML), Chinese text is marked ``zh-CN``. Raises :class:`PandocMissing`
+    when pandoc is not installed and :class:`DocxError` when it fails; an existing ``docx`` is only
+    replaced by a complete file.
+    """
+    exe = pandoc_path()
+    if exe is None:
+        raise PandocMissing("cannot make the Word file: pandoc was not found; install it "
+                            "(Debian/Ubuntu: `sudo apt-get install pandoc`, or `make system-packages`)")
+    docx = Path(docx).resolve()
+    partial = docx.with_name(docx.name + ".part")
+    with tempfile.TemporaryDirectory(prefix="labkit-docx-") as tmp:
+        source = Path(tmp) / "report.ipynb"
+        nb = copy.deepcopy(nb)
+        nb.metadata.pop("widgets", None)
+        nbformat.write(nb, source)
+        command = [exe, "--from", "ipynb", "--to", "docx", "--output", str(partial),
+                   "--lua-filter", str(_LUA_FILTER),
+                   "--metadata", f"lang={'zh-CN' if lang == 'zh' else 'en-US'}",
+                   "--resource-path", str(Path(resources_path or docx.parent).resolve()), str(source)]
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            partial.unlink(missing_ok=True)
+            raise DocxError(f"pandoc did not finish writing {docx.name} within {timeout:.0f} s") from exc
+    if done.returncode != 0 or not partial.is_file():
+        partial.unlink(missing_ok=True)
+        detail = " ".join(done.stderr.strip().splitlines()[-3:])
+        raise DocxError(f"pandoc could not write {docx.name} (exit code {done.returncode}): {detail}")
+    partial.replace(docx)
+    return docx

@@ -1,0 +1,20 @@
+-- labkit's pandoc filter for the Word report (labkit.report.document.to_docx).
+-- pandoc's ipynb reader keeps an output's text/html as raw HTML, which the docx writer drops:
+-- parse it as HTML instead, so pandas tables become Word tables. Code cells whose source the
+-- print options left out arrive as empty code blocks: drop them.
+function RawBlock(el)
+  if el.format == "html" then
+    local ok, doc = pcall(pandoc.read, el.text, "html")
+    if ok then
+      return doc.blocks
+    end
+  end
+  return nil
+end
+
+function CodeBlock(el)
+  if el.text:match("^%s*$") then
+    return {}
+  end
+  return nil
+end
