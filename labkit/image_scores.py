@@ -43,6 +43,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from labkit.train import eval_mode
+
 #: Bump when the network or the training recipe changes: old cache files are then ignored.
 RECIPE_VERSION = 1
 #: Default training epochs of the reference classifier (>= 99% test accuracy on full MNIST).
@@ -138,14 +140,12 @@ class ScoreClassifier:
     @torch.no_grad()
     def _run(self, images: torch.Tensor, head: bool, batch_size: int = 1000) -> torch.Tensor:
         images = self._images(images)
-        was_training = self.net.training
-        self.net.eval()
         outs = []
-        for start in range(0, len(images), batch_size):
-            x = images[start:start + batch_size].to(self.device)
-            feats = self.net.features(x)
-            outs.append((self.net.head(feats) if head else feats).float().cpu())
-        self.net.train(was_training)
+        with eval_mode(self.net):
+            for start in range(0, len(images), batch_size):
+                x = images[start:start + batch_size].to(self.device)
+                feats = self.net.features(x)
+                outs.append((self.net.head(feats) if head else feats).float().cpu())
         width = len(self.classes) if head else self.net.head.in_features
         return torch.cat(outs) if outs else torch.empty(0, width)
 

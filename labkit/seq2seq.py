@@ -39,6 +39,8 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
+from labkit.train import eval_mode
+
 #: Indices of the special tokens, the same in every vocabulary.
 PAD, SOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS: tuple[str, ...] = ("<pad>", "<sos>", "<eos>", "<unk>")
@@ -327,9 +329,7 @@ def greedy_decode(model: nn.Module, source: torch.Tensor, max_length: int) -> De
     """
     if max_length < 1:
         raise ValueError(f"max_length must be >= 1, got {max_length}")
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         source = trim(source)
         state = model.encode(source)
         n = source.shape[0]
@@ -345,8 +345,6 @@ def greedy_decode(model: nn.Module, source: torch.Tensor, max_length: int) -> De
             finished = finished | (prev == EOS)
             if bool(finished.all()):
                 break
-    finally:
-        model.train(was_training)
     return Decoded(torch.stack(tokens, 1), torch.stack(attention, 1) if attention else None)
 
 

@@ -2,30 +2,47 @@
 
 >>> result = sweep(train_one, {"optimizer": ["sgd", "adam"]})  # doctest: +SKIP
 >>> result.show(caption="Optimizer")                            # table + curves
+
+A :class:`Sweep` is also the notebook's collection of named runs: runs
+computed elsewhere are added with :meth:`Sweep.add` (with anything to keep
+beside the history: the model, samples, a score), and :meth:`Sweep.select`
+picks some of them for a table or a figure.
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
 from labkit.records import record
-from labkit.train import History
+from labkit.train import History, histories_table
+
+#: A label format: a callable value -> str, or a format string such as ``"{:g}"``.
+Format = Callable[[Any], str] | str
 
 
-def setting_label(setting: Mapping[str, Any]) -> str:
-    """``"adam"`` for a one-parameter setting, ``"lr=0.1, batch_size=64"`` otherwise."""
-    if len(setting) == 1:
-        return _value_label(next(iter(setting.values())))
-    return ", ".join(f"{k}={_value_label(v)}" for k, v in setting.items())
-
-
-def _value_label(value: Any) -> str:
+def _value_label(value: Any, fmt: Format | None = None) -> str:
+    if fmt is not None:
+        return fmt.format(value) if isinstance(fmt, str) else str(fmt(value))
     if isinstance(value, float):
         return f"{value:g}"
     return getattr(value, "__name__", str(value))
+
+
+def setting_label(setting: Mapping[str, Any], formats: Mapping[str, Format] | None = None) -> str:
+    """``"adam"`` for a one-parameter setting, ``"lr=0.1, batch_size=64"`` otherwise.
+
+    ``formats`` maps a parameter to how its value is written (``{"lr": "{:.0e}"}``);
+    floats default to ``{:g}``, functions and classes to their name.
+    """
+    formats = formats or {}
+    if len(setting) == 1:
+        key, value = next(iter(setting.items()))
+        return _value_label(value, formats.get(key))
+    return ", ".join(f"{k}={_value_label(v, formats.get(k))}" for k, v in setting.items())
 
 
 def _record_key(label: str) -> str:
@@ -34,21 +51,65 @@ def _record_key(label: str) -> str:
 
 @dataclass
 class Sweep:
-    """The runs of a sweep: ``settings`` and ``histories`` keyed by label."""
+    """Named runs: their ``settings``, ``histories`` and ``extras``, keyed by label, in order.
+
+    ``extras[label]`` holds what a run keeps beside its history (a model,
+    samples, a score): whatever ``train`` returned with it, or the keywords
+    given to :meth:`add`.
+    """
 
     name: str
     settings: dict[str, dict[str, Any]] = field(default_factory=dict)
     histories: dict[str, History] = field(default_factory=dict)
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def run_name(self, label: str) -> str:
+        """The run's full name, ``"<sweep name>=<label>"`` (e.g. ``"lr=0.001"``)."""
+        return f"{self.name}={label}"
+
+    def add(self, label: str, history: History, setting: Mapping[str, Any] | None = None,
+            **extras: Any) -> History:
+        """Add a run computed elsewhere (a truncated longer run, a run of another section).
+
+        ``setting`` defaults to ``{}``; ``extras`` (model=..., samples=...) go to
+        ``self.extras[label]``. Raises ValueError if ``label`` is already a run
+        and TypeError if ``history`` is not a :class:`History`. Returns ``history``.
+        """
+        if not isinstance(history, History):
+            raise TypeError(f"run {label!r} of sweep {self.name!r} must be a History, got {type(history).__name__}")
+        if label in self.histories:
+            raise ValueError(f"sweep {self.name!r} already has a run labelled {label!r}")
+        history.name = history.name or label
+        self.settings[label] = dict(setting or {})
+        self.histories[label] = history
+        self.extras[label] = dict(extras)
+        return history
+
+    def select(self, labels: Iterable[str], name: str | None = None) -> "Sweep":
+        """A sweep of some of these runs (in the order given), sharing their histories and extras."""
+        labels = list(labels)
+        missing = [label for label in labels if label not in self.histories]
+        if missing:
+            raise KeyError(f"sweep {self.name!r} has no runs {missing}; it has: {', '.join(self.histories)}")
+        chosen = Sweep(name or self.name)
+        for label in labels:
+            chosen.settings[label] = self.settings[label]
+            chosen.histories[label] = self.histories[label]
+            chosen.extras[label] = self.extras.get(label, {})
+        return chosen
+
+    def __len__(self) -> int:
+        return len(self.histories)
+
+    def __contains__(self, label: object) -> bool:
+        return label in self.histories
 
     def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-        """One row per setting: its parameters and the final metrics (and ``summary`` values)."""
-        rows = []
-        for label, history in self.histories.items():
-            final = history.final()
-            if metrics is not None:
-                final = {k: final[k] for k in metrics if k in final}
-            rows.append({"setting": label, **final})
-        return pd.DataFrame(rows, columns=None if rows else ["setting"]).set_index("setting")
+        """One row per setting (index ``setting``): the final metrics and ``summary`` values.
+
+        See :func:`labkit.train.histories_table`.
+        """
+        return histories_table(self.histories, metrics)
 
     def curves(self, metrics: Sequence[str] = ("loss", "acc"), title: str | None = None, **kwargs):
         """The curves of every setting overlaid (see :func:`labkit.plots.curves`)."""
@@ -87,20 +148,40 @@ def grid_settings(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def sweep(train: Callable[..., History], grid: Mapping[str, Sequence[Any]], name: str | None = None) -> Sweep:
-    """Call ``train(**setting)`` for every setting of ``grid`` and collect the histories.
+def _takes_run_name(train: Callable[..., Any]) -> bool:
+    try:
+        return "run_name" in inspect.signature(train).parameters
+    except (TypeError, ValueError):  # builtins without a signature
+        return False
+
+
+def sweep(train: Callable[..., Any], grid: Mapping[str, Sequence[Any]], name: str | None = None, *,
+          labels: Mapping[str, Format] | None = None, into: Sweep | None = None) -> Sweep:
+    """Call ``train(**setting)`` for every setting of ``grid`` and collect the runs.
 
     ``train`` returns a :class:`~labkit.train.History` (put extra final
     numbers, such as a score, in ``history.summary``: they become columns of
-    the table). ``name`` defaults to the grid's parameter names.
+    the table), or ``(history, extras)`` with a dict of things to keep
+    (``{"model": net, "samples": x}``, see :attr:`Sweep.extras`). A ``train``
+    with a parameter called ``run_name`` also gets the run's full name
+    (``"lr=0.001"``, see :meth:`Sweep.run_name`).
+
+    ``name`` defaults to the grid's parameter names; ``labels`` maps a grid
+    parameter to how its values are written in labels (``{"lr": "{:.0e}"}``,
+    see :func:`setting_label`). ``into`` adds the runs to an existing sweep
+    instead of a new one. Raises TypeError when ``train`` returns something
+    else, ValueError for an empty grid or a repeated label.
     """
-    result = Sweep(name or "_".join(grid))
+    result = into if into is not None else Sweep(name or "_".join(grid))
+    run_name_prefix = name or result.name
+    pass_name = _takes_run_name(train)
     for setting in grid_settings(grid):
-        label = setting_label(setting)
-        history = train(**setting)
-        if not isinstance(history, History):
-            raise TypeError(f"the sweep's train function must return a History, got {type(history).__name__}")
-        history.name = history.name or label
-        result.settings[label] = setting
-        result.histories[label] = history
+        label = setting_label(setting, labels)
+        kwargs = {**setting, "run_name": f"{run_name_prefix}={label}"} if pass_name else setting
+        returned = train(**kwargs)
+        history, extras = returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, {})
+        if not isinstance(history, History) or not isinstance(extras, Mapping):
+            raise TypeError(f"the sweep's train function must return a History (or (History, dict)), "
+                            f"got {type(returned).__name__}")
+        result.add(label, history, setting, **extras)
     return result

@@ -26,7 +26,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import pandas as pd
 import torch
@@ -200,6 +200,28 @@ def _autocast(device: torch.device, bf16: bool):
     return contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for a block, then restore every submodule's own mode.
+
+    Dropout is off and batch norm uses its running statistics inside the
+    block; afterwards each submodule is in the mode it was in before (a
+    frozen, eval-mode submodule of a training model stays in eval mode), also
+    when the block raises. It does not turn off gradients: combine it with
+    ``torch.no_grad()`` for inference.
+
+    >>> with eval_mode(net), torch.no_grad():  # doctest: +SKIP
+    ...     samples = net.decode(z)
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, data: Any, loss: LossFn, *, batch_size: int = 1024,
              prepare: Prepare = to_float, device: torch.device | None = None, bf16: bool = False,
@@ -207,17 +229,15 @@ def evaluate(model: nn.Module, data: Any, loss: LossFn, *, batch_size: int = 102
     """Mean loss and metrics of ``loss`` over ``data`` in eval mode, e.g. ``{"test_loss": ..., "test_acc": ...}``."""
     device = device or _model_device(model)
     x_all, y_all = _pair(data)
-    was_training = model.training
-    model.eval()
     totals = _Totals()
-    for start in range(0, len(x_all), batch_size):
-        x = x_all[start:start + batch_size].to(device, non_blocking=True)
-        y = y_all[start:start + batch_size].to(device, non_blocking=True)
-        x, y = prepare(x, y, False)
-        with _autocast(device, bf16):
-            value, metrics = _unpack(loss(model, x, y))
-        totals.add({"loss": value, **metrics}, len(x))
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(x_all), batch_size):
+            x = x_all[start:start + batch_size].to(device, non_blocking=True)
+            y = y_all[start:start + batch_size].to(device, non_blocking=True)
+            x, y = prepare(x, y, False)
+            with _autocast(device, bf16):
+                value, metrics = _unpack(loss(model, x, y))
+            totals.add({"loss": value, **metrics}, len(x))
     return totals.means(prefix)
 
 
@@ -227,14 +247,12 @@ def predict(model: nn.Module, x_all: torch.Tensor, *, batch_size: int = 1024, pr
             ) -> torch.Tensor:
     """``model(x)`` (or ``fn(model, x)``) over ``x_all`` in batches, in eval mode, concatenated on the CPU."""
     device = device or _model_device(model)
-    was_training = model.training
-    model.eval()
     outs = []
-    for start in range(0, len(x_all), batch_size):
-        x = x_all[start:start + batch_size].to(device)
-        x, _ = prepare(x, torch.zeros(len(x), dtype=torch.long, device=device), False)
-        outs.append((fn(model, x) if fn else model(x)).float().cpu())
-    model.train(was_training)
+    with eval_mode(model):
+        for start in range(0, len(x_all), batch_size):
+            x = x_all[start:start + batch_size].to(device)
+            x, _ = prepare(x, torch.zeros(len(x), dtype=torch.long, device=device), False)
+            outs.append((fn(model, x) if fn else model(x)).float().cpu())
     return torch.cat(outs)
 
 
@@ -402,7 +420,21 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def histories_frame(histories: Mapping[str, History] | Iterable[History]) -> pd.DataFrame:
-    """One table of the final values of several runs, one row per run."""
-    items = histories.items() if isinstance(histories, Mapping) else ((h.name, h) for h in histories)
-    return pd.DataFrame([{"setting": key, **h.final()} for key, h in items]).set_index("setting")
+def histories_table(histories: Mapping[str, History] | Iterable[History], metrics: Iterable[str] | None = None,
+                    index: str = "setting") -> pd.DataFrame:
+    """One table of several runs: one row per run (named by its key, or ``History.name``), the final values.
+
+    The columns are each run's :meth:`History.final` values (the last epoch's
+    metrics, the total ``seconds``, and the ``summary`` numbers), or only
+    ``metrics`` when given (a run without one of them shows NaN). The index is
+    called ``index`` (``"setting"``, ``"model"``...: :func:`labkit.show_table`
+    translates the names it knows). An empty input gives an empty table.
+    """
+    items = list(histories.items() if isinstance(histories, Mapping) else ((h.name, h) for h in histories))
+    wanted = list(metrics) if metrics is not None else None
+    rows = []
+    for key, history in items:
+        final = history.final()
+        rows.append({index: key, **({k: final.get(k, float("nan")) for k in wanted} if wanted is not None else final)})
+    columns = [index, *(wanted or [])] if not rows else None
+    return pd.DataFrame(rows, columns=columns).set_index(index)

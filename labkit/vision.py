@@ -22,13 +22,13 @@ from typing import Callable, Iterator, Mapping, Sequence
 import torch
 from torch import nn
 
+from labkit.train import Batch, eval_mode
+
 #: Per-channel mean and standard deviation of the CIFAR-10 training images (RGB, in [0, 1]).
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
 
 PADDING_MODES = ("reflect", "zeros")
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 # ------------------------------------------------------------ augmentation
@@ -206,13 +206,8 @@ def feature_maps(model: nn.Module, x: torch.Tensor, layers: Mapping[str, nn.Modu
     """
     named = _named_layers(model, layers)
     store: dict[str, torch.Tensor] = {}
-    was_training = model.training
-    model.eval()
-    try:
-        with _hooks(named, store):
-            model(x)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), _hooks(named, store):
+        model(x)
     missing = [name for name in named if name not in store]
     if missing:
         raise ValueError(f"layers {missing} were not called by the model's forward pass")

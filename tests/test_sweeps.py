@@ -5,7 +5,7 @@ matplotlib.use("Agg")
 
 from labkit import records as rec  # noqa: E402
 from labkit.sweeps import Sweep, grid_settings, setting_label, sweep  # noqa: E402
-from labkit.train import History  # noqa: E402
+from labkit.train import History, histories_table  # noqa: E402
 
 
 def fake_train(lr, batch_size=64):
@@ -44,3 +44,50 @@ def test_sweep_requires_histories():
     with pytest.raises(TypeError, match="must return a History"):
         sweep(lambda lr: 1.0, {"lr": [1]})
     assert Sweep("x").table().empty
+
+
+def test_labels_take_a_format_per_parameter():
+    assert setting_label({"lr": 0.001}, {"lr": "{:.0e}"}) == "1e-03"
+    assert setting_label({"lr": 0.1, "bs": 64}, {"bs": lambda v: f"{v} images"}) == "lr=0.1, bs=64 images"
+    result = sweep(fake_train, {"lr": [0.1, 0.01]}, name="lr", labels={"lr": "{:.0e}"})
+    assert list(result.histories) == ["1e-01", "1e-02"] and result.settings["1e-02"] == {"lr": 0.01}
+
+
+def test_run_names_extras_and_runs_added_from_elsewhere():
+    seen = []
+
+    def train(lr, run_name):
+        seen.append(run_name)
+        return fake_train(lr), {"model": f"net-{lr}"}
+
+    result = sweep(train, {"lr": [0.1, 0.01]}, name="lr")
+    assert seen == ["lr=0.1", "lr=0.01"] and result.run_name("0.1") == "lr=0.1"
+    assert result.extras["0.01"] == {"model": "net-0.01"}
+    longest = fake_train(0.5)
+    result.add("truncated", longest.truncated(1), {"epochs": 1}, samples=[1, 2])
+    assert result.histories["truncated"].epochs == 1 and result.extras["truncated"]["samples"] == [1, 2]
+    assert "truncated" in result and len(result) == 3
+    with pytest.raises(ValueError, match="already has a run labelled 'truncated'"):
+        result.add("truncated", longest)
+    with pytest.raises(TypeError, match="must be a History"):
+        result.add("x", {"loss": 1})
+    picked = result.select(["truncated", "0.1"], name="picked")
+    assert list(picked.table().index) == ["truncated", "0.1"] and picked.extras["0.1"]["model"] == "net-0.1"
+    with pytest.raises(KeyError, match="no runs \\['nope'\\]"):
+        result.select(["nope"])
+    sweep(fake_train, {"lr": [0.2]}, into=result)
+    assert list(result.histories)[-1] == "0.2"
+
+
+def test_histories_table_rows_columns_and_empty_input():
+    runs = {"a": fake_train(0.1), "b": History(rows=[{"epoch": 1, "test_loss": 3.0, "seconds": 1.0}])}
+    table = histories_table(runs)
+    assert list(table.index) == ["a", "b"] and table.index.name == "setting"
+    assert table.loc["b", "test_loss"] == 3.0 and table.loc["a", "fid"] == pytest.approx(1.0)
+    assert table.loc["a", "seconds"] == pytest.approx(0.2)
+    only = histories_table(runs, ["fid"], index="model")
+    assert list(only.columns) == ["fid"] and only.index.name == "model" and only["fid"].isna().tolist() == [False, True]
+    named = History(name="x", rows=[{"epoch": 1, "test_loss": 1.0, "seconds": 0.0}])
+    assert list(histories_table([named]).index) == ["x"]
+    empty = histories_table({}, ["fid"])
+    assert empty.empty and list(empty.columns) == ["fid"]

@@ -129,3 +129,18 @@ def test_history_truncated_and_final():
         h.truncated(5)
     with pytest.raises(KeyError, match="available"):
         h.last("nope")
+
+
+def test_eval_mode_restores_every_submodules_own_mode_also_after_an_error():
+    from labkit.train import eval_mode
+
+    net = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.5), nn.BatchNorm1d(2))
+    net.train()
+    net[2].eval()  # a frozen batch norm inside a training model
+    with eval_mode(net) as same:
+        assert same is net and not any(m.training for m in net.modules())
+    assert net.training and net[1].training and not net[2].training
+    with pytest.raises(RuntimeError):
+        with eval_mode(net):
+            raise RuntimeError("boom")
+    assert net.training and not net[2].training
