@@ -44,12 +44,13 @@ from labkit.grade.scoring import Evidence, score
 from labkit.grade.rubric import Limits, PlanCell, Rubric
 from labkit.grade.sandbox import Sandbox, SandboxSettings
 
-STATUSES = ("graded", "error", "timeout", "memory", "killed", "invalid")
+STATUSES = ("graded", "error", "timeout", "memory", "disk", "killed", "invalid")
 #: Seconds allowed on top of the notebook's limit for the kernel to start and the runner to report.
 STARTUP_GRACE = 60.0
 #: Submissions larger than this are invalid (bytes).
 MAX_SUBMISSION_BYTES = 100 << 20
 _MEMORY_WORDS = ("can't allocate memory", "cannot allocate memory", "out of memory")
+_DISK_WORDS = ("no space left on device", "disk quota exceeded", "file too large")
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class Task:
     fingerprint: str = ""
     source: str = ""  #: the submission's path, for messages
     problem: str = ""  #: set when the submission was rejected before running (status invalid)
+    data: str = ""  #: which data the run sees (runner.data_source), shown in the feedback
 
 
 @dataclass
@@ -103,9 +105,12 @@ def fingerprint(notebook: bytes, rubric: Rubric, options: dict[str, Any]) -> str
 
 
 def read_notebook(data: bytes) -> Any:
-    """The submission as a notebook; raises ValueError saying why it is not one."""
-    if len(data) > MAX_SUBMISSION_BYTES:
-        raise ValueError(f"the file is larger than {MAX_SUBMISSION_BYTES >> 20} MB")
+    """The submission as a notebook; raises ValueError saying why it is not one.
+
+    A notebook larger than :data:`MAX_SUBMISSION_BYTES` (its outputs, usually)
+    is graded without its outputs: they are cleared before it runs anyway.
+    """
+    large = len(data) > MAX_SUBMISSION_BYTES
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
     except Exception as exc:  # nbformat raises many kinds for non-notebooks
@@ -119,6 +124,13 @@ def read_notebook(data: bytes) -> Any:
         cell.setdefault("metadata", {})
         if not isinstance(cell.get("source"), str):
             cell["source"] = "".join(cell.get("source") or [])
+        if large and cell.cell_type == "code":
+            cell.outputs = []
+        if large:
+            cell.pop("attachments", None)
+    if large:
+        nb.metadata["labkit_grade_note"] = (f"the notebook was {len(data) >> 20} MB, over the "
+                                            f"{MAX_SUBMISSION_BYTES >> 20} MB limit: graded with its outputs removed")
     return nb
 
 
@@ -141,17 +153,28 @@ def _source_index(nb: Any, index: int) -> int:
     return index - sum(1 for cell in nb.cells[:index] if "injected-parameters" in cell.metadata.get("tags", []))
 
 
+def _lines(source: str) -> list[str]:
+    return [" ".join(line.split()) for line in source.splitlines() if line.strip()]
+
+
+def _containment(released: str, candidate: str) -> float:
+    """The share of the released cell's lines (stubs left out) found in ``candidate``: what the student kept."""
+    from labkit.grade.release import STUB_PREFIX
+
+    wanted = [line for line in _lines(released) if not line.startswith(STUB_PREFIX)]
+    have = set(_lines(candidate))
+    return sum(line in have for line in wanted) / len(wanted) if wanted else 0.0
+
+
 def match_exercises(rubric: Rubric, submitted: Any) -> list[tuple[PlanCell, Any, str]]:
     """For each exercise cell of the solution, the student's cell that holds their answer.
 
     ``(plan cell, student's cell or None, how it was found)``. A cell is
     found by its id (``labkit release`` keeps the solution's ids and Jupyter
     keeps them while the student edits), else as the student's code cell,
-    after the one matched before, that is most like the released cell (at
-    least half alike, :class:`difflib.SequenceMatcher`).
+    after the one matched before, that keeps the largest share (at least
+    half) of the released cell's lines other than the stubs.
     """
-    import difflib
-
     cells = [cell for cell in submitted.cells if cell.cell_type == "code"
              and "injected-parameters" not in cell.metadata.get("tags", [])]
     by_id = {str(cell.get("id")): position for position, cell in enumerate(cells) if cell.get("id")}
@@ -162,17 +185,12 @@ def match_exercises(rubric: Rubric, submitted: Any) -> list[tuple[PlanCell, Any,
         position = by_id.get(plan_cell.cell_id) if plan_cell.cell_id else None
         how = "by its cell id"
         if position is None or position in taken:
-            best, best_ratio = None, 0.5
+            best, best_share = None, 0.5
             for candidate in range(after + 1, len(cells)):
-                if candidate in taken:
-                    continue
-                matcher = difflib.SequenceMatcher(None, plan_cell.released, cells[candidate].source, autojunk=False)
-                if matcher.quick_ratio() < best_ratio:
-                    continue
-                ratio = matcher.ratio()
-                if ratio >= best_ratio:
-                    best, best_ratio = candidate, ratio
-            position, how = best, f"as the most similar cell ({best_ratio:.0%} alike)"
+                share = _containment(plan_cell.released, cells[candidate].source)
+                if candidate not in taken and (share > best_share or (best is None and share == best_share)):
+                    best, best_share = candidate, share
+            position, how = best, f"as the cell that keeps {best_share:.0%} of the exercise cell's lines"
         if position is None:
             matched.append((plan_cell, None, "not found"))
             continue
@@ -240,6 +258,8 @@ def classify(failure: dict[str, Any] | None, limit: str | None, timed_out: bool,
             return "timeout", f"the notebook ran out of time ({where})"
         if failure["ename"] == "MemoryError" or any(w in failure["evalue"].lower() for w in _MEMORY_WORDS):
             return "memory", f"{where}: {text}"
+        if any(w in failure["evalue"].lower() for w in _DISK_WORDS):
+            return "disk", f"{where}: the submission wrote more than its disk limit ({text})"
         if failure["kind"] == "dead_kernel":
             return "killed", f"the kernel died in {where}"
         return "error", f"{where}: {text}"
@@ -261,7 +281,8 @@ def run_sandboxed(task: Task, nb: Any, plan: dict[str, Any] | None = None) -> Ru
         work.mkdir()
         name = f"{task.rubric.lab}.ipynb"
         nbformat.write(nb, work / name)
-        sandbox = Sandbox(task.settings, work, memory_mb=limits.memory, processes=limits.processes)
+        sandbox = Sandbox(task.settings, work, memory_mb=limits.memory, processes=limits.processes,
+                          disk_mb=limits.disk)
         command = [sys.executable, "-m", "labkit.grade.inside", "--notebook", f"{sandbox.work_path}/{name}",
                    "--timeout", str(limits.timeout)]
         if sandbox.uses_rlimits:
@@ -331,6 +352,9 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any, plan:
         failure = {**failure, "cell_index": _source_index(nb, failure["cell_index"])}
     status, reason = classify(failure, limit, timed_out and notebook_message is None,
                               notebook_message is not None, process.returncode)
+    if notebook_message and notebook_message.get("disk_full") and status in ("graded", "error", "killed"):
+        status, reason = "disk", (f"the submission filled its disk limit ({limits.disk} MB) in "
+                                  f"{notebook_message['disk_full']}")
     run = Run(status=status, reason=reason, notebook=nb, failure=failure)
     if checks_expected and checks_message is None and status in ("graded", "error"):
         if timed_out:
@@ -338,9 +362,13 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any, plan:
         else:
             run.status, run.reason = "killed", "the sandbox stopped before the hidden checks finished"
     if checks_message is not None:
+        from labkit.grade.verdict import redactor
+
+        redact = redactor(list(task.rubric.checks.sources))
         run.checks_ran = True
-        run.checks = {r["name"]: r for r in checks_message.get("results", [])}
-        run.check_errors = list(checks_message.get("errors", []))
+        run.checks = {r["name"]: {**r, "message": redact(str(r.get("message", "")))}
+                      for r in checks_message.get("results", []) if isinstance(r, dict) and "name" in r}
+        run.check_errors = [redact(str(e)) for e in checks_message.get("errors", [])]
         for result in run.checks.values():
             for what in result.get("tampered", [])[:5]:
                 entry = f"the checks' interpreter found {what} replaced by the submission's code"
@@ -365,7 +393,7 @@ def grade_submission(task: Task) -> Outcome:
     """Grade one submission (see the module docstring). Never raises."""
     started = time.perf_counter()
     base = {"student": task.student, "lab": task.rubric.lab, "fingerprint": task.fingerprint,
-            "source": task.source, "profile": task.profile, "executed": task.execute}
+            "source": task.source, "profile": task.profile, "executed": task.execute, "data": task.data}
     try:
         if task.problem:
             raise ValueError(task.problem)
@@ -376,6 +404,8 @@ def grade_submission(task: Task) -> Outcome:
         try:
             if task.execute:
                 plan, flags, notes = build_verdict_plan(task.rubric, submitted, task.parameters)
+                if submitted.metadata.get("labkit_grade_note"):
+                    notes.insert(0, submitted.metadata["labkit_grade_note"])
                 run = run_sandboxed(task, _inject(nbformat.from_dict(json.loads(json.dumps(submitted))),
                                                   task.parameters), plan)
                 run.flags, run.notes = flags + run.flags, notes

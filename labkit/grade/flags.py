@@ -15,7 +15,8 @@ Flagged:
   ``builtins.len = ...``, ``labkit.grade.hidden.evaluate = ...``,
   ``torch.Tensor.__eq__ = ...``, ``sys.modules["x"] = ...``), and
   ``setattr``/``delattr`` on one;
-* ``import ctypes``/``gc``/``inspect``, ``sys._getframe``, ``__builtins__``,
+* ``import ctypes``/``gc``/``inspect``, ``sys._getframe``, frame and code attributes
+  (``f_back``, ``f_locals``, ``__closure__``, ...), ``__builtins__``,
   ``os.write``/``os.dup2``/``os.fdopen``/``os.open``, and ``/proc/`` in a string.
 """
 from __future__ import annotations
@@ -27,6 +28,9 @@ _MODULE_ROOTS = {"builtins", "__builtins__", "sys"}
 _SUSPICIOUS_IMPORTS = {"ctypes", "gc", "inspect", "_ctypes"}
 _SUSPICIOUS_CALLS = {("sys", "_getframe"), ("os", "write"), ("os", "dup2"), ("os", "fdopen"), ("os", "open"),
                      ("sys", "settrace"), ("sys", "setprofile"), ("threading", "settrace")}
+
+_INTROSPECTION = {"f_back", "f_locals", "f_globals", "f_code", "tb_frame", "__closure__", "co_consts",
+                  "cell_contents", "gi_frame", "__code__", "__globals__"}
 
 
 def _imported_names(trees: Iterable[ast.AST]) -> set[str]:
@@ -112,6 +116,8 @@ def flag_code(sources: list[tuple[str, str]], context: Iterable[str] = ()) -> li
                 for name in names:
                     if name.split(".")[0] in _SUSPICIOUS_IMPORTS:
                         add(label, node, f"imports {name}")
+            if isinstance(node, ast.Attribute) and node.attr in _INTROSPECTION:
+                add(label, node, f"reads .{node.attr} (the interpreter's frames or code)")
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/proc/" in node.value:
                 add(label, node, "reads /proc")
     return found

@@ -17,10 +17,12 @@ from __future__ import annotations
 import copy
 import csv
 import html
+import re
 import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
+from urllib.parse import quote
 
 import nbformat
 
@@ -31,6 +33,7 @@ _STATUS_NOTE = {
     "error": "a cell raised an exception; the items were scored on what ran",
     "timeout": "ran out of time; not scored",
     "memory": "ran out of memory; not scored",
+    "disk": "wrote more than its disk limit; not scored",
     "killed": "the kernel or the sandbox died (or hit the process limit); not scored",
     "invalid": "not a readable notebook; not scored",
 }
@@ -52,12 +55,13 @@ def write_csv(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path) -> 
     ids = [item.id for item in rubric.items]
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "status", *ids, "total", "wall_seconds", "message"])
+        writer.writerow(["student", "status", *ids, "total", "wall_seconds", "message", "flags"])
         for result in sorted(results, key=lambda r: r["student"]):
             earned = {item["id"]: item["points"] for item in result.get("items", [])}
             writer.writerow([_csv_safe(result["student"]), result["status"],
                              *[_points(earned.get(i, 0.0)) for i in ids], _points(result.get("total", 0.0)),
-                             f"{result.get('wall_seconds', 0.0):.1f}", _csv_safe(result.get("message", ""))])
+                             f"{result.get('wall_seconds', 0.0):.1f}", _csv_safe(result.get("message", "")),
+                             _csv_safe("; ".join(result.get("flags", [])))])
     return path
 
 
@@ -69,7 +73,7 @@ th { background: #f0f0f0; cursor: pointer; user-select: none; white-space: nowra
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.pass { background: #e6f4e6; } td.fail { background: #fbe3e3; }
+td.pass { background: #e6f4e6; } td.fail { background: #fbe3e3; } td.flagged { background: #fff3cd; }
 .status-graded { color: #1a7f37; } .status-error { color: #b35900; }
 .status-timeout, .status-memory, .status-killed, .status-invalid { color: #c62828; font-weight: bold; }
 .summary span { margin-right: 1.5em; }
@@ -108,7 +112,7 @@ _PAGE_JS = """
 
 
 def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
-               feedback_dir: str = "feedback", executed_dir: str = "executed") -> Path:
+               feedback_dir: str = "feedback", executed_dir: str = "executed", data: str = "") -> Path:
     """Write the sortable ``gradebook.html`` (see the module docstring)."""
     results = sorted(results, key=lambda r: r["student"])
     esc = html.escape
@@ -123,18 +127,19 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
              f'({_points(item.points)})</th>' for item in rubric.items]
     head += [f'<th data-key="total" data-type="num">total ({_points(rubric.max_points)})</th>',
              '<th data-key="wall_seconds" data-type="num">wall time (s)</th>',
-             '<th data-key="message" data-type="text">message</th>']
+             '<th data-key="message" data-type="text">message</th>',
+             '<th data-key="flags" data-type="num" title="suspicious exercise code: read it">flags</th>']
     rows = []
     for result in results:
         student = result["student"]
         by_id = {item["id"]: item for item in result.get("items", [])}
         links = []
         if result.get("feedback"):
-            links.append(f'<a href="{esc(feedback_dir)}/{esc(student)}.html">{esc(student)}</a>')
+            links.append(f'<a href="{esc(quote(result["feedback"]))}">{esc(student)}</a>')
         else:
             links.append(esc(student))
         if result.get("executed_path"):
-            links.append(f' <a class="nb" href="{esc(executed_dir)}/{esc(student)}.ipynb">ipynb</a>')
+            links.append(f' <a class="nb" href="{esc(quote(result["executed_path"]))}">ipynb</a>')
         cells = [f'<td data-value="{esc(student)}">{"".join(links)}</td>',
                  f'<td data-value="{esc(result["status"])}" class="status-{esc(result["status"])}" '
                  f'title="{esc(_STATUS_NOTE.get(result["status"], ""))}">{esc(result["status"])}</td>']
@@ -149,6 +154,9 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
                   f'<td class="num" data-value="{result.get("wall_seconds", 0.0)}">'
                   f'{result.get("wall_seconds", 0.0):.1f}</td>',
                   f'<td data-value="{esc(result.get("message", ""))}">{esc(result.get("message", ""))}</td>']
+        flags = result.get("flags", [])
+        cells.append(f'<td class="num{" flagged" if flags else ""}" data-value="{len(flags)}" '
+                     f'title="{esc(chr(10).join(flags))}">{len(flags) or ""}{" ⚑" if flags else ""}</td>')
         rows.append(f'<tr data-student="{esc(student)}" data-status="{esc(result["status"])}">{"".join(cells)}</tr>')
     summary = "".join(f"<span>{esc(status)}: {count}</span>" for status, count in sorted(counts.items()))
     page = f"""<!DOCTYPE html>
@@ -161,6 +169,7 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
 ({_points(rubric.max_points)} points); written {datetime.now().astimezone().isoformat(timespec="seconds")}.
 Click a column header to sort.</p>
 <p class="summary">{summary}<span>mean total: {mean:.2f}</span></p>
+<p class="data">Data: {esc(data or "not recorded")}</p>
 <table id="gradebook" data-sorted="">
 <thead><tr>{"".join(head)}</tr></thead>
 <tbody>
@@ -186,6 +195,13 @@ def _summary_cell(result: dict[str, Any]) -> Any:
     status = result["status"]
     note = _STATUS_NOTE.get(status, "")
     message = f"<p><strong>{esc(result.get('message', ''))}</strong></p>" if result.get("message") else ""
+    if result.get("data"):
+        message += f"<p>Data: {esc(result['data'])}</p>"
+    for note in result.get("notes", []):
+        message += f"<p>Note: {esc(note)}</p>"
+    if result.get("flags"):
+        message += ("<p><strong>Flagged for the instructor</strong> (code that could interfere with grading):</p><ul>"
+                    + "".join(f"<li>{esc(flag)}</li>" for flag in result["flags"]) + "</ul>")
     link = ('<p><a href="#labkit-grade-failure">Go to the cell that failed</a></p>'
             if result.get("failure") else "")
     source = (f'<div class="labkit-grade labkit-nomath" id="labkit-grade">'
@@ -207,11 +223,61 @@ def _failure_marker(result: dict[str, Any]) -> Any:
     return cell
 
 
+#: What a feedback page shows of a notebook at most: outputs per cell, outputs, characters per text output, bytes.
+MAX_CELL_OUTPUTS, MAX_OUTPUTS, MAX_TEXT, MAX_SHOWN_BYTES = 100, 2000, 100_000, 32 << 20
+#: No script runs in a feedback page (a student's <script> or event handler included), nothing loads from elsewhere.
+FEEDBACK_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
+                "script-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; object-src 'none'")
+
+
+def bounded(nb: Any) -> Any:
+    """``nb`` (changed in place) with at most :data:`MAX_CELL_OUTPUTS` outputs a cell, :data:`MAX_OUTPUTS`
+    in all, text outputs cut at :data:`MAX_TEXT` characters and images dropped past :data:`MAX_SHOWN_BYTES`,
+    each cut said in a note: rendering stays quick whatever the notebook printed."""
+    total = size = 0
+    note = {"output_type": "stream", "name": "stderr", "text": ""}
+    for cell in nb.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        kept = []
+        for position, output in enumerate(cell.get("outputs", [])):
+            if position >= MAX_CELL_OUTPUTS or total >= MAX_OUTPUTS:
+                left = len(cell.outputs) - position
+                kept.append(nbformat.from_dict({**note, "text": f"[labkit grade: {left} more output(s) not shown]\n"}))
+                break
+            total += 1
+            text = output.get("text")
+            if isinstance(text, list):
+                text = output["text"] = "".join(text)
+            if isinstance(text, str) and len(text) > MAX_TEXT:
+                output["text"] = text[:MAX_TEXT] + f"\n[labkit grade: {len(text) - MAX_TEXT} more characters not shown]\n"
+            data = output.get("data", {})
+            weight = sum(len(v) if isinstance(v, str) else len(str(v)) for v in data.values()) + len(output.get("text") or "")
+            if size + weight > MAX_SHOWN_BYTES:
+                kept.append(nbformat.from_dict({**note, "text": "[labkit grade: output not shown: the page is full]\n"}))
+                continue
+            size += weight
+            kept.append(output)
+        cell.outputs = kept
+    return nb
+
+
+def _with_csp(page: str) -> str:
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{FEEDBACK_CSP}">'
+    match = re.search(r"<head[^>]*>", page, re.I)
+    return page[:match.end()] + meta + page[match.end():] if match else meta + page
+
+
 def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str = "en") -> str:
-    """The feedback page of one submission: grade and item messages on top of its notebook."""
+    """The feedback page of one submission: grade and item messages on top of its notebook.
+
+    Bounded (:func:`bounded`) and script-free (:data:`FEEDBACK_CSP`, a
+    Content-Security-Policy as the page's first element: what the student's
+    outputs hold is shown, never run).
+    """
     from labkit.report.pipeline import to_html
 
-    shown = copy.deepcopy(nb) if nb is not None else nbformat.v4.new_notebook()
+    shown = bounded(copy.deepcopy(nb)) if nb is not None else nbformat.v4.new_notebook()
     if result.get("failure") and nb is not None:
         position, seen = len(shown.cells), -1
         for index, cell in enumerate(shown.cells):
@@ -225,4 +291,4 @@ def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str = "en") -
     with tempfile.TemporaryDirectory(prefix="labkit-feedback-") as folder:
         page = Path(folder) / "feedback.html"
         to_html(shown, page, lang=lang)
-        return page.read_text(encoding="utf-8")
+        return _with_csp(page.read_text(encoding="utf-8"))

@@ -127,6 +127,18 @@ def _reap_orphans(keep: set[int]) -> None:
                 break
 
 
+def _full_disk(folders: list[str]) -> str:
+    """The first of ``folders`` (tmpfs of the disk limit) that is at least 99% full, or ""."""
+    for folder in folders:
+        try:
+            stat = os.statvfs(folder)
+        except OSError:
+            continue
+        if stat.f_blocks and stat.f_bavail <= stat.f_blocks // 100:
+            return folder
+    return ""
+
+
 def _failure(kind: str, index: int, cell: Any, ename: str, evalue: str) -> dict[str, Any]:
     return {"kind": kind, "cell_index": index, "execution_count": cell.get("execution_count"),
             "ename": ename, "evalue": evalue}
@@ -289,7 +301,8 @@ async def _session(args: argparse.Namespace, channel: Channel) -> None:
             failure = await _run_notebook(client, nb, started + args.timeout)
             _cap(nb)
             channel.send({"event": "notebook", "notebook": nbformat.writes(nb), "failure": failure,
-                          "seconds": round(time.monotonic() - started, 3)})
+                          "seconds": round(time.monotonic() - started, 3),
+                          "disk_full": _full_disk([work, tempfile.gettempdir()]) if args.sandboxed else ""})
             reply = await asyncio.get_running_loop().run_in_executor(None, channel.receive)
             plan = reply.get("verdict")
             if plan is None:

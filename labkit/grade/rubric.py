@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -45,8 +46,8 @@ _TOP_KEYS = {"lab", "title", "notebook", "parameters", "limits", "items"}
 _ITEM_KEYS = {"id", "title", "points", "value", "check", "sections", "figures", "min", "max"}
 _KINDS = ("value", "check", "sections", "figures")
 
-#: Limits used when a rubric does not set them (seconds, seconds, MB, tasks).
-DEFAULT_LIMITS = {"timeout": 600, "check_timeout": 300, "memory": 4096, "processes": 256}
+#: Limits used when a rubric does not set them (seconds, seconds, MB, tasks, MB).
+DEFAULT_LIMITS = {"timeout": 600, "check_timeout": 300, "memory": 4096, "processes": 256, "disk": 1024}
 
 
 class RubricError(ValueError):
@@ -61,6 +62,7 @@ class Limits:
     check_timeout: float  #: seconds for all hidden checks together
     memory: int  #: MB for everything in the sandbox
     processes: int  #: processes and threads in the sandbox
+    disk: int = 1024  #: MB the submission may write (its folder and /tmp, each)
 
 
 @dataclass(frozen=True)
@@ -162,13 +164,21 @@ class Rubric:
     def resolve_limits(self, profile: str | None, *, timeout: float | None = None,
                        memory: int | None = None) -> Limits:
         """The limits for ``profile``, with the command line's ``timeout``/``memory`` winning."""
+        import math
+
         values = {name: _for_profile(value, profile) for name, value in self.limits.items()}
         if timeout is not None:
+            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) \
+                    or timeout <= 0:
+                raise RubricError(f"--timeout must be a finite number of seconds above 0, got {timeout!r}")
             values["timeout"] = timeout
         if memory is not None:
+            if isinstance(memory, bool) or not isinstance(memory, int) or memory < 64:
+                raise RubricError(f"--memory must be a whole number of MB, at least 64, got {memory!r}")
             values["memory"] = memory
         return Limits(timeout=float(values["timeout"]), check_timeout=float(values["check_timeout"]),
-                      memory=int(values["memory"]), processes=int(values["processes"]))
+                      memory=int(values["memory"]), processes=int(values["processes"]),
+                      disk=int(values.get("disk", DEFAULT_LIMITS["disk"])))
 
     def fingerprint(self) -> str:
         """A hash of everything in the rubric that changes grades (for resuming)."""
@@ -362,6 +372,8 @@ def _number(path: Path, where: str, value: Any, profiles: tuple[str, ...], *, po
     def one(v: Any, label: str) -> float:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise RubricError(f"{path}: {label} must be a number, got {v!r}")
+        if isinstance(v, float) and not math.isfinite(v):
+            raise RubricError(f"{path}: {label} must be a finite number, got {v!r}")
         if positive and v <= 0:
             raise RubricError(f"{path}: {label} must be more than 0, got {v!r}")
         return v

@@ -22,10 +22,11 @@ notebook bytes, rubric, hidden checks and limits is not run again (unless
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
-import re
+import stat
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -40,7 +41,6 @@ from labkit.grade.rubric import Rubric
 from labkit.grade.sandbox import SandboxSettings, SandboxUnavailable, probe
 
 EXECUTORS = ("local", "dask")
-_STUDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+\-]{0,127}$")
 
 
 class GradingError(ValueError):
@@ -94,36 +94,141 @@ class GradeSummary:
         return counts
 
 
-def find_submissions(folder: Path, lab: str) -> list[Submission]:
-    """The submissions in ``folder``, sorted by student; see the module docstring."""
-    found: dict[str, Submission] = {}
+def file_name(student: str) -> str:
+    """``student`` as a file name for the outputs: reversible, and distinct for distinct ids.
+
+    Ids are kept as they are (Chinese names included) except ``%``, path
+    separators, control characters and ``<>:"|?*``, which become ``%XX`` of their
+    UTF-8 bytes, as does a leading ``.`` or ``-``. :func:`student_id` undoes it.
+    """
+    from urllib.parse import quote
+
+    out = []
+    for position, char in enumerate(student):
+        bad = (char in '%/\\<>:"|?*' or not char.isprintable() or (position == 0 and char in ".-")
+               or (char.isspace() and char != " "))
+        out.append(quote(char, safe="") if bad else char)
+    name = "".join(out) or "%00"
+    return name if len(name.encode()) <= 200 else name[:60] + "%" + hashlib.sha256(student.encode()).hexdigest()[:16]
+
+
+def student_id(name: str) -> str:
+    """The inverse of :func:`file_name` (for names it did not have to shorten)."""
+    from urllib.parse import unquote
+
+    return unquote(name)
+
+
+def _kind(path: Path) -> str:
+    """"file", "dir", "link" or "special" (a named pipe, socket or device: never opened)."""
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return "special"
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "special"
+
+
+def find_submissions(folder: Path, lab: str, skipped: list[str] | None = None) -> list[Submission]:
+    """The submissions in ``folder``, sorted by student; see the module docstring.
+
+    The student id is the entry's own name (``<id>.ipynb``, any case of the
+    suffix, or the folder ``<id>/``), Unicode included, never altered: two
+    entries never share a row unless they are the same id (then both are one
+    ``invalid`` row: "two submissions"). A symbolic link is an ``invalid``
+    row; hidden entries (``.name``), named pipes, sockets, devices and files
+    that are not notebooks get no row, and a line in ``skipped`` saying why.
+    """
+    skipped = skipped if skipped is not None else []
+    claims: dict[str, list[Submission]] = {}
     for entry in sorted(folder.iterdir()):
+        kind = _kind(entry)
         if entry.name.startswith("."):
+            skipped.append(f"{entry.name}: a hidden entry (its name starts with a dot); not graded")
             continue
-        if entry.is_dir() and not entry.is_symlink():
-            path = entry / f"{lab}.ipynb"
-            if not path.exists():
-                notebooks = sorted(p.name for p in entry.glob("*.ipynb"))
+        is_notebook = entry.suffix.lower() == ".ipynb"
+        if kind == "special":
+            skipped.append(f"{entry.name}: not a regular file or folder (a named pipe, socket or device); "
+                           "not opened")
+            continue
+        if kind == "link":
+            student = entry.name[: -len(entry.suffix)] if is_notebook else entry.name
+            submission = Submission(student, None, f"{entry.name} is a symbolic link; hand in the file itself")
+        elif kind == "dir":
+            inside = [p for p in entry.iterdir() if p.name.lower() == f"{lab}.ipynb".lower()]
+            if len(inside) == 1 and _kind(inside[0]) == "file":
+                submission = Submission(entry.name, inside[0])
+            elif len(inside) == 1:
+                what = "a symbolic link" if _kind(inside[0]) == "link" else "not a regular file"
+                submission = Submission(entry.name, None, f"{entry.name}/{inside[0].name} is {what}")
+            elif len(inside) > 1:
+                submission = Submission(entry.name, None, f"{entry.name}/ holds {len(inside)} notebooks named "
+                                                          f"{lab}.ipynb in different cases")
+            else:
+                notebooks = sorted(p.name for p in entry.iterdir() if p.suffix.lower() == ".ipynb")
                 submission = Submission(entry.name, None, f"no {lab}.ipynb in {entry.name}/"
                                         + (f" (found {', '.join(notebooks)})" if notebooks else ""))
-            else:
-                submission = Submission(entry.name, path)
-        elif entry.suffix == ".ipynb":
-            submission = Submission(entry.stem, entry)
+        elif is_notebook:
+            submission = Submission(entry.name[: -len(entry.suffix)], entry)
         else:
+            skipped.append(f"{entry.name}: not a notebook (.ipynb) nor a student's folder; not graded")
             continue
-        if submission.path is not None and submission.path.is_symlink():
-            submission = Submission(submission.student, None, "the submission is a symbolic link")
-        if not _STUDENT.match(submission.student):
-            submission = Submission(re.sub(r"[^A-Za-z0-9._@+\-]", "_", submission.student)[:128] or "_",
-                                    None, f"the name {submission.student!r} is not a valid student id "
-                                          "(letters, digits, . _ @ + -)")
-        if submission.student in found:
-            found[submission.student].problem = f"two submissions for {submission.student}"
-            found[submission.student].path = None
-            continue
-        found[submission.student] = submission
-    return [found[name] for name in sorted(found)]
+        if not submission.student.strip():
+            submission = Submission(entry.name, None, f"{entry.name!r} has no name before .ipynb")
+        claims.setdefault(submission.student, []).append(submission)
+    found = []
+    for student, entries in claims.items():
+        if len(entries) > 1:
+            names = ", ".join(str(e.path.name if e.path else "") or student for e in entries)
+            found.append(Submission(student, None, f"{len(entries)} submissions for {student}: {names}"))
+        else:
+            found.append(entries[0])
+    return sorted(found, key=lambda s: s.student)
+
+
+def read_submission(path: Path, limit: int) -> bytes:
+    """The bytes of a submission file, never following a link nor blocking on a pipe; at most ``limit`` + 1."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path.name} is not a regular file")
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+#: Submission files larger than this are not read (bytes); up to it, a large notebook is graded without outputs.
+MAX_READ_BYTES = 512 << 20
+
+
+def data_source() -> dict[str, str]:
+    """Which data the submissions will see: ``{"kind": "full" | "sample", "dir", "text"}``.
+
+    "full" when ``$LABKIT_DATA`` (or the default data folder) holds at least
+    one of the course's datasets, "sample" when the labs will fall back to
+    the embedded samples: the gradebook, the log and each feedback page say
+    which, and it is part of the fingerprint that decides "already graded".
+    """
+    from labkit.data import data_dir
+
+    folder = Path(data_dir())
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[:1] != "." and p.name != "cache") \
+        if folder.is_dir() else []
+    if names:
+        return {"kind": "full", "dir": str(folder),
+                "text": f"full data from {folder} ({', '.join(names)})"}
+    return {"kind": "sample", "dir": str(folder),
+            "text": f"embedded samples only: {folder} holds no dataset (set LABKIT_DATA to the course data)"}
 
 
 def _write(path: Path, text: str) -> None:
@@ -160,9 +265,16 @@ def _internal(task: Task, exc: BaseException) -> Outcome:
                            "total": 0.0, "wall_seconds": 0.0, "fingerprint": task.fingerprint})
 
 
+def _worker_start() -> None:
+    from labkit.grade.sandbox import die_with_parent
+
+    die_with_parent()  # a grader killed with SIGKILL takes its workers (and their sandboxes) with it
+    skip_slow_imports()
+
+
 def _run_local(tasks: list[Task], workers: int, done: Callable[[Outcome], None]) -> None:
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=skip_slow_imports) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_start) as pool:
         futures = {pool.submit(grade_submission, task): task for task in tasks}
         for future in as_completed(futures):
             try:
@@ -242,7 +354,8 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         raise GradingError("--scheduler needs --executor dask")
     if options.workers is not None and options.workers < 1:
         raise GradingError(f"--workers must be at least 1, got {options.workers}")
-    found = find_submissions(submissions, rubric.lab)
+    skipped_entries: list[str] = []
+    found = find_submissions(submissions, rubric.lab, skipped_entries)
     if not found:
         raise GradingError(f"no submissions in {submissions}: expected <student>.ipynb or "
                            f"<student>/{rubric.lab}.ipynb")
@@ -251,9 +364,8 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
     limits = rubric.resolve_limits(profile, timeout=options.timeout, memory=options.memory)
     workers = options.workers or _default_workers(limits.memory)
     remote = options.executor == "dask" and bool(options.scheduler)
-    from labkit.data import data_dir
-
-    settings = SandboxSettings(unsafe=options.unsafe, data_dir=str(data_dir()),
+    data = data_source()
+    settings = SandboxSettings(unsafe=options.unsafe, data_dir=data["dir"],
                                threads=None if remote else max(1, (os.cpu_count() or 1) // workers))
     description = "not executed (--no-execute): graded as submitted"
     if options.execute:
@@ -264,18 +376,28 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
     say(f"grading {len(found)} submission(s) of {rubric.lab} from {submissions} -> {out}")
     say(f"rubric {rubric.path} ({rubric.max_points:g} points), profile {profile}, parameters {parameters}, "
         f"limits {limits}, executor {options.executor} x{workers}; {description}")
+    say(f"data: {data['text']}")
     for warning in rubric.warnings:
         say(f"warning: {warning}")
+    for line in skipped_entries:
+        say(f"skipped {line}")
 
     options_key = {"parameters": parameters, "limits": limits.__dict__, "execute": options.execute,
-                   "unsafe": options.unsafe}
+                   "unsafe": options.unsafe, "data": data["kind"], "data_dir": data["dir"]}
     summary = GradeSummary(results=[], sandbox=description)
     results: dict[str, dict[str, Any]] = {}
     tasks = []
     for submission in found:
-        data = submission.path.read_bytes() if submission.path else b""
-        key = fingerprint(data, rubric, {**options_key, "problem": submission.problem})
-        previous = out / "results" / f"{submission.student}.json"
+        notebook, problem = b"", submission.problem
+        if submission.path is not None:
+            try:
+                notebook = read_submission(submission.path, MAX_READ_BYTES)
+            except OSError as exc:
+                problem = f"cannot read {submission.path.name}: {exc.strerror or exc}"
+            if len(notebook) > MAX_READ_BYTES:
+                notebook, problem = b"", f"the file is larger than {MAX_READ_BYTES >> 20} MB"
+        key = fingerprint(notebook, rubric, {**options_key, "problem": problem})
+        previous = out / "results" / f"{file_name(submission.student)}.json"
         if not options.force and previous.is_file():
             try:
                 old = json.loads(previous.read_text(encoding="utf-8"))
@@ -287,24 +409,25 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
                 say(f"{submission.student}: already graded ({old['status']}, {old.get('total', 0):g}); "
                     "skipped (--force regrades)")
                 continue
-        tasks.append(Task(student=submission.student, notebook=data, rubric=rubric, profile=profile,
+        tasks.append(Task(student=submission.student, notebook=notebook, rubric=rubric, profile=profile,
                           parameters=parameters, limits=limits, settings=settings, execute=options.execute,
                           fingerprint=key, source=str(submission.path or submission.student),
-                          problem=submission.problem))
+                          problem=problem, data=data["text"]))
 
     def done(outcome: Outcome) -> None:
         result = outcome.result
         student = result["student"]
+        name = file_name(student)
         if outcome.executed is not None:
-            _write(out / "executed" / f"{student}.ipynb", outcome.executed)
-            result["executed_path"] = f"executed/{student}.ipynb"
+            _write(out / "executed" / f"{name}.ipynb", outcome.executed)
+            result["executed_path"] = f"executed/{name}.ipynb"
         if outcome.feedback is not None:
-            _write(out / "feedback" / f"{student}.html", outcome.feedback)
-            result["feedback"] = f"feedback/{student}.html"
+            _write(out / "feedback" / f"{name}.html", outcome.feedback)
+            result["feedback"] = f"feedback/{name}.html"
         if result.get("internal"):
             summary.internal_errors.append(student)
         else:
-            _write(out / "results" / f"{student}.json", json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+            _write(out / "results" / f"{name}.json", json.dumps(result, ensure_ascii=False, indent=1) + "\n")
         results[student] = result
         summary.graded.append(student)
         detail = f" — {result['message']}" if result.get("message") else ""
@@ -322,7 +445,7 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
 
     summary.results = [results[s.student] for s in found if s.student in results]
     summary.csv = write_csv(summary.results, rubric, out / "gradebook.csv")
-    summary.html = write_html(summary.results, rubric, out / "gradebook.html")
+    summary.html = write_html(summary.results, rubric, out / "gradebook.html", data=data["text"])
     summary.log = out / "grading.log"
     summary.seconds = time.perf_counter() - started
     counts = ", ".join(f"{status} {count}" for status, count in sorted(summary.counts.items()))

@@ -54,6 +54,21 @@ _TOP_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MAX_FILE_BYTES = 2 << 30
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``); a no-op elsewhere.
+
+    Set in the grader's workers and in each sandbox's first process, so a
+    grader killed with SIGKILL leaves nothing running.
+    """
+    try:
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 class SandboxUnavailable(RuntimeError):
     """No sandbox can be made on this machine; the message says why and what to do."""
 
@@ -103,6 +118,9 @@ def sandbox_env(settings: SandboxSettings, *, private: str) -> dict[str, str]:
         "MPLCONFIGDIR": f"{private}/matplotlib", "IPYTHONDIR": f"{private}/ipython",
         "JUPYTER_PLATFORM_DIRS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
         "PYTHONHASHSEED": "0",
+        # the kit that is running (bound read-only at the same path), even when it is not the one pip
+        # installed (a second checkout): its parent folder holds nothing else inside the sandbox
+        "PYTHONPATH": str(kit_dir().parent),
     }
     if settings.data_dir:
         env["LABKIT_DATA"] = settings.data_dir
@@ -115,12 +133,20 @@ def sandbox_env(settings: SandboxSettings, *, private: str) -> dict[str, str]:
     return env
 
 
-def bwrap_arguments(settings: SandboxSettings, work_dir: Path, *, memory_bytes: int) -> list[str]:
-    """bubblewrap's options for one submission whose working folder is ``work_dir`` (see the module docstring)."""
+def bwrap_arguments(settings: SandboxSettings, work_dir: Path, *, memory_bytes: int, disk_bytes: int | None = None,
+                    files: list[tuple[int, str]] | None = None) -> list[str]:
+    """bubblewrap's options for one submission whose working folder is ``work_dir`` (see the module docstring).
+
+    With ``files`` (``(fd, name)`` pairs), ``/submission`` is a tmpfs of
+    ``disk_bytes`` holding copies of those files (the submission cannot
+    fill the grading machine's disk); otherwise ``work_dir`` is bound there.
+    ``/tmp`` and ``/dev/shm`` are tmpfs of ``disk_bytes`` (default: ``memory_bytes``).
+    """
+    disk = str(disk_bytes or memory_bytes)
     # private /proc, /dev and /tmp first: a bind below (the data, say) may lie under /tmp
     args = ["--proc", "/proc", "--dev", "/dev",
-            "--size", str(memory_bytes), "--tmpfs", "/tmp",
-            "--size", str(memory_bytes), "--tmpfs", "/dev/shm",
+            "--size", disk, "--tmpfs", "/tmp",
+            "--size", disk, "--tmpfs", "/dev/shm",
             "--ro-bind", "/usr", "/usr"]
     for name in _TOP_LINKS:
         top = Path("/") / name
@@ -136,8 +162,14 @@ def bwrap_arguments(settings: SandboxSettings, work_dir: Path, *, memory_bytes: 
     args += ["--ro-bind", str(kit), str(kit)]
     if settings.data_dir and Path(settings.data_dir).is_dir():
         args += ["--ro-bind", settings.data_dir, settings.data_dir]
+    if files is not None:
+        args += ["--size", disk, "--tmpfs", SANDBOX_WORK]
+        for fd, name in files:
+            args += ["--file", str(fd), f"{SANDBOX_WORK}/{name}"]
+    else:
+        args += ["--bind", str(work_dir), SANDBOX_WORK]
     args += [
-        "--bind", str(work_dir), SANDBOX_WORK, "--chdir", SANDBOX_WORK,
+        "--chdir", SANDBOX_WORK,
         "--remount-ro", "/",
         "--unshare-pid", "--as-pid-1", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
         "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
@@ -411,10 +443,13 @@ class Watchdog:
 class Sandbox:
     """One running sandbox: start a command in it, watch its limits, kill it, clean up."""
 
-    def __init__(self, settings: SandboxSettings, work_dir: Path, *, memory_mb: int, processes: int):
+    def __init__(self, settings: SandboxSettings, work_dir: Path, *, memory_mb: int, processes: int,
+                 disk_mb: int | None = None):
         self.settings = settings
         self.work_dir = Path(work_dir)
         self.memory_bytes = int(memory_mb) << 20
+        #: size of /submission and /tmp (tmpfs: their pages count against the memory limit too)
+        self.disk_bytes = int(disk_mb) << 20 if disk_mb else None
         self.processes = int(processes)
         self.cgroup = Cgroup.create(self.memory_bytes, self.processes) if settings.cgroups else None
         self.watchdog: Watchdog | None = None
@@ -451,7 +486,14 @@ class Sandbox:
             bwrap = bwrap_executable()
             if bwrap is None:
                 raise SandboxUnavailable(_no_bwrap())
-            args = bwrap_arguments(self.settings, self.work_dir, memory_bytes=self.memory_bytes)
+            files = []
+            if self.disk_bytes:  # copies of the working folder's files in a tmpfs of the disk limit
+                for path in sorted(self.work_dir.iterdir()):
+                    if path.is_file():
+                        files.append((os.open(path, os.O_RDONLY | os.O_CLOEXEC), path.name))
+                self._file_fds = [fd for fd, _ in files]
+            args = bwrap_arguments(self.settings, self.work_dir, memory_bytes=self.memory_bytes,
+                                   disk_bytes=self.disk_bytes, files=files if self.disk_bytes else None)
             # the options travel over a pipe: the sandbox's /proc shows "bwrap --args N -- command" only
             payload = b"\0".join(a.encode() for a in args) + b"\0"
             if len(payload) > 60_000:  # a pipe holds 64 KiB; bwrap reads it only once started
@@ -463,13 +505,14 @@ class Sandbox:
             argv = [bwrap, "--args", str(read_fd), "--", *command]
         if self.cgroup is not None:
             argv = self.cgroup.join_command(argv)
+        passed = ([read_fd] if read_fd is not None else []) + list(getattr(self, "_file_fds", []))
         try:
-            self.process = subprocess.Popen(argv, env=env, start_new_session=True,
-                                            pass_fds=(read_fd,) if read_fd is not None else (),
-                                            cwd=str(self.work_dir), **popen)
+            self.process = subprocess.Popen(argv, env=env, start_new_session=True, pass_fds=tuple(passed),
+                                            cwd=str(self.work_dir), preexec_fn=die_with_parent, **popen)
         finally:
-            if read_fd is not None:
-                os.close(read_fd)
+            for fd in passed:
+                os.close(fd)
+            self._file_fds = []
         if self.cgroup is None:
             self.watchdog = Watchdog(self.process.pid, in_namespace=not self.settings.unsafe)
         return self.process
@@ -543,7 +586,14 @@ def probe(settings: SandboxSettings) -> str:
             return sandbox.describe()
     if bwrap_executable() is None:
         raise SandboxUnavailable(_no_bwrap())
+    expected = str(kit_dir() / "__init__.py")
     code = ("import socket, os, sys\n"
+            "try:\n    import labkit, labkit.grade.inside, labkit.grade.verdict, nbclient, ipykernel\n"
+            "except Exception as exc:\n"
+            "    sys.exit(f'the sandbox cannot import the grader: {type(exc).__name__}: {exc}')\n"
+            f"if os.path.realpath(labkit.__file__) != {expected!r}:\n"
+            "    sys.exit(f'the sandbox imports labkit from {labkit.__file__}, not the running kit "
+            f"{expected}')\n"
             "try:\n    socket.create_connection(('192.0.2.1', 9), timeout=1)\nexcept OSError: pass\n"
             "else: sys.exit('the network is reachable')\n"
             f"try:\n    open({str(kit_dir() / '.labkit-probe')!r}, 'w')\nexcept OSError: pass\n"
@@ -553,7 +603,7 @@ def probe(settings: SandboxSettings) -> str:
         work.mkdir()
         sandbox = Sandbox(settings, work, memory_mb=1024, processes=64)
         try:
-            process = sandbox.start([sys.executable, "-I", "-c", code], stdout=subprocess.PIPE,
+            process = sandbox.start([sys.executable, "-c", code], stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
             try:
                 out, err = process.communicate(timeout=60)
@@ -566,6 +616,10 @@ def probe(settings: SandboxSettings) -> str:
     if process.returncode != 0:
         detail = (err or out).decode(errors="replace").strip().splitlines()
         reason = detail[-1] if detail else f"exit code {process.returncode}"
+        if "cannot import the grader" in reason or "imports labkit from" in reason:
+            raise SandboxUnavailable(f"{reason}. The sandbox binds the running kit ({kit_dir()}) and the Python "
+                                     "environment read-only: install the kit's requirements into this environment "
+                                     "(pip install -e .) or run the labkit you mean to")
         raise SandboxUnavailable(
             f"bubblewrap cannot make a sandbox here ({reason}). Common causes: unprivileged user namespaces "
             "are disabled (sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu 24.04+ "
