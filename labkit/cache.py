@@ -6,7 +6,6 @@ folder is read-only, so there the cache falls back to the home folder.)
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -31,12 +30,3 @@ def cache_dir() -> Path:
         folder = data / "cache" if _writable(data) else Path.home() / ".cache" / "labkit"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """The SHA-256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()

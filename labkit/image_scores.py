@@ -32,7 +32,6 @@ import hashlib
 import io
 import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +42,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from labkit.plumbing import atomic_write, file_hash, short_error
 from labkit.train import eval_mode
 
 #: Bump when the network or the training recipe changes: old cache files are then ignored.
@@ -390,28 +390,20 @@ def _sidecar(path: Path) -> Path:
 
 
 def _save(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
-    digest = hashlib.sha256(payload).hexdigest()
-    pid = os.getpid()
-    tmp, tmp_sum = path.with_name(f"{path.name}.{pid}.tmp"), path.with_name(f"{path.name}.sha256.{pid}.tmp")
-    tmp.write_bytes(payload)
-    tmp_sum.write_text(f"{digest}  {path.name}\n")
-    os.replace(tmp, path)
-    os.replace(tmp_sum, _sidecar(path))
+    atomic_write(path, payload)
+    atomic_write(_sidecar(path), f"{hashlib.sha256(payload).hexdigest()}  {path.name}\n")
 
 
 def _load(path: Path, log) -> dict | None:
     """The cached state, or None when absent; a corrupt file is reported and ignored (then retrained)."""
     if not path.is_file():
         return None
-    from labkit.cache import sha256_file
-
     sidecar = _sidecar(path)
     expected = sidecar.read_text().split()[0] if sidecar.is_file() and sidecar.read_text().strip() else None
-    actual = sha256_file(path)
+    actual = file_hash(path)
     if expected != actual:
         why = "its checksum file is missing" if expected is None else f"sha256 {actual[:12]}… != {expected[:12]}…"
         log(f"score classifier cache {path} is corrupt ({why}); retraining it")
@@ -419,7 +411,7 @@ def _load(path: Path, log) -> dict | None:
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a matching checksum but unreadable: written by an incompatible torch
-        log(f"score classifier cache {path} could not be read ({type(error).__name__}: {error}); retraining it")
+        log(f"score classifier cache {path} could not be read ({short_error(error)}); retraining it")
         return None
 
 

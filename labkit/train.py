@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from labkit.plumbing import atomic_path
 from labkit.progress import progress
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -272,11 +273,8 @@ def _state(model, optimizers, scheduler, history, generator, epoch) -> dict:
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """Write ``state`` atomically (a crash never leaves a half-written checkpoint)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _restore(path: Path, model, optimizers, scheduler, generator) -> History:

@@ -30,10 +30,3 @@ def test_read_only_data_folder_is_never_written_even_by_root(tmp_path, monkeypat
         assert not (data / "cache").exists()
     finally:
         data.chmod(0o755)
-
-
-def test_sha256_file(tmp_path):
-    f = tmp_path / "x"
-    f.write_bytes(b"abc")
-    assert cache.sha256_file(f) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    assert os.path.getsize(f) == 3

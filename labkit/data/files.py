@@ -1,19 +1,21 @@
 """Files on disk: where the data lives, checksums, the IDX format, downloads.
 
 Nothing here ever deletes or rewrites a data file: a file that fails its
-checksum raises :class:`ChecksumError` and stays where it is.
+checksum raises :class:`ChecksumError` and stays where it is. A download is
+written under a temporary name and moved into place only once its checksum
+is verified, so a failed one leaves nothing behind.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
 import os
-import shutil
-import tempfile
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from labkit.plumbing import atomic_path, file_hash, short_error
 
 #: Environment variables that change where and how data is found.
 DATA_ENV = "LABKIT_DATA"
@@ -50,11 +52,7 @@ def file_digest(path: Path, algorithm: str = "md5") -> str:
     stat = path.stat()
     key = (str(path.resolve()), algorithm, stat.st_size, stat.st_mtime_ns)
     if key not in _DIGESTS:
-        digest = hashlib.new(algorithm)
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        _DIGESTS[key] = digest.hexdigest()
+        _DIGESTS[key] = file_hash(path, algorithm)
     return _DIGESTS[key]
 
 
@@ -89,23 +87,39 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=offset).reshape(dims).copy()  # writable
 
 
-def download(url: str, dest: Path, *, timeout: float = 30.0) -> Path:
-    """Download ``url`` to ``dest`` (via a temporary file, so no partial file is left)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with urllib.request.urlopen(url, timeout=timeout) as response:
-        with tempfile.NamedTemporaryFile(dir=dest.parent, delete=False, suffix=".part") as tmp:
-            try:
-                shutil.copyfileobj(response, tmp)
-            except BaseException:
-                tmp.close()
-                os.unlink(tmp.name)
-                raise
-    os.replace(tmp.name, dest)
+def data_dir_typo() -> str | None:
+    """Why not to download into :func:`data_dir`: ``$LABKIT_DATA`` names a folder that does not exist.
+
+    A mistyped path is the likely cause; downloading there would silently
+    create it. Returns the message, or None when downloading there is fine
+    (the variable is unset, so ``./data`` is created as needed, or the folder exists).
+    """
+    value = os.environ.get(DATA_ENV)
+    if not value or data_dir().is_dir():
+        return None
+    return (f"{DATA_ENV}={value} is not an existing folder (a typo?), so nothing was downloaded there; "
+            f"fix the path, or create the folder to download into it")
+
+
+def download(url: str, dest: Path, *, md5: str | None = None, sha256: str | None = None,
+             timeout: float = 30.0) -> Path:
+    """Download ``url`` to ``dest``, verified before it appears.
+
+    The body goes to a temporary file beside ``dest``; with ``md5`` or
+    ``sha256`` its digest is checked, and only a file that matches is moved
+    onto ``dest``. On any failure (network, :class:`ChecksumError`) nothing is
+    left behind and ``dest`` is unchanged. Returns ``dest``.
+    """
+    expected = {name: value.lower() for name, value in (("md5", md5), ("sha256", sha256)) if value}
+    with atomic_path(dest) as tmp:
+        digests = {name: hashlib.new(name) for name in expected}
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(tmp, "wb") as out:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                out.write(block)
+                for digest in digests.values():
+                    digest.update(block)
+        for name, value in expected.items():
+            actual = digests[name].hexdigest()
+            if actual != value:
+                raise ChecksumError(f"{url} downloaded with {name} {actual}, expected {value}; nothing was kept")
     return dest
-
-
-def short_error(error: BaseException, limit: int = 160) -> str:
-    """A one-line summary of an exception (type and message), for messages."""
-    text = " ".join(str(error).split())
-    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"
