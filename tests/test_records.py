@@ -42,3 +42,28 @@ def test_read_records_from_notebook_outputs_later_wins(tmp_path):
     assert read_records(again) == {"a": 3.5, "b": [1, 2]}
     assert len(read_payloads(again, RECORD_MIME)) == 3
     assert math.isclose(read_records(again)["a"], 3.5)
+
+
+def test_recorded_numbers_are_tidy(capsys):
+    """No float32 noise (tensor(0.8123).item() is 0.8123000264...), no float64 noise, no -0."""
+    assert record("f32", torch.tensor(0.8123)) is not None
+    record("f32_item", torch.tensor(0.8123).item())
+    record("sum", 0.1 + 0.2)
+    record("neg_zero", -0.0)
+    record("np_f32_list", np.array([0.1, 0.7], dtype=np.float32))
+    record("big", 123456789.123)
+    assert RECORDS["f32"] == 0.8123 and RECORDS["f32_item"] == 0.8123
+    assert RECORDS["sum"] == 0.3 and RECORDS["big"] == 123456789.123
+    assert RECORDS["neg_zero"] == 0.0 and math.copysign(1, RECORDS["neg_zero"]) == 1
+    assert RECORDS["np_f32_list"] == [0.1, 0.7]
+    out = capsys.readouterr().out
+    assert "[recorded] neg_zero = 0\n" in out and "-0" not in out
+
+
+def test_format_number():
+    from labkit.records import format_number, tidy_float
+
+    assert format_number(-0.0) == "0" and format_number(-1e-9) == "-1e-09"
+    assert format_number(-0.0000001, digits=2) == "-1e-07" and format_number(0.123456789) == "0.123457"
+    assert format_number(3) == "3" and format_number(float("nan")) == "nan"
+    assert tidy_float(float("inf")) == float("inf") and tidy_float(1 / 3) == 0.333333333333333
