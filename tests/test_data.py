@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import full_data_dir
 from labkit import data
-from labkit.data import images, samples, text
+from labkit.data import embedded, images, samples, text
 from labkit.data.subset import stratified_indices
 
-REAL = Path("/work/shared/data")
-SHIPPED = Path(samples.__file__).parent / "samples"
-needs_real = pytest.mark.skipif(not REAL.is_dir(), reason="the course data folder is not on this machine")
+REAL = full_data_dir() or Path("/nonexistent-labkit-data")
+SHIPPED = embedded.SAMPLE_DIR
+needs_real = pytest.mark.skipif(full_data_dir() is None, reason="the full course data is not on this machine")
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_full_mnist(real_data, capsys):
     assert len(d.train) == 60000
     assert d.info == {
         "name": "mnist", "title": "MNIST", "source": "full", "path": str(REAL / "MNIST" / "raw"),
-        "checksum": "ok", "sizes": {"train": 60000, "test": 10000},
+        "checksum": "md5", "sizes": {"train": 60000, "test": 10000},
         "full_sizes": {"train": 60000, "test": 10000}, "citation": d.info["citation"],
         "licence": d.info["licence"], "sample_reason": None,
     }
@@ -177,7 +178,7 @@ def test_size_beyond_the_sample_takes_all_of_it_and_says_so(no_data, capsys):
 def test_damaged_or_missing_sample(no_data, monkeypatch, tmp_path):
     shelf = tmp_path / "samples"
     shelf.mkdir()
-    monkeypatch.setattr(samples, "SAMPLE_DIR", shelf)
+    monkeypatch.setattr(embedded, "SAMPLE_DIR", shelf)
     with pytest.raises(data.DatasetUnavailable, match="LABKIT_DATA"):
         data.load("mnist")
     with np.load(SHIPPED / "mnist.npz") as z:
@@ -323,7 +324,7 @@ def test_split_pairs():
 def test_load_pairs_full(real_data, capsys):
     p = data.load_pairs("eng-fra")
     assert len(p) == 135842 and p.pairs[0] == ("Go.", "Va !")
-    assert p.info["source"] == "full" and p.info["checksum"] == "ok"
+    assert p.info["source"] == "full" and p.info["checksum"] == "sha256"
     assert p.info["sizes"] == {"pairs": 135842} and "CC BY 2.0" in p.info["licence"]
     assert "Tatoeba" in p.info["citation"] and "manythings.org" in p.info["citation"]
     assert "135842 sentence pairs" in capsys.readouterr().out
@@ -357,21 +358,73 @@ def test_load_pairs_corrupt_and_downloaded(monkeypatch, tmp_path):
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as z:
         z.write(REAL / "eng-fra" / "eng-fra.txt", "data/eng-fra.txt")
     monkeypatch.setattr(text, "_URL", archive.as_uri())
+    (tmp_path / "fresh").mkdir()
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "fresh"))
     monkeypatch.delenv("LABKIT_OFFLINE", raising=False)
     p = data.load_pairs()
     assert p.info["source"] == "downloaded" and len(p) == 135842
     assert sorted(x.name for x in (tmp_path / "fresh" / "eng-fra").iterdir()) == ["eng-fra.txt"]
+    assert sorted(x.name for x in (tmp_path / "fresh").iterdir()) == ["eng-fra"]  # no temporary left
 
 
 def test_load_pairs_failed_download_falls_back(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(text, "_URL", (tmp_path / "nowhere.zip").as_uri())
+    (tmp_path / "d").mkdir()
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "d"))
     monkeypatch.delenv("LABKIT_OFFLINE", raising=False)
     p = data.load_pairs()
     assert p.info["source"] == "sample" and "download failed" in p.info["sample_reason"]
+    assert p.info["checksum"] == "sample-sha256"
     assert "download failed" in capsys.readouterr().err
-    assert not (tmp_path / "d" / "eng-fra").exists()
+    assert not list((tmp_path / "d").iterdir())
+
+
+@pytest.mark.parametrize("load", [lambda: data.load("mnist"), lambda: data.load_pairs()], ids=["images", "text"])
+def test_a_data_folder_that_does_not_exist_is_named_as_a_typo_and_nothing_is_downloaded(monkeypatch, tmp_path,
+                                                                                         capsys, load):
+    monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "dta"))
+    monkeypatch.delenv("LABKIT_OFFLINE", raising=False)
+    monkeypatch.setattr(images, "_download", lambda *a: pytest.fail("a download was tried"))
+    monkeypatch.setattr(text, "_download", lambda *a: pytest.fail("a download was tried"))
+    loaded = load()
+    assert loaded.info["source"] == "sample"
+    assert f"LABKIT_DATA={tmp_path / 'dta'} is not an existing folder (a typo?)" in loaded.info["sample_reason"]
+    assert "a typo?" in capsys.readouterr().err
+    assert not (tmp_path / "dta").exists()
+
+
+@pytest.mark.parametrize("load, full", [(lambda n: data.load("mnist", train_size=n, test_size=10).train, 60000),
+                                        (lambda n: data.load_pairs(size=n), 135842)], ids=["images", "text"])
+def test_image_and_text_loaders_treat_sizes_alike(no_data, capsys, load, full):
+    loaded = load(9000)  # more than the embedded sample holds: all of it, with a note
+    assert "is more than the" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=f"more than the {full}"):
+        load(full + 1)
+    with pytest.raises(ValueError, match="positive whole number or 'all'"):
+        load(0)
+    assert len(load("all")) == len(load(None)) == len(loaded)
+
+
+@needs_real
+def test_image_download_is_verified_before_anything_is_put_in_place(monkeypatch, tmp_path, capsys):
+    import torchvision.datasets as tvd
+
+    mirror = tmp_path / "mirror"
+    shutil.copytree(REAL / "MNIST" / "raw", mirror, ignore=shutil.ignore_patterns("*ubyte"))
+    _flip_last_byte(mirror / "t10k-labels-idx1-ubyte.gz")  # the last file fails its md5
+    monkeypatch.setattr(tvd.MNIST, "mirrors", [mirror.as_uri() + "/"])
+    root = tmp_path / "d"
+    root.mkdir()
+    monkeypatch.setenv("LABKIT_DATA", str(root))
+    monkeypatch.delenv("LABKIT_OFFLINE", raising=False)
+    failed = data.load("mnist", train_size=100, test_size=100)
+    assert failed.info["source"] == "sample" and "md5" in failed.info["sample_reason"]
+    assert not list(root.iterdir())  # nothing unverified was left behind
+    shutil.copy(REAL / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz", mirror)
+    loaded = data.load("mnist", train_size=100, test_size=100)
+    assert loaded.info["source"] == "downloaded" and loaded.info["checksum"] == "md5"
+    assert sorted(p.name for p in (root / "MNIST" / "raw").iterdir()) == sorted(images.SPECS["mnist"].layouts[0].files)
+    assert sorted(p.name for p in root.iterdir()) == ["MNIST"]
 
 
 def test_text_sample_header_is_checked(monkeypatch, tmp_path):
@@ -379,7 +432,7 @@ def test_text_sample_header_is_checked(monkeypatch, tmp_path):
     shelf.mkdir()
     original = gzip.decompress((SHIPPED / "eng-fra.txt.gz").read_bytes())
     (shelf / "eng-fra.txt.gz").write_bytes(gzip.compress(original + b"Extra.\tEn plus.\n"))
-    monkeypatch.setattr(samples, "SAMPLE_DIR", shelf)
+    monkeypatch.setattr(embedded, "SAMPLE_DIR", shelf)
     with pytest.raises(data.ChecksumError, match="damaged"):
         samples.read_text_sample()
 

@@ -3,22 +3,28 @@ an embedded sample otherwise, never silently.
 
     from labkit import data
     d = data.load("mnist", train_size=5000, seed=0)   # ImageData: d.train.x, d.train.y, d.classes, d.info
-    p = data.load_pairs("eng-fra")                    # TextPairs: p.pairs, p.info
+    p = data.load_pairs("eng-fra", size="all")        # TextPairs: p.pairs, p.info
+
+"All the examples" is spelled ``"all"`` (:data:`ALL`) everywhere: in the
+loaders and in the labs' profiles and parameters.
 
 Data lives in :func:`data_dir` (``$LABKIT_DATA``, default ``./data``).
 ``LABKIT_OFFLINE=1`` skips download attempts. Cleaning and splitting the
 sentence pairs: :mod:`labkit.data.text` (``normalize``, ``prepare_pairs``,
-``split_pairs``). Rebuilding the embedded samples: :mod:`labkit.data.samples`.
+``split_pairs``). Reading the embedded samples: :mod:`labkit.data.embedded`;
+rebuilding them: :mod:`labkit.data.samples`.
 """
 from __future__ import annotations
 
 from labkit.data.files import ChecksumError, DatasetUnavailable, data_dir
 from labkit.data.images import DATASETS, ImageData, Split, load
+from labkit.data.subset import ALL
 from labkit.data.text import TextPairs, load_pairs
 
 __all__ = [
     "load",
     "load_pairs",
+    "ALL",
     "data_dir",
     "ImageData",
     "Split",

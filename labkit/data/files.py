@@ -12,6 +12,7 @@ import hashlib
 import os
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -22,6 +23,27 @@ DATA_ENV = "LABKIT_DATA"
 OFFLINE_ENV = "LABKIT_OFFLINE"
 
 _DIGESTS: dict[tuple[str, str, int, int], str] = {}
+
+#: The labels of a dataset info's ``checksum`` field (what was verified), for :func:`labkit.i18n.t`.
+#: Registered here until labkit/i18n.py carries them (its own entries win).
+CHECKSUM_LABELS = {
+    "en": {"checksum.md5": "md5 verified against the published sums",
+           "checksum.sha256": "sha256 verified against the published file",
+           "checksum.sample-sha256": "embedded sample's content hash verified"},
+    "zh": {"checksum.md5": "已按公布的 md5 校验",
+           "checksum.sha256": "已按公布文件的 sha256 校验",
+           "checksum.sample-sha256": "已校验内置样本的内容哈希"},
+}
+
+
+def _register_checksum_labels() -> None:
+    from labkit.i18n import STRINGS
+    for lang, labels in CHECKSUM_LABELS.items():
+        for key, text in labels.items():
+            STRINGS[lang].setdefault(key, text)
+
+
+_register_checksum_labels()
 
 
 class ChecksumError(RuntimeError):
@@ -121,5 +143,33 @@ def download(url: str, dest: Path, *, md5: str | None = None, sha256: str | None
         for name, value in expected.items():
             actual = digests[name].hexdigest()
             if actual != value:
-                raise ChecksumError(f"{url} downloaded with {name} {actual}, expected {value}; nothing was kept")
+                raise ChecksumError(f"{name} {actual} is not the published {value} ({url}); nothing was kept")
     return dest
+
+
+def full_or_download(present: Callable[[], bool], fetch: Callable[[], None], missing: str
+                     ) -> tuple[str | None, str | None]:
+    """Find the full data, or download it: ``("full" | "downloaded", None)``, or ``(None, reason)``.
+
+    ``present()`` says whether the full, verified files are in place;
+    ``fetch()`` downloads them (raising on failure, leaving nothing behind);
+    ``missing`` says what is missing, for the reason. No download is tried
+    when ``LABKIT_OFFLINE=1`` or when ``$LABKIT_DATA`` names a folder that
+    does not exist (see :func:`data_dir_typo`); the reason then says so,
+    and the caller falls back to the embedded sample.
+    """
+    if present():
+        return "full", None
+    if offline():
+        return None, f"{missing} and {OFFLINE_ENV}=1, so no download was tried"
+    typo = data_dir_typo()
+    if typo is not None:
+        return None, f"{missing}; {typo}"
+    try:
+        fetch()
+    except Exception as error:  # any failure means: use the sample, and say why
+        return None, f"{missing} and the download failed: {short_error(error)}"
+    if present():
+        return "downloaded", None
+    return None, f"{missing} even after a download"
+

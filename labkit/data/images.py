@@ -10,8 +10,10 @@ with labkit, and says so loudly.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,15 +21,17 @@ from typing import Callable
 import numpy as np
 import torch
 
+from labkit.data.embedded import read_image_sample
 from labkit.data.files import (
     DatasetUnavailable,
     data_dir,
-    offline,
+    download,
+    full_or_download,
     read_idx,
     short_error,
     verify,
 )
-from labkit.data.subset import check_size, stratified_indices
+from labkit.data.subset import ALL, check_size, fit_size, stratified_indices
 from labkit.i18n import t
 from labkit.records import DATASET_MIME, emit
 
@@ -334,10 +338,47 @@ def read_full(name: str, root: Path) -> tuple[tuple, Path]:
 
 
 def _download(sp: ImageSpec, root: Path) -> None:
+    """Download ``sp``'s files (the URLs and md5 sums torchvision knows) and put them in place.
+
+    Everything is fetched and checked in a temporary folder inside ``root``
+    first (MNIST-style ``.gz`` files are kept compressed, as labkit reads
+    them); each file is moved into place only after every one has matched its
+    md5 sum, so a failed or interrupted download leaves nothing behind.
+    """
+    import tarfile
+
     import torchvision.datasets as tvd  # heavy import, only when downloading
 
-    dataset_class = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[sp.name]
-    dataset_class(root=str(root), train=True, download=True)
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".labkit-download-") as tmp:
+        staging = Path(tmp)
+        if sp.name == "cifar10":
+            layout = next(lay for lay in sp.layouts if lay.folder == tvd.CIFAR10.base_folder)
+            archive = download(tvd.CIFAR10.url, staging / tvd.CIFAR10.filename, md5=tvd.CIFAR10.tgz_md5)
+            with tarfile.open(archive) as tar:
+                tar.extractall(staging, filter="data")
+            source = staging / layout.folder
+        else:
+            layout = sp.layouts[0]
+            mirrors = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST}[sp.name].mirrors
+            for filename, md5 in layout.files.items():
+                errors = []
+                for mirror in mirrors:
+                    try:
+                        download(mirror + filename, staging / filename, md5=md5)
+                        break
+                    except Exception as error:
+                        errors.append(short_error(error))
+                else:
+                    raise DatasetUnavailable(f"{filename}: {'; '.join(errors)}")
+            source = staging
+        for filename, md5 in layout.files.items():
+            verify(source / filename, md5)
+        target = root / layout.folder
+        target.mkdir(parents=True, exist_ok=True)
+        for filename in layout.files:
+            if not (target / filename).exists():
+                os.replace(source / filename, target / filename)
 
 
 def _missing(sp: ImageSpec, root: Path) -> str:
@@ -345,35 +386,24 @@ def _missing(sp: ImageSpec, root: Path) -> str:
     return f"no complete {sp.title} files in {folders}"
 
 
+#: What the ``checksum`` field of a dataset's info says was verified.
+CHECKSUM_MD5, CHECKSUM_SAMPLE = "md5", "sample-sha256"
+
+
 def _full_or_sample(sp: ImageSpec, root: Path) -> tuple[tuple, dict]:
     """The decoded data and the provenance fields (source, path, checksum, sample_reason)."""
-    layout = _complete_layout(sp, root)
-    if layout is not None:
-        data = _read_layout(sp, root, layout)
-        return data, {"source": "full", "path": str(root / layout.folder), "checksum": "ok", "sample_reason": None}
-
-    # Missing files: a present but corrupt one is an error, never a reason to download.
+    # A present but corrupt file is an error (never a reason to download or to use the sample).
     _verify_present(sp, root, sp.layouts)
-    if offline():
-        reason = f"{_missing(sp, root)} and LABKIT_OFFLINE=1, so no download was tried"
-    else:
-        try:
-            _download(sp, root)
-        except Exception as error:  # any failure means: use the sample, and say why
-            reason = f"{_missing(sp, root)} and the download failed: {short_error(error)}"
-        else:
-            layout = _complete_layout(sp, root)
-            if layout is not None:
-                data = _read_layout(sp, root, layout)
-                return data, {"source": "downloaded", "path": str(root / layout.folder),
-                              "checksum": "ok", "sample_reason": None}
-            reason = f"{_missing(sp, root)} even after a download"
-
-    from labkit.data import samples  # imported here: samples imports this module
-
-    data, indices, path = samples.read_image_sample(sp.name)
+    source, reason = full_or_download(lambda: _complete_layout(sp, root) is not None,
+                                      lambda: _download(sp, root), _missing(sp, root))
+    if source is not None:
+        layout = _complete_layout(sp, root)
+        data = _read_layout(sp, root, layout)
+        return data, {"source": source, "path": str(root / layout.folder), "checksum": CHECKSUM_MD5,
+                      "sample_reason": None}
+    data, indices, path = read_image_sample(sp.name)
     print(t("data.sample_warning", name=sp.title, reason=reason), file=sys.stderr)
-    return data, {"source": "sample", "path": str(path), "checksum": "ok", "sample_reason": reason,
+    return data, {"source": "sample", "path": str(path), "checksum": CHECKSUM_SAMPLE, "sample_reason": reason,
                   "indices": indices}
 
 
@@ -381,29 +411,18 @@ def _full_or_sample(sp: ImageSpec, root: Path) -> tuple[tuple, dict]:
 
 
 def _subset(x, y, origin, size, seed, stream, what, where, device, sample: bool = False) -> Split:
-    if size is not None and size > len(y) and sample:
-        # The profile asked for more than the embedded sample holds (offline, no data): use all of it.
-        print(f"note: {what}={size} is more than the {len(y)} examples in {where}: using all {len(y)}")
-        size = None
+    size = fit_size(size, len(y), what, where, sample)
     if size is None:
-        positions = None
-    elif size > len(y):
-        raise ValueError(
-            f"{what}={size} is more than the {len(y)} examples in {where}; "
-            f"ask for at most {len(y)}, or None for all of them"
-        )
-    else:
-        positions = torch.from_numpy(stratified_indices(y.numpy(), size, seed, stream))
-    if positions is None:
         return Split(x.to(device, copy=True), y.to(device, copy=True), origin.clone())
+    positions = torch.from_numpy(stratified_indices(y.numpy(), size, seed, stream))
     return Split(x[positions].to(device), y[positions].to(device), origin[positions])
 
 
 def load(
     name: str,
     *,
-    train_size: int | None = None,
-    test_size: int | None = None,
+    train_size: int | str | None = ALL,
+    test_size: int | str | None = ALL,
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> ImageData:
@@ -414,7 +433,8 @@ def load(
     tensors (N, C, H, W) and ``train.y``/``test.y`` int64 labels, on ``device``.
 
     ``train_size`` / ``test_size`` take a class-stratified random subset
-    (None: everything available); the same ``seed`` gives the same subset.
+    (``"all"``, :data:`labkit.data.ALL`, the default: everything available;
+    None means the same); the same ``seed`` gives the same subset.
     A size larger than the dataset raises ValueError; a size larger than the
     embedded sample, when the sample is used, takes all of the sample (and
     says so), so every profile runs offline.
@@ -426,26 +446,29 @@ def load(
       ``cifar-10-batches-bin/*.bin`` or ``cifar-10-batches-py/``), each checked
       against its published md5 sum. A file with the wrong sum raises
       :class:`ChecksumError` and is left alone (nothing is downloaded then).
-    * ``"downloaded"``: the files were missing and torchvision downloaded them.
+    * ``"downloaded"``: the files were missing and were downloaded (from the
+      URLs torchvision knows), md5-verified in a temporary folder, then moved
+      into place; a failed download leaves nothing behind. No download is
+      tried when ``$LABKIT_DATA`` names a folder that does not exist (a typo).
     * ``"sample"``: the files were missing and the download failed or was
       skipped; labkit uses its embedded stratified sample (MNIST and
       Fashion-MNIST 5,000 train + 1,000 test, CIFAR-10 2,000 + 800), prints
       a warning and gives the reason in ``info["sample_reason"]``.
 
     Set the environment variable ``LABKIT_OFFLINE=1`` to skip the download
-    attempt (offline machines, tests).
+    attempt (offline machines, tests). ``info["checksum"]`` says what was
+    verified: ``"md5"`` (every file against its published md5 sum) or
+    ``"sample-sha256"`` (the embedded sample's content hash).
 
     The info is emitted into the notebook (MIME ``DATASET_MIME``) so the
     report can show it. Decoded files are cached in memory per process.
     """
     sp = spec(name)
-    train_size = check_size(train_size, "train_size")
-    test_size = check_size(test_size, "test_size")
-    for what, size, split in (("train_size", train_size, "train"), ("test_size", test_size, "test")):
-        if size is not None and size > sp.full_sizes[split]:
-            raise ValueError(
-                f"{what}={size} is more than the {sp.full_sizes[split]} {split} examples of {sp.title}"
-            )
+    # sizes are checked against the full dataset before anything is read or downloaded
+    train_size = fit_size(check_size(train_size, "train_size"), sp.full_sizes["train"], "train_size",
+                          f"the train split of {sp.title}", sample=False)
+    test_size = fit_size(check_size(test_size, "test_size"), sp.full_sizes["test"], "test_size",
+                         f"the test split of {sp.title}", sample=False)
     device = torch.device(device)
 
     (train_x, train_y, test_x, test_y, classes), provenance = _full_or_sample(sp, data_dir())

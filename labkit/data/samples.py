@@ -1,8 +1,9 @@
-"""The embedded samples: small, stratified subsets of the real data shipped with labkit.
+"""Building the embedded samples: small, stratified subsets of the real data shipped with labkit.
 
 They let every lab run (and the test suite pass) on a machine with neither
 the data nor internet. :func:`labkit.data.load` uses them only as a last
-resort, and says so. Each sample records which files it was cut from.
+resort, and says so (reading them: :mod:`labkit.data.embedded`). Each sample
+records which files it was cut from.
 
 Build (or rebuild) them from a folder with the full data::
 
@@ -28,76 +29,19 @@ import argparse
 import gzip
 import hashlib
 import json
-import os
 import sys
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from labkit.data import images, text
-from labkit.data.files import ChecksumError, DatasetUnavailable, data_dir, file_digest
+from labkit.data.embedded import (  # noqa: F401  (read_*: re-exported for callers of this module)
+    IMAGE_SAMPLE_SIZES, SAMPLE_DIR, SAMPLE_NAMES, TEXT_PREFIX_SHARE, TEXT_SAMPLE_LINES, content_sha256,
+    read_image_sample, read_text_sample, sample_path,
+)
+from labkit.data.files import DatasetUnavailable, file_digest
 from labkit.data.subset import stratified_indices
-
-SAMPLE_DIR = Path(__file__).resolve().parent / "samples"
-
-#: (train, test) sizes of each image sample. CIFAR-10 is smaller to keep its file under 8 MB.
-IMAGE_SAMPLE_SIZES: dict[str, tuple[int, int]] = {
-    "mnist": (5000, 1000),
-    "fashion_mnist": (5000, 1000),
-    "cifar10": (2000, 800),
-}
-#: Lines in the eng-fra sample, and the share of them drawn from pairs whose
-#: English side starts with one of :data:`labkit.data.text.ENG_PREFIXES`.
-TEXT_SAMPLE_LINES = 8000
-TEXT_PREFIX_SHARE = 0.5
-
-SAMPLE_NAMES: tuple[str, ...] = (*IMAGE_SAMPLE_SIZES, "eng-fra")
-_ARRAYS = ("train_x", "train_y", "test_x", "test_y", "train_index", "test_index")
-_CACHE: dict[tuple, tuple] = {}
-
-
-def sample_path(name: str) -> Path:
-    """Where the embedded sample of ``name`` lives inside the installed package."""
-    if name == "eng-fra":
-        return SAMPLE_DIR / "eng-fra.txt.gz"
-    return SAMPLE_DIR / f"{images.spec(name).name}.npz"
-
-
-def _rebuild_hint(name: str) -> str:
-    return f"reinstall labkit, or rebuild it with: python -m labkit.data.samples build {name} --from DIR"
-
-
-def _missing_sample(name: str, path: Path) -> DatasetUnavailable:
-    return DatasetUnavailable(
-        f"{name}: the full data is not in {data_dir()} (set LABKIT_DATA to the folder that holds it, "
-        f"or allow the download) and the embedded sample {path} is missing; {_rebuild_hint(name)}"
-    )
-
-
-def _content_sha256(arrays: dict[str, np.ndarray]) -> str:
-    digest = hashlib.sha256()
-    for key in sorted(arrays):
-        value = np.ascontiguousarray(arrays[key])
-        digest.update(f"{key}:{value.dtype.str}:{value.shape};".encode())
-        digest.update(value.tobytes())
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".part")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; samples are package data
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
+from labkit.plumbing import atomic_path, atomic_write
 
 # ---------------------------------------------------------------- images
 
@@ -134,56 +78,10 @@ def build_image_sample(name: str, source_root: Path, out_dir: Path = SAMPLE_DIR,
     }
     out = Path(out_dir) / f"{sp.name}.npz"
 
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays, meta=np.array(json.dumps(meta)),
-                                content_sha256=np.array(_content_sha256(arrays)))
-
-    _write_atomically(out, write)
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez_compressed(f, **arrays, meta=np.array(json.dumps(meta)),
+                            content_sha256=np.array(content_sha256(arrays)))
     return out
-
-
-def read_image_sample(name: str) -> tuple[tuple, tuple[torch.Tensor, torch.Tensor], Path]:
-    """The embedded sample of image dataset ``name``, checked against its content hash.
-
-    Returns ``((train_x, train_y, test_x, test_y, classes), (train_index,
-    test_index), path)`` with CPU tensors (labels int64). Raises
-    :class:`DatasetUnavailable` if the file is missing and
-    :class:`ChecksumError` if it is damaged.
-    """
-    path = sample_path(name)
-    if not path.is_file():
-        raise _missing_sample(name, path)
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _CACHE:
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in _ARRAYS}
-                meta = json.loads(str(z["meta"]))
-                expected = str(z["content_sha256"])
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as error:
-            raise ChecksumError(f"the embedded sample {path} cannot be read ({error}); {_rebuild_hint(name)}") from None
-        actual = _content_sha256(arrays)
-        if actual != expected:
-            raise ChecksumError(
-                f"the embedded sample {path} is damaged: expected content sha256 {expected}, "
-                f"got {actual}; {_rebuild_hint(name)}"
-            )
-        data = (
-            torch.from_numpy(arrays["train_x"]),
-            torch.from_numpy(arrays["train_y"].astype(np.int64)),
-            torch.from_numpy(arrays["test_x"]),
-            torch.from_numpy(arrays["test_y"].astype(np.int64)),
-            list(meta["classes"]),
-        )
-        indices = (
-            torch.from_numpy(arrays["train_index"].astype(np.int64)),
-            torch.from_numpy(arrays["test_index"].astype(np.int64)),
-        )
-        _CACHE[key] = (data, indices)
-    data, indices = _CACHE[key]
-    return data, indices, path
 
 
 # ------------------------------------------------------------------ text
@@ -223,31 +121,8 @@ def build_text_sample(source_root: Path, out_dir: Path = SAMPLE_DIR, *, seed: in
     }
     header = "# labkit-sample " + " ".join(f"{k}={v}" for k, v in fields.items()) + "\n"
     out = Path(out_dir) / "eng-fra.txt.gz"
-    _write_atomically(out, lambda tmp: Path(tmp).write_bytes(gzip.compress((header + body).encode("utf-8"), mtime=0)))
+    atomic_write(out, gzip.compress((header + body).encode("utf-8"), mtime=0))
     return out
-
-
-def read_text_sample(name: str = "eng-fra") -> tuple[list[str], dict[str, str], Path]:
-    """The lines of the embedded text sample (header removed), its header fields, and its path.
-
-    Raises :class:`DatasetUnavailable` if missing, :class:`ChecksumError` if damaged.
-    """
-    path = sample_path(name)
-    if not path.is_file():
-        raise _missing_sample(name, path)
-    try:
-        content = gzip.decompress(path.read_bytes()).decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as error:
-        raise ChecksumError(f"the embedded sample {path} cannot be read ({error}); {_rebuild_hint(name)}") from None
-    header, _, body = content.partition("\n")
-    fields = dict(item.split("=", 1) for item in header.split()[2:] if "=" in item)
-    actual = hashlib.sha256(body.encode("utf-8")).hexdigest()
-    if not header.startswith("# labkit-sample ") or fields.get("content_sha256") != actual:
-        raise ChecksumError(
-            f"the embedded sample {path} is damaged: expected content sha256 "
-            f"{fields.get('content_sha256')}, got {actual}; {_rebuild_hint(name)}"
-        )
-    return body.splitlines(), fields, path
 
 
 # ------------------------------------------------------------------- CLI

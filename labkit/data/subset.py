@@ -4,13 +4,38 @@ from __future__ import annotations
 import numpy as np
 
 
+#: How every loader and profile says "all the examples": ``train_size="all"``.
+ALL = "all"
+
+
 def check_size(size: object, what: str) -> int | None:
-    """Return ``size`` if it is None or a positive int, else raise ValueError."""
-    if size is None:
+    """A positive int, or None for :data:`ALL` (``"all"``); else ValueError naming ``what``.
+
+    None is accepted as a synonym of ``"all"`` (the loaders' old spelling).
+    """
+    if size is None or size == ALL:
         return None
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ValueError(f"{what} must be a positive whole number or None (everything), got {size!r}")
+        raise ValueError(f"{what} must be a positive whole number or {ALL!r} (everything), got {size!r}")
     return int(size)
+
+
+def fit_size(size: int | None, available: int, what: str, where: str, sample: bool) -> int | None:
+    """``size`` checked against the ``available`` examples of ``where`` (None: all of them).
+
+    More than the embedded sample holds (``sample``: the full data was not
+    found) takes all of the sample, with a printed note, so every profile
+    runs offline; more than the real data holds raises ValueError.
+    """
+    if size is None or size < available:
+        return size
+    if size == available:
+        return None
+    if sample:
+        print(f"note: {what}={size} is more than the {available} examples in {where}: using all {available}")
+        return None
+    raise ValueError(f"{what}={size} is more than the {available} examples in {where}; "
+                     f"ask for at most {available}, or {ALL!r} for all of them")
 
 
 def stratified_indices(labels: np.ndarray, size: int, seed: int, stream: int = 0) -> np.ndarray:

@@ -9,7 +9,6 @@ Attention", written anew here).
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import sys
 import tempfile
@@ -21,9 +20,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from labkit.data.files import ChecksumError, data_dir, download, offline, short_error, verify
+from labkit.data.embedded import read_text_sample
+from labkit.data.files import ChecksumError, data_dir, download, full_or_download, verify
 from labkit.data.images import loaded_text
-from labkit.data.subset import check_size
+from labkit.data.subset import ALL, check_size, fit_size
+from labkit.plumbing import atomic_write
 from labkit.i18n import t
 from labkit.records import DATASET_MIME, emit
 
@@ -183,66 +184,62 @@ def _read_full(path: Path) -> list[tuple[str, str]]:
 
 
 def _download(root: Path) -> None:
-    """Fetch the tutorial's data.zip and put its verified eng-fra.txt in place (nothing else is kept)."""
+    """Fetch the tutorial's data.zip and put its verified eng-fra.txt in place (nothing else is kept).
+
+    The archive goes to a temporary folder inside ``root``; ``eng-fra.txt``
+    appears only after its sha256 matched, and a failure leaves nothing behind.
+    """
     dest = full_path(root)
-    created = not dest.parent.exists()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
-            archive = download(_URL, Path(tmp) / "data.zip")
-            with zipfile.ZipFile(archive) as z:
-                content = z.read(_ZIP_MEMBER)
-            actual = hashlib.sha256(content).hexdigest()
-            if actual != _SHA256:
-                raise ChecksumError(f"{_URL} holds an {_FILE} with sha256 {actual}, expected {_SHA256}")
-            extracted = Path(tmp) / _FILE
-            extracted.write_bytes(content)
-            os.replace(extracted, dest)
-    except BaseException:
-        if created and not any(dest.parent.iterdir()):
-            dest.parent.rmdir()  # only the empty folder made a moment ago
-        raise
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".labkit-download-") as tmp:
+        archive = download(_URL, Path(tmp) / "data.zip")
+        with zipfile.ZipFile(archive) as z:
+            content = z.read(_ZIP_MEMBER)
+    actual = hashlib.sha256(content).hexdigest()
+    if actual != _SHA256:
+        raise ChecksumError(f"{_URL} holds an {_FILE} with sha256 {actual}, expected {_SHA256}")
+    atomic_write(dest, content)
 
 
-def load_pairs(name: str = "eng-fra", *, size: int | None = None, seed: int = 0) -> TextPairs:
+#: What the ``checksum`` field of the pairs' info says was verified.
+CHECKSUM_SHA256, CHECKSUM_SAMPLE = "sha256", "sample-sha256"
+
+
+def load_pairs(name: str = "eng-fra", *, size: int | str | None = ALL, seed: int = 0) -> TextPairs:
     """Load the English–French sentence pairs as :class:`TextPairs`.
 
     Reads ``<data_dir()>/eng-fra/eng-fra.txt`` (checked against its sha256;
     a mismatch raises ChecksumError and the file is left alone). When it is
-    missing, downloads the PyTorch tutorial's ``data.zip`` and extracts it
-    there; when that fails, or ``LABKIT_OFFLINE=1``, uses the embedded sample
-    (8,000 of the 135,842 lines, half of them starting with the tutorial's
-    English prefixes), prints a warning and says why in ``info["sample_reason"]``.
+    missing, downloads the PyTorch tutorial's ``data.zip`` and puts the
+    verified ``eng-fra.txt`` in place (a failed download leaves nothing; none
+    is tried when ``$LABKIT_DATA`` names a folder that does not exist); when
+    that fails, or ``LABKIT_OFFLINE=1``, uses the embedded sample (8,000 of
+    the 135,842 lines, half of them starting with the tutorial's English
+    prefixes), prints a warning and says why in ``info["sample_reason"]``.
 
     ``size`` keeps a random subset of that many pairs, drawn with ``seed``
-    (None: all). The info is emitted into the notebook like :func:`labkit.data.load`'s.
+    (``"all"``, the default, or None: every pair). Like
+    :func:`labkit.data.load`: more than the full data holds raises
+    ValueError; more than the embedded sample holds, when the sample is used,
+    takes all of it and says so. ``info["checksum"]`` says what was verified
+    (``"sha256"``: the file; ``"sample-sha256"``: the sample's content). The
+    info is emitted into the notebook like :func:`labkit.data.load`'s.
     """
     if name not in PAIR_DATASETS:
         raise ValueError(f"unknown text dataset {name!r}; choose one of: {', '.join(PAIR_DATASETS)}")
-    size = check_size(size, "size")
+    size = fit_size(check_size(size, "size"), _FULL_PAIRS, "size", _TITLE, sample=False)
     root = data_dir()
     path = full_path(root)
-    reason = None
-    if path.is_file():
-        pairs, source = _read_full(path), "full"
-    elif offline():
-        reason = f"no {path} and LABKIT_OFFLINE=1, so no download was tried"
+    source, reason = full_or_download(path.is_file, lambda: _download(root), f"no {path}")
+    if source is not None:
+        pairs, checksum = _read_full(path), CHECKSUM_SHA256
     else:
-        try:
-            _download(root)
-            pairs, source = _read_full(path), "downloaded"
-        except Exception as error:  # any failure means: use the sample, and say why
-            reason = f"no {path} and the download failed: {short_error(error)}"
-    if reason is not None:
-        from labkit.data import samples  # imported here: samples imports this module
-
-        lines, _, path = samples.read_text_sample(name)
-        pairs, source = _parse(lines, path), "sample"
+        lines, _, path = read_text_sample(name)
+        pairs, source, checksum = _parse(lines, path), "sample", CHECKSUM_SAMPLE
         print(t("data.sample_warning", name=_TITLE, reason=reason), file=sys.stderr)
 
+    size = fit_size(size, len(pairs), "size", f"the {source} {_TITLE}", sample=source == "sample")
     if size is not None:
-        if size > len(pairs):
-            raise ValueError(f"size={size} is more than the {len(pairs)} pairs available ({source} data)")
         keep = np.sort(np.random.default_rng(seed).choice(len(pairs), size=size, replace=False))
         pairs = [pairs[i] for i in keep]
     else:
@@ -253,7 +250,7 @@ def load_pairs(name: str = "eng-fra", *, size: int | None = None, seed: int = 0)
         "title": _TITLE,
         "source": source,
         "path": str(path),
-        "checksum": "ok",
+        "checksum": checksum,
         "sizes": {"pairs": len(pairs)},
         "full_sizes": {"pairs": _FULL_PAIRS},
         "citation": _CITATION,
