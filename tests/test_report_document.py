@@ -246,6 +246,7 @@ def test_docx_has_figures_tables_math_and_chinese(tmp_path):
     assert len(media) == 1  # the figure
     assert xml.count("<w:tbl>") >= 2  # the cover's fields and the pandas table
     assert "<m:oMath" in xml  # $x^2$ as a Word equation
+    assert xml.count('<w:br w:type="page"/>') == 1  # after the cover page
     for text in ("实验一：标题", "张三", "学号", "模型", "准确率", "待填写"):
         assert text in xml
     assert not (tmp_path / "lab.docx.part").exists()

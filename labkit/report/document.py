@@ -274,7 +274,8 @@ def cover_cell(student: Student, title: str, lang: str, *, target: str = "html")
     if target == "docx":
         blank = "\\_" * 24
         rows = [f"| {t(key, lang)} | {values[name] or blank} |" for name, key in _COVER_FIELDS]
-        source = "\n".join([f"**{t('cover.heading', lang)}**", "", "| | |", "|---|---|", *rows, ""])
+        source = "\n".join([f"**{t('cover.heading', lang)}**", "", "| | |", "|---|---|", *rows, "",
+                            "```labkit-pagebreak", "page break", "```", ""])
         return _markdown(source, COVER_TAG)
     rows = "".join(
         f'<tr><th>{html_lib.escape(t(key, lang))}</th>'

@@ -1,7 +1,8 @@
 -- labkit's pandoc filter for the Word report (labkit.report.document.to_docx).
 -- pandoc's ipynb reader keeps an output's text/html as raw HTML, which the docx writer drops:
 -- parse it as HTML instead, so pandas tables become Word tables. Code cells whose source the
--- print options left out arrive as empty code blocks: drop them.
+-- print options left out arrive as empty code blocks: drop them. A ```labkit-pagebreak block
+-- (after the cover page) becomes a Word page break.
 function RawBlock(el)
   if el.format == "html" then
     local ok, doc = pcall(pandoc.read, el.text, "html")
@@ -12,7 +13,12 @@ function RawBlock(el)
   return nil
 end
 
+local PAGE_BREAK = '<w:p><w:r><w:br w:type="page"/></w:r></w:p>'
+
 function CodeBlock(el)
+  if el.classes:includes("labkit-pagebreak") then
+    return pandoc.RawBlock("openxml", PAGE_BREAK)
+  end
   if el.text:match("^%s*$") then
     return {}
   end
