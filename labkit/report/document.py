@@ -314,7 +314,8 @@ def _sample_datasets(nb: Any) -> list[dict]:
     return found
 
 
-_SAMPLE_LINE = re.compile(r"^(Using the embedded sample of |正在使用 ).*(\n|$)", re.MULTILINE)
+#: The notebook's own offline-sample warning (i18n key data.sample_warning, both languages).
+_SAMPLE_LINE = re.compile(r"^(Using the embedded sample of .*|正在使用 .* 的内置样本.*)(\n|$)", re.MULTILINE)
 
 
 def _keep_output(output: Any, options: PrintOptions) -> Any | None:
