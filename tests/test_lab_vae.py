@@ -41,7 +41,8 @@ def test_vae_smoke_report_is_complete(vae_report):
     recorded = metrics["metrics"]
     for key in ("vae_test_loss_nats", "conv_vae_test_loss_nats"):
         assert 50 < recorded[key] < 600, (key, recorded[key])  # nats per image, sum over 784 pixels
-    for key in ("vae_fid", "conv_vae_fid", "gan_fid", "wgan_fid", "fid_floor", "ae_prior_fid"):
+    for key in ("vae_fid", "conv_vae_fid", "gan_fid", "wgan_fid", "wgan_fashion_mnist_fid", "fid_floor", "ae_prior_fid",
+                "pitfall_noise_first_epoch_fid", "pitfall_noise_every_epoch_fid"):
         assert isinstance(recorded[key], float) and recorded[key] >= 0, key
     assert recorded["fid_floor"] < recorded["fid_noise_0.1"]
     assert 0.1 < recorded["ae_probe_acc"] <= 1.0
@@ -54,6 +55,12 @@ def test_vae_smoke_report_is_complete(vae_report):
         assert f"beta_{beta}_fid" in recorded
     for pct in ("1", "10", "20", "80"):
         assert f"noise_{pct}pct_fid" in recorded
+    assert recorded["pitfall_never_reset_last_printed"] > recorded["pitfall_never_reset_last_true"]  # 2 epochs summed
+    for key in ("pitfall_test_split_seen_loss", "pitfall_test_split_unseen_loss", "pitfall_shared_bn_test_loss_nats",
+                "ae_mlp_test_loss_nats"):
+        assert 0 < recorded[key] < 800, (key, recorded[key])
+    for beta in ("1", "4"):
+        assert 0 <= recorded[f"beta_{beta}_active_dims"] <= 20
     assert metrics["parameters"]["profile"] == "smoke"
     assert metrics["provenance"]["datasets"][0]["source"] == "sample"
 
@@ -61,19 +68,42 @@ def test_vae_smoke_report_is_complete(vae_report):
 def test_vae_pdf_has_every_part_and_a_recorded_number(vae_report):
     result, out = vae_report
     text = " ".join(pdf_text(out / "vae.pdf").split())
-    for heading in ("1. The data", "2. Scoring generated images", "Calibration of the classifier FID",
-                    "4. Autoencoders", "Linear probe", "5.1 The evidence lower bound", "5.2 The MLP VAE",
-                    "5.3 Reconstruction loss", "Ablations", "6. VAE sweeps", "Sweep: activation", "Sweep: dropout",
+    for heading in ("1. Objectives", "2. Principles", "2.2 The variational autoencoder and the evidence lower bound",
+                    "2.5 Scoring generated images", "3. Experiments and results", "3.1 The data and the recipe",
+                    "Calibration of the classifier FID", "3.3 Losses in nats", "3.4 Autoencoders", "Linear probe",
+                    "3.5 Variational autoencoders", "Reconstruction loss: BCE vs MSE vs L1", "Ablations",
+                    "Latent interpolation", "3.6 VAE sweeps", "Sweep: activation", "Sweep: dropout",
                     "Sweep: training-set size", "Sweep: learning rate", "Sweep: batch size", "ranked by FID",
-                    "7. β-VAE", "8. Noise robustness", "9. AE vs VAE", "10. The vanilla GAN",
-                    "11. The Wasserstein GAN", "12. Every generative model", "13. Discussion: VAE vs GAN",
-                    "Common pitfall"):
+                    "3.7 β-VAE and posterior collapse", "Active latent dimensions", "3.8 Noise robustness",
+                    "after the first and the last epoch", "3.9 AE vs VAE", "3.10 The vanilla GAN",
+                    "3.11 The Wasserstein GAN", "WGAN MNIST", "WGAN Fashion-MNIST", "3.12 Every generative model",
+                    "3.13 The source reports' bugs, measured", "Common pitfall (from the source reports)",
+                    "never-reset total", "test split (the source)", "first epoch only (the source)",
+                    "one shared BatchNorm (the source)", "4. Summary", "5. Suggestions"):
         assert heading in text, heading
-    value = result.records["vae_test_loss_nats"]
-    assert f"vae_test_loss_nats = {value:.6g}" in text
+    for chinese in ("实验目的", "重参数化", "证据下界"):  # lang=en: the Chinese twin cells are left out
+        assert chinese not in text, chinese
+    assert "vae_test_loss_nats" in text
     for raw_tex in ("\\mathbb", "\\operatorname", "$\\", "\\lVert"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
     assert not math.isnan(result.records["vae_fid"])
+    for secret in ("BEGIN SOLUTION", "hidden-check", "@check", "[check]"):
+        assert secret not in text, secret
+
+
+def test_vae_source_recipe_in_chinese(tmp_path):
+    """recipe=source (constant lr 1e-2, ReLU code, MSE autoencoder) runs, and a zh report's prose is Chinese."""
+    result = render_lab("vae", tmp_path, recipe="source", lang="zh", experiments=["ae", "vae"])
+    assert result.failure is None, result.failure
+    recorded = json.loads((tmp_path / "metrics.json").read_text())["metrics"]
+    assert recorded["ae_mlp_test_loss_mse"] > 0 and "ae_mlp_test_loss_nats" not in recorded
+    assert 50 < recorded["vae_test_loss_nats"] < 600
+    text = " ".join(pdf_text(tmp_path / "vae.pdf").split())
+    for chinese in ("实验目的", "实验原理", "实验内容与结果", "重参数化", "证据下界", "总结与心得", "改进建议",
+                    "自编码器与 VAE 的两种训练方案", "线性探针准确率"):
+        assert chinese in text, chinese
+    for english in ("1. Objectives", "2. Principles", "The evidence lower bound"):
+        assert english not in text, english
 
 
 def test_vae_rejects_unknown_experiment_group(tmp_path):
