@@ -1,0 +1,164 @@
+"""A training step of each lab, timed on an idle machine and beside four busy processes, in one run.
+
+    python bench/shared_cpu.py [--seconds 3] [--labs mlp vae ...]
+
+Each measurement runs in a fresh process (torch's thread pool is per process) for ``--seconds``
+after a warm-up, and counts training steps per second:
+
+* ``torch idle``: torch's default threads (``LABKIT_THREADS=torch``), nothing else running;
+* ``labkit idle``: labkit's thread policy (``labkit.threads``: all usable cores, fewer when other
+  work competes, checked once a second as ``labkit.fit`` does), nothing else running;
+* ``torch busy`` and ``labkit busy``: the same beside four processes that spin on the CPU
+  (started and stopped by this script).
+
+The models are the notebooks' own (``bench/_notebook.py``) at their smoke/quick sizes.
+Last lines: ``shared_cpu_slowdown: <worst labkit busy/idle time ratio>`` (target <= 4 on
+2 cores, where a fair share is about 3) and ``idle_speed_vs_default: <worst labkit idle /
+torch idle speed>`` (target >= 0.95). The result depends on what else the machine is doing:
+run it on an otherwise idle machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LABS = ("mlp", "resnet", "seq2seq", "vae", "dcgan")
+
+
+def make_step(lab: str):
+    """A closure doing one training step of ``lab``'s model on random data of the lab's shapes."""
+    from types import SimpleNamespace
+
+    import torch
+    from torch import nn
+
+    sys.path.insert(0, str(HERE))
+    from _notebook import definitions
+
+    torch.manual_seed(0)
+    if lab == "mlp":
+        ns = definitions("mlp")
+        model = ns.make_model("mlp")
+        x, y = torch.randn(256, 1, 28, 28), torch.randint(0, 10, (256,))
+        loss_of = lambda: nn.functional.cross_entropy(model(x), y)  # noqa: E731
+        params = model.parameters()
+    elif lab == "resnet":
+        ns = definitions("resnet")
+        model = ns.ResNet18(16, 10)  # the quick profile's width
+        x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+        loss_of = lambda: nn.functional.cross_entropy(model(x), y)  # noqa: E731
+        params = model.parameters()
+    elif lab == "vae":
+        ns = definitions("vae", cfg=SimpleNamespace(latent_dim=20))
+        model = ns.MLPVAE()
+        x = torch.rand(128, 1, 28, 28)
+        loss_fn = ns.vae_loss()
+        loss_of = lambda: loss_fn(model, x, x)[0] if isinstance(loss_fn(model, x, x), tuple) else loss_fn(model, x, x)  # noqa: E731
+        params = model.parameters()
+    elif lab == "dcgan":
+        ns = definitions("dcgan")
+        g, d = ns.Generator(100), ns.Discriminator()
+        z, real = torch.randn(64, 100, 1, 1), torch.rand(64, 1, 28, 28) * 2 - 1
+        bce = nn.BCEWithLogitsLoss()
+
+        def loss_of():
+            fake = g(z)
+            real_logits, fake_logits = d(real).flatten(), d(fake.detach()).flatten()
+            d_loss = bce(real_logits, torch.ones_like(real_logits)) + bce(fake_logits, torch.zeros_like(fake_logits))
+            g_logits = d(fake).flatten()
+            return d_loss + bce(g_logits, torch.ones_like(g_logits))
+        params = [*g.parameters(), *d.parameters()]
+    elif lab == "seq2seq":
+        ns = definitions("seq2seq")
+        model = ns.Translator("gru_attention", 2000, 1500, 128, 0.1)
+        src, tgt = torch.randint(3, 2000, (64, 10)), torch.randint(3, 1500, (64, 11))
+        loss_of = lambda: ns.masked_nll(ns.teacher_forced_log_probs(model.train(), src, tgt), tgt)[0]  # noqa: E731
+        params = model.parameters()
+    else:
+        raise SystemExit(f"unknown lab {lab!r}; choose from {', '.join(LABS)}")
+    optimizer = torch.optim.Adam(list(params), 1e-3)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss_of().backward()
+        optimizer.step()
+    return step
+
+
+def measure(lab: str, seconds: float) -> dict:
+    """In this process: steps per second of ``lab`` under the thread policy of the environment."""
+    import torch
+
+    from labkit import threads
+    step = make_step(lab)
+    adapt = threads.setting() != "torch"
+    for _ in range(3):
+        step()
+    start = time.perf_counter()
+    while time.perf_counter() - start < min(1.0, seconds / 3):  # warm-up
+        if adapt:
+            threads.adapt()
+        step()
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        if adapt:
+            threads.adapt()
+        step()
+        steps += 1
+    return {"steps_per_s": steps / (time.perf_counter() - start), "threads": torch.get_num_threads()}
+
+
+def run_child(lab: str, policy: str, seconds: float) -> dict:
+    env = dict(os.environ, LABKIT_THREADS=policy)
+    out = subprocess.run([sys.executable, __file__, "--child", lab, "--seconds", str(seconds)], env=env,
+                         stdout=subprocess.PIPE, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def busy(n: int) -> list[subprocess.Popen]:
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
+    parser.add_argument("--labs", nargs="+", default=list(LABS), choices=LABS)
+    parser.add_argument("--busy", type=int, default=4, help="busy processes beside the contended runs")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure(args.child, args.seconds)))
+        return 0
+    rows = {}
+    for lab in args.labs:
+        row = {"torch idle": run_child(lab, "torch", args.seconds),
+               "labkit idle": run_child(lab, "auto", args.seconds)}
+        spinners = busy(args.busy)
+        try:
+            time.sleep(0.5)
+            row["torch busy"] = run_child(lab, "torch", args.seconds)
+            row["labkit busy"] = run_child(lab, "auto", args.seconds)
+        finally:
+            for proc in spinners:
+                proc.kill()
+                proc.wait()
+        rows[lab] = row
+        cells = "  ".join(f"{k} {v['steps_per_s']:7.1f}/s ({v['threads']}t)" for k, v in row.items())
+        print(f"{lab:8s} {cells}", flush=True)
+    slowdown = max(r["labkit idle"]["steps_per_s"] / r["labkit busy"]["steps_per_s"] for r in rows.values())
+    torch_slowdown = max(r["torch idle"]["steps_per_s"] / r["torch busy"]["steps_per_s"] for r in rows.values())
+    idle_ratio = min(r["labkit idle"]["steps_per_s"] / r["torch idle"]["steps_per_s"] for r in rows.values())
+    print(f"torch_default_slowdown: {torch_slowdown:.2f}")
+    print(f"shared_cpu_slowdown: {slowdown:.2f}")
+    print(f"idle_speed_vs_default: {idle_ratio:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
