@@ -34,6 +34,13 @@ def device_name(device: torch.device) -> str:
     return {"mps": "Apple MPS", "cpu": "CPU"}.get(device.type, str(device))
 
 
+def model_device(model: torch.nn.Module) -> torch.device:
+    """The device of ``model``'s first parameter (the CPU for a model without parameters)."""
+    for param in model.parameters():
+        return param.device
+    return torch.device("cpu")
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) so CPU runs repeat exactly."""
     os.environ.setdefault("PYTHONHASHSEED", str(seed))

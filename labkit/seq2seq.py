@@ -39,6 +39,7 @@ from typing import Any, Iterable, Sequence
 import torch
 from torch import nn
 
+from labkit.device import model_device
 from labkit.train import eval_mode
 
 #: Indices of the special tokens, the same in every vocabulary.
@@ -348,14 +349,10 @@ def greedy_decode(model: nn.Module, source: torch.Tensor, max_length: int) -> De
     return Decoded(torch.stack(tokens, 1), torch.stack(attention, 1) if attention else None)
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
 def translate(model: nn.Module, sentences: Sequence[str], source_vocab: Vocabulary, target_vocab: Vocabulary,
               max_length: int, batch_size: int = 512) -> list[str]:
     """Greedy translations of ``sentences`` (normalised source text), in batches."""
-    device = _model_device(model)
+    device = model_device(model)
     outputs: list[str] = []
     for start in range(0, len(sentences), batch_size):
         source = encode_batch(source_vocab, sentences[start:start + batch_size]).to(device)
@@ -412,7 +409,7 @@ def attention_figure(model: nn.Module, sentences: Sequence[str], source_vocab: V
 
     if not sentences:
         raise ValueError("attention_figure needs at least one sentence")
-    source = encode_batch(source_vocab, sentences).to(_model_device(model))
+    source = encode_batch(source_vocab, sentences).to(model_device(model))
     decoded = greedy_decode(model, source, max_length)
     if decoded.attention is None:
         raise ValueError("this model's step returns no attention weights (attention is None)")

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from labkit.device import model_device
 from labkit.plumbing import atomic_path
 from labkit.progress import progress
 
@@ -151,12 +152,6 @@ def _pair(data: Any) -> Batch:
     return x, y
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 def _optimizers(optimizer: Any) -> dict[str, torch.optim.Optimizer]:
     if optimizer is None:
         return {}
@@ -228,7 +223,7 @@ def evaluate(model: nn.Module, data: Any, loss: LossFn, *, batch_size: int = 102
              prepare: Prepare = to_float, device: torch.device | None = None, bf16: bool = False,
              prefix: str = "test") -> dict[str, float]:
     """Mean loss and metrics of ``loss`` over ``data`` in eval mode, e.g. ``{"test_loss": ..., "test_acc": ...}``."""
-    device = device or _model_device(model)
+    device = device or model_device(model)
     x_all, y_all = _pair(data)
     totals = _Totals()
     with eval_mode(model):
@@ -247,7 +242,7 @@ def predict(model: nn.Module, x_all: torch.Tensor, *, batch_size: int = 1024, pr
             device: torch.device | None = None, fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None
             ) -> torch.Tensor:
     """``model(x)`` (or ``fn(model, x)``) over ``x_all`` in batches, in eval mode, concatenated on the CPU."""
-    device = device or _model_device(model)
+    device = device or model_device(model)
     outs = []
     with eval_mode(model):
         for start in range(0, len(x_all), batch_size):
@@ -344,7 +339,7 @@ def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_si
         raise ValueError("with loss=, pass a single torch optimizer; for several optimizers write a step=")
     if scheduler_per not in ("epoch", "batch"):
         raise ValueError("scheduler_per must be 'epoch' or 'batch'")
-    device = _model_device(model)
+    device = model_device(model)
     x_train, y_train = (t.to(device) for t in _pair(train))
     test_pair = None if test is None else tuple(t.to(device) for t in _pair(test))
     optimizers = _optimizers(optimizer)
@@ -436,3 +431,37 @@ def histories_table(histories: Mapping[str, History] | Iterable[History], metric
         rows.append({index: key, **({k: final.get(k, float("nan")) for k in wanted} if wanted is not None else final)})
     columns = [index, *(wanted or [])] if not rows else None
     return pd.DataFrame(rows, columns=columns).set_index(index)
+
+
+def loss_rise_epoch(history: History, key: str = "test_loss", tolerance: float = 0.02, patience: int = 2) -> int | None:
+    """The first epoch after the lowest ``key`` if the loss then rises for good, else None.
+
+    "Rises for good": at least ``patience`` epochs follow the lowest value
+    and the final value exceeds it by more than ``tolerance`` (relative), so
+    a single noisy epoch or a flat end is not called overfitting.
+    """
+    values = history[key]
+    epochs = history["epoch"]
+    if not values:
+        return None
+    best = min(range(len(values)), key=values.__getitem__)
+    if len(values) - 1 - best < patience or values[-1] <= values[best] * (1 + tolerance):
+        return None
+    return int(epochs[best + 1])
+
+
+def no_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Optimizer parameter groups: weight decay on conv/linear weights, none on biases and norm layers.
+
+    Decaying BatchNorm's scale and shift (and biases) only fights the
+    normalisation; the usual recipe exempts them. Pass the result to the
+    optimizer: ``torch.optim.SGD(labkit.no_decay_groups(model, 5e-4), lr=...)``.
+    """
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad:
+                continue
+            is_norm = isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm))
+            (no_decay if is_norm or name == "bias" or param.dim() <= 1 else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from labkit.train import Batch, eval_mode
+# not about vision, moved to labkit.train; still importable from here until the notebooks use labkit.*
+from labkit.train import loss_rise_epoch, no_decay_groups  # noqa: F401
 
 #: Per-channel mean and standard deviation of the CIFAR-10 training images (RGB, in [0, 1]).
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
@@ -293,27 +295,6 @@ def confusion_figure(cm: torch.Tensor, classes: Sequence[str], title: str | None
     return fig
 
 
-# ------------------------------------------------------------ curves
-
-
-def loss_rise_epoch(history, key: str = "test_loss", tolerance: float = 0.02, patience: int = 2) -> int | None:
-    """The first epoch after the lowest ``key`` if the loss then rises for good, else None.
-
-    "Rises for good": at least ``patience`` epochs follow the lowest value
-    and the final value exceeds it by more than ``tolerance`` (relative), so
-    a single noisy epoch or a flat end is not called overfitting.
-    ``history`` is a :class:`labkit.History`.
-    """
-    values = history[key]
-    epochs = history["epoch"]
-    if not values:
-        return None
-    best = min(range(len(values)), key=values.__getitem__)
-    if len(values) - 1 - best < patience or values[-1] <= values[best] * (1 + tolerance):
-        return None
-    return int(epochs[best + 1])
-
-
 # ------------------------------------------------------------ speed switches
 
 
@@ -362,20 +343,3 @@ def _narrow_cpu_convolutions(model: nn.Module) -> bool:
     """Whether ``model`` has, on the CPU, a convolution with 4 to 7 input channels (not an image input)."""
     return any(isinstance(m, nn.Conv2d) and 3 < m.in_channels < 8 and m.weight.device.type == "cpu"
                for m in model.modules())
-
-
-def no_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Optimizer parameter groups: weight decay on conv/linear weights, none on biases and norm layers.
-
-    Decaying BatchNorm's scale and shift (and biases) only fights the
-    normalisation; the usual recipe exempts them. Pass the result to the
-    optimizer: ``torch.optim.SGD(vision.no_decay_groups(model, 5e-4), lr=...)``.
-    """
-    decay, no_decay = [], []
-    for module in model.modules():
-        for name, param in module.named_parameters(recurse=False):
-            if not param.requires_grad:
-                continue
-            is_norm = isinstance(module, (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm))
-            (no_decay if is_norm or name == "bias" or param.dim() <= 1 else decay).append(param)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

@@ -132,3 +132,27 @@ def test_read_parameters_from_a_notebook(tmp_path):
     nb.cells[1].metadata["tags"] = []
     nbformat.write(nb, path)
     assert read_parameters(path).parameters == {}
+
+
+def test_labkit_report_refuses_bad_parameters_before_anything_runs(tmp_path):
+    """`labkit report NB -p ...` exits 2 with one line naming the parameter; no kernel, nothing written.
+
+    (One command-line run; the other refusals go through the same ParameterSpec.validate, tested above.)
+    """
+    import subprocess
+    import sys
+
+    cell = new_code_cell('from typing import Annotated, Literal\nfrom annotated_types import Ge, Gt, MinLen\n'
+                         'experiments: list[Literal["ae", "vae", "gan"]] = ["ae"]\n'
+                         'epochs: Annotated[int, Ge(1)] = 2\nlr: Annotated[float, Gt(0)] = 0.1\n'
+                         'grid: Annotated[list[int], MinLen(1)] = [1]\ntwice = epochs * 2\n')
+    cell.metadata["tags"] = ["parameters"]
+    path = tmp_path / "lab.ipynb"
+    nbformat.write(new_notebook(cells=[cell, new_code_cell("raise SystemExit('the notebook ran')")]), path)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "labkit.cli", "report", str(path), "--out", str(out), "-p", "epochs", "3",
+                           "-p", "experiments", "bogus"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "parameter 'experiments'" in done.stderr and "Valid choices: 'ae', 'vae', 'gan'" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert not out.exists()

@@ -206,13 +206,13 @@ def _history(test_losses):
 
 
 def test_loss_rise_epoch():
-    assert vision.loss_rise_epoch(_history([1.0, 0.8, 0.7, 0.75, 0.9])) == 4
-    assert vision.loss_rise_epoch(_history([1.0, 0.8, 0.7, 0.6])) is None
-    assert vision.loss_rise_epoch(_history([1.0, 0.7, 0.69, 0.705])) is None  # within the tolerance
-    assert vision.loss_rise_epoch(_history([1.0, 0.7, 0.6, 0.9])) is None  # one epoch is not a trend
-    assert vision.loss_rise_epoch(_history([1.0, 0.7, 0.6, 0.9]), patience=1) == 4
-    assert vision.loss_rise_epoch(_history([1.0])) is None
-    assert vision.loss_rise_epoch(_history([])) is None
+    assert labkit.loss_rise_epoch(_history([1.0, 0.8, 0.7, 0.75, 0.9])) == 4
+    assert labkit.loss_rise_epoch(_history([1.0, 0.8, 0.7, 0.6])) is None
+    assert labkit.loss_rise_epoch(_history([1.0, 0.7, 0.69, 0.705])) is None  # within the tolerance
+    assert labkit.loss_rise_epoch(_history([1.0, 0.7, 0.6, 0.9])) is None  # one epoch is not a trend
+    assert labkit.loss_rise_epoch(_history([1.0, 0.7, 0.6, 0.9]), patience=1) == 4
+    assert labkit.loss_rise_epoch(_history([1.0])) is None
+    assert labkit.loss_rise_epoch(_history([])) is None
 
 
 def test_speed_up_channels_last_and_compile_paths_on_cpu():
@@ -230,7 +230,7 @@ def test_speed_up_channels_last_and_compile_paths_on_cpu():
 
 def test_no_decay_groups_exempts_biases_and_norms():
     model = _Tiny()
-    decay, no_decay = vision.no_decay_groups(model, 5e-4)
+    decay, no_decay = labkit.no_decay_groups(model, 5e-4)
     assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
     ids = lambda params: {id(p) for p in params}  # noqa: E731
     assert ids(decay["params"]) == {id(model.stem[0].weight), id(model.stage[0].weight), id(model.head[2].weight)}
@@ -243,7 +243,7 @@ def test_prepare_in_fit_with_channels_last_and_bf16_flag_trains_on_cpu():
     x = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
     y = (x.float().mean(dim=(1, 2, 3)) > 127.5).long()
     model = vision.speed_up(_Tiny(), channels_last=True)
-    opt = torch.optim.SGD(vision.no_decay_groups(model, 5e-4), lr=0.1, momentum=0.9, nesterov=True)
+    opt = torch.optim.SGD(labkit.no_decay_groups(model, 5e-4), lr=0.1, momentum=0.9, nesterov=True)
     history = labkit.fit(model, (x, y), (x, y), epochs=2, batch_size=16, loss=labkit.classify(), optimizer=opt,
                          prepare=vision.prepare((0.5,) * 3, (0.25,) * 3, channels_last=True, padding=2),
                          bf16=True, progress_bar=False)
