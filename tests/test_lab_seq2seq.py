@@ -8,7 +8,7 @@ from conftest import full_data_dir, pdf_text, render_lab
 
 pytestmark = pytest.mark.pipeline
 
-MODELS = ("rnn", "gru", "gru_handwritten", "gru_attention")  # the smoke profile's models
+MODELS = ("rnn", "gru", "gru_handwritten", "gru_source_cell", "gru_attention")  # the smoke profile's models
 
 
 @pytest.fixture(scope="module")
@@ -23,17 +23,21 @@ def seq2seq_report(tmp_path_factory):
         return render_lab("seq2seq", out), out
 
 
-def check_records(recorded):
-    assert 0 <= recorded["gru_cell_max_abs_diff"] < 1e-6
+def check_records(recorded, recipe="kit"):
+    assert 0 <= recorded["gru_cell_max_abs_diff"] < 1e-5
     assert recorded["source_gru_cell_max_abs_diff"] > 1e-2  # the source's cell is not a GRU
     assert 0 <= recorded["encoder_handwritten_max_abs_diff"] < 1e-5
+    assert 0 <= recorded["masked_nll_max_abs_diff"] < 1e-4  # the exercise's loss equals labkit's loop's
+    assert recorded["padding_counted_test_loss"] != recorded["masked_test_loss"]  # padding changes the average
     for kind in MODELS:
         assert 0.0 <= recorded[f"bleu_{kind}"] <= 100.0, kind
         assert 0.0 <= recorded[f"test_token_acc_{kind}"] <= 1.0, kind
     # the hand-written cell starts from nn.GRU's weights and computes the same function
     assert math.isclose(recorded["bleu_gru_handwritten"], recorded["bleu_gru"], abs_tol=1.0)
     assert math.isclose(recorded["test_token_acc_gru_handwritten"], recorded["test_token_acc_gru"], abs_tol=0.01)
-    assert recorded["bleu_max_length_10"] == recorded["bleu_gru_attention"]
+    assert recorded["bleu_max_length_10"] == recorded["bleu_gru_attention"] == recorded[f"recipe_{recipe}_bleu"]
+    assert 0.0 <= recorded["recipe_kit_bleu"] <= 100.0 and 0.0 <= recorded["recipe_source_bleu"] <= 100.0
+    assert 0.0 <= recorded["train_bleu_gru_attention"] <= 100.0
     short, long = recorded["pairs_max_length_10"], recorded["pairs_max_length_64"]
     assert 0 < short < long  # a larger max_length keeps more pairs
     for length in (10, 64):  # (the smoke profile caps the training pairs, so the sizes are not ordered)
@@ -55,12 +59,15 @@ def test_seq2seq_smoke_report_is_complete(seq2seq_report):
 def test_seq2seq_pdf_has_sections_translations_and_recorded_bleu(seq2seq_report):
     result, out = seq2seq_report
     text = pdf_text(out / "seq2seq.pdf")
-    for heading in ("Environment and provenance", "1. The data", "2. A GRU cell written by hand",
-                    "3. Encoder and decoder", "4. Training: batches, masked loss, teacher",
-                    "5. RNN vs GRU vs GRU with attention", "6. Translations and attention",
-                    "7. The dataset-size effect", "8. Discussion", "Common pitfall",
-                    "Each heat-map shows", "--- gru_attention"):
+    for heading in ("Environment and provenance", "1. Objectives", "2. Principles", "2.2 The GRU cell",
+                    "3. Experiments and results", "3.2 Checking the hand-written parts",
+                    "3.3 RNN vs GRU vs GRU with attention", "3.4 Translations and attention",
+                    "3.5 The source report", "3.6 The dataset-size effect", "4. Summary", "5. Suggestions",
+                    "Common pitfall (from the source reports)", "Each heat-map shows", "--- gru_attention",
+                    "The hand-written parts, checked", "gru_attention under the two recipes"):
         assert heading in text, heading
+    for hidden in ("BEGIN SOLUTION", "[check]", "@check", "实验原理"):  # no solution markers, checks or Chinese
+        assert hidden not in text, hidden
     assert "\n> " in text and "\n= " in text and "\n< " in text  # > source / = reference / < output
     bleu = result.records["bleu_gru_attention"]
     assert f"bleu_gru_attention = {bleu:.6g}" in text
@@ -68,11 +75,18 @@ def test_seq2seq_pdf_has_sections_translations_and_recorded_bleu(seq2seq_report)
         assert raw_tex not in text, raw_tex
 
 
-def test_seq2seq_runs_offline_on_the_embedded_sample(tmp_path, monkeypatch):
+def test_seq2seq_runs_offline_in_chinese_with_the_source_recipe(tmp_path, monkeypatch):
+    # the embedded sample, the report in Chinese, and the source report's recipe (SGD, one pair per update)
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "no-data"))
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
-    result = render_lab("seq2seq", tmp_path / "out")
+    result = render_lab("seq2seq", tmp_path / "out", lang="zh", recipe="source")
     assert result.failure is None, result.failure
     assert result.pdf is not None and result.pdf.stat().st_size > 0
     assert [d["source"] for d in result.datasets] == ["sample"]
-    check_records(result.records)
+    check_records(result.records, recipe="source")
+    text = " ".join(pdf_text(result.pdf).split())  # pdftotext spaces out Chinese headings
+    for heading in ("1. 实验目的", "2. 实验原理", "3. 实验内容与结果", "3.5", "4. 总结与心得", "5. 改进建议",
+                    "常见错误（来自源报告）", "手写部分的检验", "两种方案下的 gru_attention", "各模型的测试 BLEU"):
+        assert heading in text, heading
+    for english in ("Objectives", "Common pitfall", "Each heat-map shows", "Questions to answer"):
+        assert english not in text, english
