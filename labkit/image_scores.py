@@ -300,6 +300,8 @@ def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | 
     """A bar chart of each setting's predicted-class histogram (one panel per setting); returns the Figure."""
     import matplotlib.pyplot as plt
 
+    from labkit.plots import finish
+
     if not scores:
         raise ValueError("class_histograms needs at least one score")
     cols = min(len(scores), 4)
@@ -313,10 +315,7 @@ def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | 
         ax.axhline(1 / len(s.class_histogram), color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(names)), [n[:6] for n in names], fontsize=6, rotation=90 if len(names[0]) > 2 else 0)
         ax.set_title(f"{label}\nH={s.class_entropy:.2f}, FID={s.fid:.3g}", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def add_noise(images: torch.Tensor, std: float, seed: int = 0) -> torch.Tensor:

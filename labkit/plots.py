@@ -91,8 +91,16 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
         if logy:
             ax.set_yscale("log")
         ax.legend(fontsize=7, ncol=1 if len(runs) < 5 else 2)
+    return finish(fig, title)
+
+
+def finish(fig, title: str | None = None, ax=None):
+    """Title a figure (``ax``'s title if given, else the figure's), lay it out tightly, return it.
+
+    The last step of every figure labkit draws, so they all look alike.
+    """
     if title:
-        fig.suptitle(title)
+        (ax.set_title if ax is not None else fig.suptitle)(title)
     fig.tight_layout()
     return fig
 
@@ -131,10 +139,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
         grid = _grid(images, nrow)
         ax.imshow(grid[..., 0] if images.shape[1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
         ax.axis("off")
-        if title:
-            ax.set_title(title)
-        fig.tight_layout()
-        return fig
+        return finish(fig, title, ax)
     fig, axes = plt.subplots(rows, nrow, figsize=(1.25 * size * nrow, 1.4 * size * rows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -142,10 +147,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
             img = images[i].permute(1, 2, 0).numpy()
             ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
             ax.set_title(str(labels[i]), fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 
 
 def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | None = None,
@@ -164,7 +166,4 @@ def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | N
         for spine in ax.spines.values():
             spine.set_visible(False)
         ax.set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)

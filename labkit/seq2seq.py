@@ -407,6 +407,8 @@ def attention_figure(model: nn.Module, sentences: Sequence[str], source_vocab: V
 
     import matplotlib.pyplot as plt
 
+    from labkit.plots import finish
+
     if not sentences:
         raise ValueError("attention_figure needs at least one sentence")
     source = encode_batch(source_vocab, sentences).to(model_device(model))
@@ -427,8 +429,5 @@ def attention_figure(model: nn.Module, sentences: Sequence[str], source_vocab: V
         ax.set_xticks(range(len(src_words)), src_words, rotation=60, ha="right", fontsize=8)
         ax.set_yticks(range(len(out_words)), out_words, fontsize=8)
         ax.grid(False)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title)
 

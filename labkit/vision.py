@@ -270,6 +270,8 @@ def confusion_figure(cm: torch.Tensor, classes: Sequence[str], title: str | None
     """
     import matplotlib.pyplot as plt
 
+    from labkit.plots import finish
+
     from labkit.i18n import t
 
     cm = cm.detach().cpu()
@@ -289,10 +291,7 @@ def confusion_figure(cm: torch.Tensor, classes: Sequence[str], title: str | None
     ax.set_ylabel(t("vision.true_class"))
     ax.grid(False)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=t("vision.fraction_of_row"))
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    return fig
+    return finish(fig, title, ax)
 
 
 # ------------------------------------------------------------ speed switches
