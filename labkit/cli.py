@@ -74,27 +74,29 @@ def parse_assignments(text: str) -> dict[str, str]:
 def cmd_report(args: argparse.Namespace) -> int:
     from labkit.report.labs import UnknownLab, resolve_notebook
     from labkit.report.params import ParameterError, read_parameters
-    from labkit.report.pipeline import ReportInputError
+    from labkit.report.kernel import KernelChoiceError, choose_kernel
+    from labkit.report.pipeline import ReportInputError, check_out_dir
     from labkit.report.prepare import BadNotebook, load_notebook
-    from labkit.report.kernel import KernelChoiceError
 
     try:
         if args.cell_timeout is not None and not 0 < args.cell_timeout < float("inf"):
             raise ReportInputError(f"--cell-timeout must be a positive number of seconds, not {args.cell_timeout:g}")
         name, notebook = resolve_notebook(args.notebook)
-        load_notebook(notebook)
+        nb = load_notebook(notebook)
         spec = read_parameters(notebook)
         overrides = _overrides(args.param, args.profile, args.params)
         if args.profile is not None and "profile" not in spec.parameters:
             raise ParameterError(f"{notebook.name} has no 'profile' parameter, so --profile cannot be used")
         overrides = spec.validate(overrides)
+        out_dir = Path(args.out) if args.out else Path("reports") / name
+        check_out_dir(out_dir.resolve())
+        choose_kernel(nb, args.kernel)
         from labkit.report import document  # the printed report: cover page (student.yaml), print options
         student = document.load_student(args.student, notebook)
         print_options = document.PrintOptions(code="none" if args.no_code else args.code, logs=not args.no_logs)
     except (UnknownLab, ParameterError, ReportInputError, BadNotebook, KernelChoiceError, ValueError) as exc:
         _err(str(exc))
         return EXIT_USAGE
-    out_dir = Path(args.out) if args.out else Path("reports") / name
 
     from labkit.report import pipeline as report
 
@@ -150,7 +152,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         for p in spec.parameters.values():
             kind = p.annotation or p.type
-            line = f"    {p.name:<18} {kind:<36} = {p.default!r}"
+            line = f"    {p.name:<18} {kind:<36} = {p.source if p.computed else repr(p.default)}"
             print(line + (f"  # {p.help}" if p.help else ""))
     return EXIT_OK
 
@@ -235,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     grd = sub.add_parser(
         "grade", help="grade a folder of student notebooks in sandboxes, with hidden checks, into a gradebook",
         description="Run every submission (SUBMISSIONS/<student>.ipynb or SUBMISSIONS/<student>/<lab>.ipynb) "
-                    "in its own sandbox, run the lab's hidden checks in the same kernel, score the rubric "
+                    "in its own sandbox, run the lab's hidden checks in a fresh interpreter there, score the rubric "
                     "(grading/<lab>.yaml) and write gradebook.csv, gradebook.html, feedback/<student>.html "
                     "and grading.log. Already graded submissions are skipped unless --force.",
         epilog="Exit codes: 0 every submission graded or given a status, 1 the grader failed on some, "
