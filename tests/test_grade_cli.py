@@ -86,3 +86,78 @@ def test_without_a_sandbox_grading_is_refused_unless_unsafe(subs, tmp_path, caps
     assert main(["grade", RUBRIC, str(subs), "--out", str(out), "--unsafe", "--workers", "1"]) == 0
     assert "none (--unsafe)" in capsys.readouterr().out
     assert rows(out)["alice"]["status"] == "graded" and rows(out)["alice"]["total"] == "10"
+
+
+@pytest.mark.parametrize("option", [["--timeout", "nan"], ["--timeout", "inf"], ["--timeout", "-1"],
+                                    ["--timeout", "0"], ["--memory", "0"], ["--memory", "-5"]])
+def test_bad_limits_exit_2_before_anything_runs(option, subs, tmp_path, capsys):
+    """/work/shared/cases/grade_bad_limit_options: every such run used to exit 0 with everyone at 0."""
+    out = tmp_path / "out"
+    assert main(["grade", RUBRIC, str(subs), "--out", str(out), *option]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and option[0] in err[0]
+    assert not out.exists()
+
+
+@needs_bwrap
+def test_a_sandbox_that_cannot_import_the_kit_exits_4(subs, tmp_path, capsys, monkeypatch):
+    broken = tmp_path / "elsewhere" / "labkit"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('a broken checkout')\n")
+    monkeypatch.setattr("labkit.grade.sandbox.kit_dir", lambda: broken)
+    out = tmp_path / "out"
+    assert main(["grade", RUBRIC, str(subs), "--out", str(out)]) == 4
+    err = capsys.readouterr().err
+    assert "cannot import the grader" in err and "a broken checkout" in err
+    assert not out.exists()
+
+
+@needs_bwrap
+def test_a_second_checkout_grades_with_its_own_kit(subs, tmp_path):
+    """The kit that runs (here a copy on PYTHONPATH, not the one pip installed) is the one the sandbox imports."""
+    import subprocess
+    import sys
+
+    from labkit.grade.sandbox import kit_dir
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(kit_dir(), checkout / "labkit", ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path / "out"
+    env = {**__import__("os").environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([sys.executable, "-m", "labkit.cli", "grade", RUBRIC, str(subs), "--out", str(out),
+                          "--workers", "1"], env=env, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    assert rows(out)["alice"]["status"] == "graded" and rows(out)["alice"]["total"] == "10"
+
+
+@needs_bwrap
+def test_the_data_source_decides_what_is_already_graded(subs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "out"
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("LABKIT_DATA", str(empty))
+    assert main(["grade", RUBRIC, str(subs), "--out", str(out), "--workers", "1"]) == 0
+    assert "data: embedded samples only" in capsys.readouterr().out
+    full = tmp_path / "data"
+    (full / "MNIST").mkdir(parents=True)
+    monkeypatch.setenv("LABKIT_DATA", str(full))
+    assert main(["grade", RUBRIC, str(subs), "--out", str(out), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert f"data: full data from {full}" in printed and "alice: graded 10/10" in printed
+    assert "already graded" not in printed
+
+
+def test_names_collide_never_end_to_end(tmp_path):
+    """Four files, four rows with their own names (graded as submitted: no sandbox needed)."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    for name in ("张三", "李四", "a b", "a_b"):
+        shutil.copy(FIXTURES / "submissions" / "correct.ipynb", subs / f"{name}.ipynb")
+    (subs / ".DS_Store").write_text("")
+    out = tmp_path / "out"
+    assert main(["grade", RUBRIC, str(subs), "--out", str(out), "--no-execute"]) == 0
+    got = rows(out)
+    assert sorted(got) == sorted(["张三", "李四", "a b", "a_b"])
+    assert all(row["status"] == "graded" for row in got.values())
+    assert (out / "feedback" / "张三.html").is_file() and (out / "feedback" / "a b.html").is_file()
+    assert "skipped .DS_Store: a hidden entry" in (out / "grading.log").read_text()

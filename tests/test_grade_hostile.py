@@ -12,8 +12,10 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -53,6 +55,15 @@ EXPECTED = {
     "forges": ("graded", 6),  # the forged slope_error is re-measured; the forged fit_mse is a plain record
     "deletes": ("graded", 10),
     "released": ("error", 1),  # the unfilled student version: stops at the first stub
+    # the released notebook plus a cell that replaces the kit's check machinery, torch, the built-ins and
+    # IPython's display in its kernel: the checks run elsewhere, so only its forged plain record counts
+    "monkeypatches": ("error", 2),
+    # wrong answers plus builtins.abs replaced in the exercise cell itself: flagged, verdicts void
+    "patches_in_exercise": ("graded", 1),
+    "shadows_builtin": ("graded", 5),  # `def abs` in its exercise cell: the checks still use the real abs
+    "leaks_check": ("graded", 7),  # its mse raises what it finds of the check: fails, and nothing leaks
+    "disk_hog": ("disk", 0),  # tries to write 5 GB: stopped at the rubric's disk limit
+    "script_output": ("graded", 10),  # its <script> output shows in its feedback page but does not run
 }
 
 
@@ -123,7 +134,9 @@ def graded(tmp_path_factory):
     nbformat.write(released, subs / "released.ipynb")
     data.mkdir()
     (data / "canary.txt").write_text("the course data")
-    watched = (data, subs, ROOT / "grading", FIXTURES)
+    # what a sandbox could conceivably reach (the repository's grading/ is not even mounted, and other
+    # developers edit it meanwhile; the kit is compared separately below)
+    watched = (data, subs, FIXTURES)
     before, kit_before = snapshot(*watched), snapshot(kit_dir())
     temporary_before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("labkit-grade-*"))
     cgroups_before = grading_cgroups()
@@ -291,3 +304,100 @@ def test_limits_hold_without_cgroups_too(tmp_path):
     assert "rlimits + watchdog" in summary.sandbox
     statuses = {r["student"]: (r["status"], r["total"]) for r in summary.results}
     assert statuses == {"correct": ("graded", 10), "memory_bomb": ("memory", 0), "process_flood": ("killed", 0)}
+
+
+def test_a_submission_that_patches_its_kernel_earns_nothing_from_it(graded):
+    results = graded["results"]
+    items = {i["id"]: i for i in results["monkeypatches"]["items"]}
+    assert items["slope"]["points"] == 0 and items["mse"]["points"] == 0
+    assert "NotImplementedError" in items["mse"]["message"]  # the checks saw the stubs, not the patches
+    patched = results["patches_in_exercise"]
+    assert any("builtins.abs" in flag for flag in patched["flags"])
+    assert all("not trusted" in i["message"] for i in patched["items"] if i["id"] in ("slope", "mse"))
+    assert "builtins.abs" in (graded["out"] / "gradebook.csv").read_text()
+    assert "Flagged for the instructor" in (graded["out"] / "feedback" / "patches_in_exercise.html").read_text()
+    assert results["correct"]["flags"] == []
+
+
+def test_what_student_code_raises_under_a_check_leaks_nothing(graded):
+    result = graded["results"]["leaks_check"]
+    mse = {i["id"]: i for i in result["items"]}["mse"]
+    assert mse["message"].startswith("ValueError: ") and "[…]" in mse["message"]
+    assert "mse gave" not in mse["message"] and "_random.Random(11)" not in mse["message"]
+    assert any("_getframe" in flag for flag in result["flags"])
+
+
+def test_a_disk_hog_gets_its_own_status(graded):
+    result = graded["results"]["disk_hog"]
+    assert "disk limit" in result["message"]
+    assert graded["results"]["correct"]["total"] == 10  # graded beside it, untouched
+
+
+def test_the_data_source_is_said_everywhere(graded):
+    assert "data: embedded samples only" in (graded["out"] / "grading.log").read_text()
+    assert "Data: embedded samples only" in (graded["out"] / "gradebook.html").read_text()
+    assert "Data: embedded samples only" in (graded["out"] / "feedback" / "correct.html").read_text()
+
+
+def test_a_students_script_does_not_run_in_the_feedback_page(graded):
+    from labkit.report.pipeline import chromium_path
+
+    chrome = chromium_path()
+    if chrome is None:
+        pytest.skip("Chromium is not installed")
+    page = graded["out"] / "feedback" / "script_output.html"
+    assert "document.title" in page.read_text()  # the output is in the page...
+    dom = subprocess.run([chrome, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          f"--user-data-dir={graded['out'].parent / 'chromium-feedback'}",
+                          "--virtual-time-budget=3000", "--dump-dom", page.resolve().as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert "Grade: 10 / 10" in dom  # ...and did not run: the page was not rewritten
+    assert "HACKED" not in re.search(r"<title>(.*?)</title>", dom, re.S).group(1)
+    assert "Grade: 10 / 10 HACKED" not in dom
+
+
+def test_workers_die_with_a_killed_grader(tmp_path):
+    """SIGKILL the grader while a sandbox runs: its workers and their sandboxes go with it."""
+    subs = tmp_path / "submissions"
+    subs.mkdir()
+    shutil.copy(FIXTURES / "submissions" / "infinite_loop.ipynb", subs / "loop.ipynb")
+    grader = subprocess.Popen([sys.executable, "-m", "labkit.cli", "grade", str(RUBRIC), str(subs),
+                               "--out", str(tmp_path / "out"), "--workers", "1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def descendants(root: int) -> dict[int, bytes]:
+        parents = {}
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+                parents[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+        found, frontier = {}, [root]
+        while frontier:
+            frontier = [pid for pid, parent in parents.items() if parent in frontier]
+            for pid in frontier:
+                try:
+                    found[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
+                except OSError:
+                    pass
+        return found
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 120
+    family: dict[int, bytes] = {}
+    while time.monotonic() < deadline and not any(b"labkit.grade.inside" in c for c in family.values()):
+        time.sleep(0.5)
+        family = descendants(grader.pid)
+    assert any(b"labkit.grade.inside" in c for c in family.values()), "no sandbox started"
+    os.kill(grader.pid, signal.SIGKILL)
+    grader.wait()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and any(alive(pid) for pid in family):
+        time.sleep(0.5)
+    assert [family[pid] for pid in family if alive(pid)] == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import nbformat
@@ -12,7 +13,7 @@ from labkit.grade.scoring import Evidence, figure_count, headings, score
 from labkit.grade.execute import classify, read_notebook
 from labkit.grade.gradebook import write_csv, write_html
 from labkit.grade.rubric import load_rubric
-from labkit.grade.runner import find_submissions
+from labkit.grade.runner import file_name, find_submissions, read_submission, student_id
 from labkit.records import RECORD_MIME
 
 TOY = Path(__file__).parent / "fixtures" / "grading" / "lab"
@@ -33,19 +34,22 @@ def test_a_checks_outcome_decides_its_result(outcome, passed, message):
 
 
 def test_assertions_exceptions_and_interrupts_fail_with_their_message():
-    def asserts():
-        raise AssertionError("one is not two")  # what `assert x, "one is not two"` raises
-
-    def student_code():
-        raise ZeroDivisionError("division by zero")
-
-    def interrupted():
-        raise KeyboardInterrupt
-
-    assert hidden.evaluate("a", asserts)["message"] == "one is not two"
-    message = hidden.evaluate("b", student_code)["message"]
-    assert message.startswith("ZeroDivisionError: division by zero (in student_code, line")
-    assert "ran out of time" in hidden.evaluate("c", interrupted)["message"]
+    student: dict = {}
+    exec(compile("def mean(xs):\n    return sum(xs) / len(xs)\n\n"
+                 "def lying(x):\n    raise AssertionError('what the check looks like')\n",
+                 "<exercise cell>", "exec"), student)
+    checks: dict = {"student": student}
+    exec(compile("def asserts():\n    assert 1 == 2, 'one is not two'\n\n"
+                 "def calls():\n    return student['mean']([])\n\n"
+                 "def calls_lying():\n    student['lying'](1)\n\n"
+                 "def interrupted():\n    raise KeyboardInterrupt\n",
+                 "<hidden check cell 1>", "exec"), checks)
+    assert hidden.evaluate("a", checks["asserts"])["message"] == "one is not two"
+    assert hidden.evaluate("b", checks["calls"])["message"] == "ZeroDivisionError: division by zero (in mean, line 2)"
+    # an AssertionError raised by the student's code is the student's exception, not the check's words
+    assert hidden.evaluate("c", checks["calls_lying"])["message"] == \
+        "AssertionError: what the check looks like (in lying, line 5)"
+    assert "ran out of time" in hidden.evaluate("d", checks["interrupted"])["message"]
 
 
 def test_provided_values_are_required_and_kept():
@@ -67,14 +71,16 @@ def test_in_an_ordinary_run_a_check_runs_at_once(capsys):
         hidden.check("demo", provides="x")
 
 
-def test_collect_defines_checks_without_running_them_then_run_runs_one(capsys):
+def test_collect_defines_checks_without_running_them(capsys):
     namespace = {"value": 2}
     source = ("from labkit.grade.hidden import check\n"
               "@check('double', provides=['twice'])\n"
               "def _():\n    return {'twice': value * 2}\n")
-    assert hidden.collect([source, "raise RuntimeError('broken cell')"], namespace) == ["double"]
+    checks, errors = hidden.collect_quietly([source, "raise RuntimeError('broken cell')"], namespace)
+    assert list(checks) == ["double"] and errors == ["hidden check cell 2: RuntimeError: broken cell"]
     assert "[check]" not in capsys.readouterr().out
-    assert hidden.run("double")["values"] == {"twice": 4}
+    function, provides = checks["double"]
+    assert hidden.evaluate("double", function, provides)["values"] == {"twice": 4}
 
 
 # --------------------------------------------------------------------------- scoring
@@ -171,9 +177,9 @@ def test_gradebook_files(tmp_path):
     ]
     rows = list(csv.reader(open(write_csv(results, rubric, tmp_path / "gradebook.csv"))))
     assert rows[0] == ["student", "status", "slope", "mse", "fit", "sections", "figure", "total", "wall_seconds",
-                       "message"]
-    assert rows[1][:2] == ["alice", "graded"] and rows[1][-3] == "10"
-    assert rows[2][:2] == ["bob", "timeout"] and rows[2][-1] == "'=HYPERLINK(evil)"
+                       "message", "flags"]
+    assert rows[1][:2] == ["alice", "graded"] and rows[1][-4] == "10"
+    assert rows[2][:2] == ["bob", "timeout"] and rows[2][-2] == "'=HYPERLINK(evil)"
     page = write_html(results, rubric, tmp_path / "gradebook.html").read_text()
     assert '<a href="feedback/alice.html">alice</a>' in page and "&lt;b&gt;ok&lt;/b&gt;" in page
     assert "<b>ok</b>" not in page
@@ -187,14 +193,88 @@ def test_submissions_are_found_by_file_or_folder(tmp_path):
     (tmp_path / "carol" / "other.ipynb").write_text("{}")
     (tmp_path / "alice").mkdir()
     (tmp_path / "alice" / "toy.ipynb").write_text("{}")
-    (tmp_path / "bad name.ipynb").write_text("{}")
+    (tmp_path / "dave.IPYNB").write_text("{}")
+    (tmp_path / "erin").mkdir()
+    (tmp_path / "erin" / "Toy.ipynb").write_text("{}")
     (tmp_path / "notes.txt").write_text("")
     (tmp_path / ".hidden.ipynb").write_text("{}")
     (tmp_path / "link.ipynb").symlink_to(tmp_path / "bob" / "toy.ipynb")
-    found = {s.student: s for s in find_submissions(tmp_path, "toy")}
-    assert sorted(found) == ["alice", "bad_name", "bob", "carol", "link"]
+    (tmp_path / "linked").symlink_to(tmp_path / "bob")
+    os.mkfifo(tmp_path / "pipe.ipynb")
+    skipped: list[str] = []
+    found = {s.student: s for s in find_submissions(tmp_path, "toy", skipped)}
+    assert sorted(found) == ["alice", "bob", "carol", "dave", "erin", "link", "linked"]
     assert found["bob"].path == tmp_path / "bob" / "toy.ipynb" and not found["bob"].problem
-    assert "two submissions" in found["alice"].problem
+    assert found["dave"].path == tmp_path / "dave.IPYNB" and found["erin"].path == tmp_path / "erin" / "Toy.ipynb"
+    assert "2 submissions for alice" in found["alice"].problem
     assert "no toy.ipynb in carol/ (found other.ipynb)" in found["carol"].problem
-    assert "not a valid student id" in found["bad_name"].problem
-    assert "symbolic link" in found["link"].problem
+    assert "symbolic link" in found["link"].problem and "symbolic link" in found["linked"].problem
+    assert sorted(line.split(":")[0] for line in skipped) == [".hidden.ipynb", "notes.txt", "pipe.ipynb"]
+    assert "named pipe" in next(line for line in skipped if line.startswith("pipe.ipynb"))
+
+
+def test_every_name_is_its_own_student(tmp_path):
+    """/work/shared/cases/grade_name_collision: Chinese names, and `a b` beside `a_b`, are four students."""
+    for name in ("张三", "李四", "a b", "a_b", "%41", "A", ".x", "-rf", "tab\tname"):
+        (tmp_path / f"{name}.ipynb").write_text("{}")
+    found = find_submissions(tmp_path, "toy")
+    students = [s.student for s in found]
+    assert sorted(students) == sorted(["张三", "李四", "a b", "a_b", "%41", "A", "-rf", "tab\tname"])
+    assert not [s for s in found if s.problem]
+    names = [file_name(s) for s in students]
+    assert len(set(names)) == len(names)  # distinct files in the outputs
+    assert all(student_id(file_name(s)) == s for s in students)  # reversible
+    assert file_name("张三") == "张三" and file_name("a b") == "a b"
+    assert "/" not in file_name("a/b") and not file_name("-rf").startswith("-")
+
+
+def test_a_named_pipe_is_never_opened(tmp_path):
+    os.mkfifo(tmp_path / "x.ipynb")
+    with pytest.raises(OSError, match="not a regular file"):
+        read_submission(tmp_path / "x.ipynb", 1 << 20)
+
+
+def test_an_oversized_notebook_is_read_without_its_outputs(monkeypatch):
+    from labkit.grade import execute
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", text="x" * 5000)]
+    monkeypatch.setattr(execute, "MAX_SUBMISSION_BYTES", 2000)
+    read = read_notebook(nbformat.writes(nb).encode())
+    assert read.cells[0].outputs == [] and "graded with its outputs removed" in read.metadata["labkit_grade_note"]
+
+
+def test_feedback_is_bounded_and_runs_no_script():
+    import time
+
+    from labkit.grade.gradebook import MAX_OUTPUTS, feedback_html
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x") for _ in range(200)])
+    for cell in nb.cells:
+        cell.outputs = [nbformat.v4.new_output("stream", text=f"line {i}\n") for i in range(150)]
+    nb.cells[0].outputs.insert(0, nbformat.v4.new_output(
+        "display_data", data={"text/html": "<script>document.title='HACKED'</script>"}))
+    result = {"student": "s", "status": "graded", "total": 1.0, "max_total": 1.0, "items": [], "data": "full data"}
+    started = time.perf_counter()
+    page = feedback_html(result, nb)
+    assert time.perf_counter() - started < 60
+    assert page.count("line 1\n") <= MAX_OUTPUTS and "more output(s) not shown" in page
+    head = page[:page.index("</head>")]
+    assert "Content-Security-Policy" in head and "script-src 'none'" in head
+    assert head.index("Content-Security-Policy") < head.index("<script") if "<script" in head else True
+    assert "Data: full data" in page
+
+
+def test_flags_find_attempts_on_the_grader():
+    from labkit.grade.flags import flag_code
+
+    code = ("import builtins, torch\nfrom torch import nn\nimport labkit.grade.hidden as h\n"
+            "builtins.abs = lambda x: 0\ntorch.Tensor.__eq__ = None\nh.evaluate = None\nsetattr(nn, 'Linear', 1)\n"
+            "import sys\nf = sys._getframe(1).f_back\n"
+            "class M(nn.Module):\n    def __init__(self):\n        self.fc = nn.Linear(2, 2)\n"
+            "model = M()\nmodel.fc.weight.data = torch.zeros(2, 2)\n")
+    flags = " ".join(flag_code([("cell", code)]))
+    for expected in ("builtins.abs", "torch.Tensor.__eq__", "h.evaluate", "setattr() on nn", "sys._getframe", "f_back"):
+        assert expected in flags, expected
+    assert "self.fc" not in flags and "model.fc" not in flags  # ordinary attributes of the student's objects
+    assert flag_code([("cell", "def f(x):\n    return x + 1\n")]) == []

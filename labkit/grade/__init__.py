@@ -14,7 +14,7 @@ The modules, in the order data flows through them:
 * :mod:`~labkit.grade.gradebook` — gradebook.csv/.html and the feedback pages.
 
 Importing this package imports nothing else (the hidden checks import
-:mod:`labkit.grade.hidden` inside the student's kernel).
+:mod:`labkit.grade.hidden` in the sandbox's fresh interpreter, :mod:`labkit.grade.verdict`).
 """
 
 

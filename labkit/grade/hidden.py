@@ -24,7 +24,7 @@ What a check function does decides its result:
 
 In an ordinary run of the notebook (``labkit report``) each check runs as
 soon as its cell defines it and shows its result: the solution notebook
-checks itself. ``labkit grade`` runs the same cells in the student's kernel
+checks itself. ``labkit grade`` runs the same cells in a fresh interpreter (:mod:`labkit.grade.verdict`)
 *after* the student's notebook has finished, one check at a time (see
 :mod:`labkit.grade.inside`); ``labkit release`` removes the cells.
 """
@@ -36,17 +36,13 @@ from typing import Any, Callable, Iterable
 
 from labkit.records import emit, plain_scalar
 
-#: MIME type of one check's result, displayed by :func:`run`.
+#: MIME type of one check's result, displayed in an ordinary run.
 CHECK_MIME = "application/vnd.labkit.grade.check+json"
-#: MIME type of the list of collected checks, displayed by :func:`collect`.
-COLLECTED_MIME = "application/vnd.labkit.grade.collected+json"
 #: Tag of the notebook cells that hold hidden checks.
 HIDDEN_TAG = "hidden-check"
 
 # name -> (function, provides) while labkit.grade collects checks; None in an ordinary run
 _registry: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] | None = None
-# the checks collected for this grading run (see collect)
-_collected: dict[str, tuple[Callable[[], Any], tuple[str, ...]]] = {}
 
 
 class CheckDefinitionError(ValueError):
@@ -87,11 +83,17 @@ def _short_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
-def _student_error(error: BaseException) -> str:
-    """The type and first line of a failure, and where in the student's code it happened (never a check's frame)."""
+def _code_file(function: Callable[[], Any]) -> str:
+    return getattr(getattr(function, "__code__", None), "co_filename", "<hidden check>")
+
+
+def _student_error(error: BaseException, check_file: str) -> str:
+    """The type and first line of a failure, and where in the notebook's code it happened (never a check's frame)."""
     message = _short_error(error)
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if not f.filename.startswith("<hidden check")]
-    if frames and frames[-1].filename.startswith("<"):  # a cell of the notebook, not a library file
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if f.filename != check_file and not f.filename.startswith("<hidden check")
+              and (f.filename.startswith("<") or "ipykernel_" in f.filename)]
+    if frames:  # a cell of the notebook, not a library file
         message += f" (in {frames[-1].name}, line {frames[-1].lineno})"
     return message
 
@@ -120,14 +122,14 @@ def evaluate(name: str, function: Callable[[], Any], provides: tuple[str, ...] =
             passed, message = False, f"the check returned {type(outcome).__name__}, not None, a bool or a dict"
     except AssertionError as error:
         frames = traceback.extract_tb(error.__traceback__)
-        if frames and frames[-1].filename.startswith("<hidden check"):  # the check's own words
+        if frames and frames[-1].filename == _code_file(function):  # the check's own words
             passed, message = False, str(error).strip() or "assertion failed"
         else:  # raised by the student's code: reported as their exception, like any other
-            passed, message = False, _student_error(error)
+            passed, message = False, _student_error(error, _code_file(function))
     except KeyboardInterrupt:
         passed, message = False, "interrupted: the check ran out of time"
     except Exception as error:  # the student's code failing under the check
-        passed, message = False, _student_error(error)
+        passed, message = False, _student_error(error, _code_file(function))
     return {"name": name, "passed": passed, "message": message,
             "values": {k: v for k, v in values.items() if k in provides} if provides else values,
             "provides": list(provides), "seconds": round(time.perf_counter() - started, 3)}
@@ -143,36 +145,6 @@ def _show(result: dict[str, Any], mime: str = CHECK_MIME) -> None:
 
 
 # --------------------------------------------------------------------------- used by the grader
-
-
-def collect(sources: list[str], namespace: dict[str, Any]) -> list[str]:
-    """Define the checks of the hidden cells ``sources`` in ``namespace`` without running them.
-
-    Called in the student's kernel by :mod:`labkit.grade.inside`; ``namespace``
-    is the student's (so checks see their functions and variables). Shows
-    and returns the names collected, in order.
-    """
-    global _registry, _collected
-    _registry = {}
-    errors = []
-    try:
-        for index, source in enumerate(sources):
-            try:
-                exec(compile(source, f"<hidden check cell {index + 1}>", "exec"), namespace)
-            except Exception as error:  # a check cell failing to define its checks
-                errors.append(f"hidden check cell {index + 1}: {_short_error(error)}")
-        collected = dict(_registry)
-    finally:
-        _registry = None
-    _collected = collected
-    result = {"names": list(collected), "provides": {n: list(p) for n, (_, p) in collected.items()},
-              "errors": errors}
-    try:
-        from IPython.display import display
-        display({COLLECTED_MIME: result, "text/plain": f"{len(collected)} checks"}, raw=True)
-    except ImportError:  # pragma: no cover
-        pass
-    return list(collected)
 
 
 def collect_quietly(sources: list[str], namespace: dict[str, Any]
@@ -195,11 +167,3 @@ def collect_quietly(sources: list[str], namespace: dict[str, Any]
         return dict(_registry), errors
     finally:
         _registry = None
-
-
-def run(name: str) -> dict[str, Any]:
-    """Run the collected check ``name`` and show its result (``CHECK_MIME``)."""
-    function, provides = _collected[name]
-    result = evaluate(name, function, provides)
-    _show(result)
-    return result

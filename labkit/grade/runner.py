@@ -101,13 +101,11 @@ def file_name(student: str) -> str:
     separators, control characters and ``<>:"|?*``, which become ``%XX`` of their
     UTF-8 bytes, as does a leading ``.`` or ``-``. :func:`student_id` undoes it.
     """
-    from urllib.parse import quote
-
     out = []
     for position, char in enumerate(student):
         bad = (char in '%/\\<>:"|?*' or not char.isprintable() or (position == 0 and char in ".-")
                or (char.isspace() and char != " "))
-        out.append(quote(char, safe="") if bad else char)
+        out.append("".join(f"%{byte:02X}" for byte in char.encode()) if bad else char)
     name = "".join(out) or "%00"
     return name if len(name.encode()) <= 200 else name[:60] + "%" + hashlib.sha256(student.encode()).hexdigest()[:16]
 
