@@ -19,10 +19,13 @@ that stopped it, if any. Around nbclient it adds what a report needs:
 """
 from __future__ import annotations
 
+import asyncio
 import math
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -181,7 +184,7 @@ class Progress:
         self.started = time.monotonic()
         self.done = 0
         self._bar_shown = False
-        self._partial = ""
+        self._partial: dict[str, str] = {}
 
     def _write(self, text: str) -> None:
         if not self.enabled:
@@ -196,7 +199,7 @@ class Progress:
         if self._bar_shown:
             self._write("\n")
             self._bar_shown = False
-        self._partial = ""
+        self._partial = {}
 
     def note(self, line: str) -> None:
         self._end_bar()
@@ -214,17 +217,17 @@ class Progress:
         self._write(f"[{self.done:>{width}}/{self.total} {_elapsed(time.monotonic() - self.started)}] "
                     + (f"cell {source_index}: " if source_index is not None else "parameters: ") + f"{first}\n")
 
-    def stream_text(self, text: str) -> None:
-        """Follow a cell's stdout/stderr for ``tqdm`` bars."""
+    def stream_text(self, text: str, name: str = "stdout") -> None:
+        """Follow a cell's stdout/stderr (``name``) for ``tqdm`` bars."""
         if not self.enabled:
             return
-        text = self._partial + text
+        text = self._partial.get(name, "") + text
         pieces = re.split(r"(\r|\n)", text)
-        self._partial = pieces[-1]
+        partial = self._partial[name] = pieces[-1][-1000:]
         finished = [pieces[i] for i in range(0, len(pieces) - 1, 2) if pieces[i + 1] == "\n"]
         current = [p for p in pieces[0:-1:2] if _TQDM.search(p)]
         if self.tty:
-            latest = current[-1] if current else (self._partial if _TQDM.search(self._partial) else None)
+            latest = current[-1] if current else (partial if _TQDM.search(partial) else None)
             if latest:
                 self._write("\r    " + latest.strip()[:150] + "\033[K")
                 self._bar_shown = True
@@ -246,7 +249,7 @@ def _client_class():
         """nbclient with an output cap per cell and a tap on outputs for progress and notices."""
 
         output_limit: int = OUTPUT_LIMIT
-        on_stream: Callable[[str], Any] | None = None
+        on_stream: Callable[[str, str], Any] | None = None
         on_display: Callable[[dict], Any] | None = None
 
         def output(self, outs, msg, display_id, cell_index):  # noqa: D401 (nbclient's signature)
@@ -263,7 +266,7 @@ def _client_class():
                 outs.append(_truncated_output(TRUNCATED_TEXT.format(limit=limit)))
                 return None
             if msg_type == "stream" and self.on_stream is not None:
-                self.on_stream(content.get("text", ""))
+                self.on_stream(content.get("text", ""), content.get("name", "stdout"))
             elif msg_type in ("display_data", "execute_result") and self.on_display is not None:
                 self.on_display(content.get("data", {}))
             return super().output(outs, msg, display_id, cell_index)
@@ -286,7 +289,8 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
     Returns ``(failure, run index of the failing cell)``, or ``(None, None)``.
     Cells after a failure keep no outputs and no execution count. A cell
     tagged ``raises-exception`` may raise without stopping the run.
-    ``cell_timeout`` (seconds, None: no limit) applies to each cell. The
+    ``cell_timeout`` (seconds, None: no limit) applies to each cell. Ctrl-C
+    (SIGINT) stops the kernel and raises :class:`KeyboardInterrupt`. The
     kernel's IPC sockets are made in ``ipc_dir`` (a short private folder).
     The widget state of the run is saved in ``nb.metadata.widgets`` (nbclient).
     """
@@ -303,8 +307,40 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
         client.on_stream = progress.stream_text
     client.on_display = on_display
 
+    interrupted: list[bool] = []
+
     async def go() -> tuple[CellFailure | None, int | None]:
-        async with client.async_setup_kernel(env=env, cwd=str(cwd)):
+        # Ctrl-C: cancel the run (nbclient would otherwise swallow or misreport it), then stop the kernel
+        loop, task = asyncio.get_running_loop(), asyncio.current_task()
+        watching = threading.current_thread() is threading.main_thread()
+        if watching:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, lambda: (interrupted.append(True), task.cancel()))
+        try:
+            return await run_cells()
+        except asyncio.CancelledError:
+            if interrupted:
+                return None, None
+            raise
+        finally:  # nbclient shuts down only the kernels it made itself
+            if watching:
+                loop.remove_signal_handler(signal.SIGINT)
+                loop.remove_signal_handler(signal.SIGTERM)
+            if client.kc is not None:
+                client.kc.stop_channels()
+            if await _ensure(km.is_alive()):
+                await km.shutdown_kernel(now=bool(interrupted))
+            else:
+                await _ensure(km.cleanup_resources())
+
+    async def run_cells() -> tuple[CellFailure | None, int | None]:
+        # the kernel's own stdout/stderr (warnings from C++ code, "shutting down" lines) go to a log file
+        log = open(ipc_dir / "kernel.log", "ab")
+        # not nbclient's async_setup_kernel: its own SIGINT handler kills the kernel, and the run would be
+        # reported as a dead kernel instead of an interruption
+        await client.async_start_new_kernel(env=env, cwd=str(cwd), stdout=log, stderr=log)
+        await client.async_start_new_kernel_client()
+        if True:
             msg_id = await _ensure(client.kc.kernel_info())
             info = await client.async_wait_for_reply(msg_id)
             if info is not None and "language_info" in info.get("content", {}):
@@ -329,10 +365,13 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
                 client.set_widgets_metadata()
 
     try:
-        return run_sync(go)()
+        result = run_sync(go)()
     finally:
         if progress is not None:
             progress.finish()
+    if interrupted:
+        raise KeyboardInterrupt
+    return result
 
 
 async def _ensure(value: Any) -> Any:
