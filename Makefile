@@ -9,8 +9,9 @@ WORKERS ?=
 EXECUTOR ?= local
 LABS    := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 
-# P="epochs=5 lr=0.01" becomes -p epochs 5 -p lr 0.01
-PARAM_ARGS   := $(foreach kv,$(P),-p $(firstword $(subst =, ,$(kv))) $(patsubst $(firstword $(subst =, ,$(kv)))=%,%,$(kv)))
+# P="epochs=5 lr=0.01" reaches `labkit report --params` as one string (through the environment, so quotes,
+# spaces in values and "lr 0.01" survive); labkit parses it.
+PARAM_ARGS   := $(if $(P),--params "$$LABKIT_MAKE_P")
 PROFILE_ARG  := $(if $(PROFILE),--profile $(PROFILE))
 OUT_ARG      := $(if $(OUT),--out $(OUT))
 # the printed report: CODE=all|exercises|none, LOGS=no, STUDENT=path/to/student.yaml, DOCX=no
@@ -38,6 +39,7 @@ system-packages: ## chromium (PDF), Noto CJK fonts (Chinese), pandoc (Word), pop
 	    echo "  sudo apt-get install chromium fonts-noto-cjk pandoc poppler-utils bubblewrap"; \
 	fi
 
+report: export LABKIT_MAKE_P := $(P)
 report:          ## execute LAB (PROFILE=, P="name=value ...", OUT=, CODE=, LOGS=no, STUDENT=, DOCX=no) and render reports/LAB/
 	$(PYTHON) -m labkit.cli report $(LAB) $(PROFILE_ARG) $(PARAM_ARGS) $(OUT_ARG) $(PRINT_ARGS)
 
@@ -64,7 +66,7 @@ bench:           ## speed benchmarks (ratios against the source reports' loops, 
 	$(PYTHON) bench/run.py
 
 lab:             ## open the notebooks in JupyterLab
-	$(PYTHON) -m jupyter lab notebooks/
+	$(PYTHON) -m jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:           ## remove generated reports
 	rm -rf reports/*/
