@@ -222,7 +222,8 @@ def test_nothing_outside_the_sandboxes_changed(graded):
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        if "labkit.grade.inside" in command or "/bin/sleep 60" in command or "leak.txt" in command:
+        # the toy's sandboxes only: other developers may be grading other labs meanwhile
+        if "/submission/toy.ipynb" in command or "/bin/sleep 60" in command or "leak.txt" in command:
             leftovers.append(command)
     assert leftovers == []
     # every sandbox's temporary folder is gone (one left by an earlier, killed run is not ours)
@@ -351,9 +352,8 @@ def test_a_students_script_does_not_run_in_the_feedback_page(graded):
                           f"--user-data-dir={graded['out'].parent / 'chromium-feedback'}",
                           "--virtual-time-budget=3000", "--dump-dom", page.resolve().as_uri()],
                          capture_output=True, text=True, timeout=120).stdout
-    assert "Grade: 10 / 10" in dom  # ...and did not run: the page was not rewritten
+    assert "Grade: 10 / 10</h2>" in dom  # ...and did not run: the page was not rewritten
     assert "HACKED" not in re.search(r"<title>(.*?)</title>", dom, re.S).group(1)
-    assert "Grade: 10 / 10 HACKED" not in dom
 
 
 def test_workers_die_with_a_killed_grader(tmp_path):
