@@ -440,15 +440,15 @@ def _train(dataset, epochs: int, seed: int, device: torch.device, log) -> tuple[
 
 
 def reference_classifier(dataset: str, *, device: str | torch.device | None = None, epochs: int | None = None,
-                         train_size: int | None = None, seed: int = 0, log=_log) -> ScoreClassifier:
+                         train_size: int | str | None = "all", seed: int = 0, log=_log) -> ScoreClassifier:
     """The reference classifier of ``dataset``, trained once by the kit and cached.
 
     ``dataset``: ``"mnist"``, ``"fashion_mnist"`` or ``"cifar10"``. The
     :class:`ScoreNet` is trained with Adam (one-cycle schedule, batch 128)
     for ``epochs`` (default :data:`DEFAULT_EPOCHS`; ≥ 99% test accuracy on
     full MNIST) on the real training set of ``labkit.data.load(dataset)``
-    (``train_size`` images if given: smaller settings are for tests and
-    smoke runs), evaluated on the whole test set, and saved under
+    (``train_size`` images, or ``"all"``, the default: smaller settings are
+    for tests and smoke runs), evaluated on the whole test set, and saved under
     ``labkit.cache.cache_dir()/scores/`` with a ``.sha256`` sidecar.
     The file name is keyed by the dataset, the data's source and a sha256 of
     its content, and the training settings, so changing any of them trains a
