@@ -1,0 +1,290 @@
+"""`labkit report` on real-world notebooks and bad input (issue 14), through the real pipeline.
+
+Each fixture notebook holds one case found in upstream bug reports (papermill,
+nbconvert, tqdm) or by trying the kit; each is rendered once per module. Only
+the cases about printing make a PDF (the others set Chromium missing: faster).
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from labkit import cli
+from labkit.report import pipeline as report
+from labkit.report.cells import CellFailure, CellMap
+from labkit.report.prepare import parameters_source, run_copy, strip_solution_markers
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+pipeline = pytest.mark.pipeline
+needs_chromium = pytest.mark.skipif(report.chromium_path() is None, reason="Chromium is not installed")
+
+
+def render(notebook: str | Path, out_dir: Path, overrides=None, pdf: bool = False, **kwargs) -> report.ReportResult:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("LABKIT_DATA", raising=False)
+        if not pdf:
+            patch.setenv(report.CHROMIUM_ENV, str(out_dir / "no-chromium"))
+        notes: list[str] = []
+        result = report.render(FIXTURES / notebook if isinstance(notebook, str) else notebook, out_dir,
+                               overrides, log=notes.append, docx=False, **kwargs)
+        result.notes = notes
+        return result
+
+
+def html_of(result: report.ReportResult) -> str:
+    return result.html.read_text(encoding="utf-8")
+
+
+def outputs_text(result: report.ReportResult) -> str:
+    nb = nbformat.read(result.ipynb, as_version=4)
+    return "".join(o.get("text", "") + o.get("evalue", "") + json.dumps(o.get("data", {}), ensure_ascii=False)
+                   for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+
+
+# --------------------------------------------------------------------------- kernels
+
+@pipeline
+def test_absent_kernel_runs_on_python3_with_a_note(tmp_path):
+    result = render("kernel_absent.ipynb", tmp_path / "out")
+    assert result.failure is None and result.kernel == "python3"
+    assert any("conda-env-dl-course-py" in note and "--kernel" in note for note in result.notes)
+    assert "RAN_ON" in outputs_text(result)
+    # no kernelspec at all (older notebooks): the same, with its own note
+    nb = nbformat.read(FIXTURES / "kernel_absent.ipynb", as_version=4)
+    del nb.metadata["kernelspec"]
+    nbformat.write(nb, tmp_path / "nokernel.ipynb")
+    result = render(tmp_path / "nokernel.ipynb", tmp_path / "out2")
+    assert result.failure is None and any("names no kernel" in note for note in result.notes)
+
+
+def test_unknown_kernel_option_is_exit_2(tmp_path, capsys):
+    assert cli.main(["report", str(FIXTURES / "ok.ipynb"), "--kernel", "no-such-kernel",
+                     "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-kernel" in err and "python3" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+# --------------------------------------------------------------------------- what renders
+
+@pipeline
+@needs_chromium
+def test_dialogs_do_not_stall_the_pdf(tmp_path):
+    started = time.monotonic()
+    result = render("dialogs.ipynb", tmp_path, pdf=True)
+    assert result.pdf is not None and result.pdf_error is None
+    assert time.monotonic() - started < 120  # an alert() used to stall Chromium for 300 s
+    assert "window.alert=function(){}" in html_of(result)
+    text = subprocess.run(["pdftotext", str(result.pdf), "-"], capture_output=True, text=True).stdout \
+        if shutil.which("pdftotext") else "DIALOG-MD-TEXT DIALOG-OUT-TEXT"
+    assert "DIALOG-MD-TEXT" in text and "DIALOG-OUT-TEXT" in text
+
+
+@pipeline
+def test_widgets_render_from_saved_state(tmp_path):
+    result = render("widgets.ipynb", tmp_path)
+    assert result.failure is None
+    html = html_of(result)
+    assert "application/vnd.jupyter.widget-view+json" not in html
+    for text in ("AUTOBAR", "20/20", "NBBAR", "7/7", "SLIDER", "42"):
+        assert text in html, text
+
+
+@pipeline
+def test_chinese_in_a_plain_notebooks_figure_has_glyphs(tmp_path):
+    result = render("cjk_plot.ipynb", tmp_path)
+    assert result.failure is None
+    text = outputs_text(result)
+    assert "MISSING_GLYPHS 0" in text, text[:2000]
+    assert re.search(r"FAMILY \[.*(CJK|SC|Hei)", text)
+
+
+@pipeline
+def test_every_attachment_form_is_embedded(tmp_path):
+    result = render("attachments.ipynb", tmp_path)
+    html = html_of(result)
+    assert "attachment:" not in html
+    for label in ("RED-MD", "BLUE-IMG", "GREEN-REF"):
+        assert label in html
+    assert html.count("data:image/png;base64,") >= 4  # red, blue twice, green
+
+
+@pipeline
+def test_raises_exception_tag_is_honoured(tmp_path):
+    result = render("raises_exception.ipynb", tmp_path)
+    assert result.failure is None
+    text = outputs_text(result)
+    assert "EXPECTED-ERROR" in text and "AFTER-EXPECTED" in text
+
+
+@pipeline
+def test_stale_error_cells_do_not_shift_the_cell_named(tmp_path):
+    result = render("stale_errors.ipynb", tmp_path)
+    assert result.failure is not None
+    assert (result.failure.cell_index, result.failure.ename) == (6, "KeyError")  # its index in the file
+    nb = nbformat.read(result.ipynb, as_version=4)
+    tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
+    assert "papermill-error-cell-tag" not in tags and "injected-parameters" not in tags
+    assert "n is 1" in outputs_text(result)  # the stale injected n = 99 did not run
+
+
+@pipeline
+def test_runaway_output_is_capped_with_a_marker(tmp_path):
+    result = render("big_output.ipynb", tmp_path, output_limit=200_000)
+    assert result.failure is None
+    assert result.ipynb.stat().st_size < 1_000_000
+    text = outputs_text(result)
+    assert "output truncated" in text and "SMALL-AFTER" in text
+
+
+@pipeline
+def test_hidden_checks_never_run_and_markers_are_stripped(tmp_path):
+    result = render("exercise.ipynb", tmp_path, {"greeting": "早上好"})
+    assert result.failure is None
+    html = html_of(result)
+    for hidden in ("hidden-check", "HIDDEN-CHECK-RAN", "[check]", "BEGIN SOLUTION", "END SOLUTION"):
+        assert hidden not in html, hidden
+    assert "GREETING 早上好 4" in outputs_text(result) and "LAST-CELL" in html
+    nb = nbformat.read(result.ipynb, as_version=4)
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "greeting = '早上好'" in injected.source  # readable, not "\u65e9..."
+    assert "早上好" in html and "\\u65e9" not in html
+
+
+# --------------------------------------------------------------------------- bad input: exit 2, one line
+
+def _cli(args, capsys) -> tuple[int, str]:
+    code = cli.main(["report", *map(str, args)])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return code, captured.err
+
+
+def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
+    notebook = FIXTURES / "ok.ipynb"
+    afile = tmp_path / "afile"
+    afile.write_text("hi")
+    empty = tmp_path / "empty.ipynb"
+    empty.write_bytes(b"")
+    not_nb = tmp_path / "notes.ipynb"
+    not_nb.write_text('{"a": 1}')
+    binary = tmp_path / "image.ipynb"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    bad_name = tmp_path / os.fsdecode(b"\xff.ipynb")
+    shutil.copy(notebook, bad_name)
+    cases = {
+        "out is a file": [notebook, "--out", afile],
+        "out under a file": [notebook, "--out", afile / "sub"],
+        "empty file": [empty, "--out", tmp_path / "o1"],
+        "not a notebook": [not_nb, "--out", tmp_path / "o2"],
+        "binary file": [binary, "--out", tmp_path / "o3"],
+        "non-UTF-8 path": [bad_name, "--out", tmp_path / "o4"],
+        "negative timeout": [notebook, "--cell-timeout", "-5", "--out", tmp_path / "o5"],
+        "a folder": [tmp_path, "--out", tmp_path / "o6"],
+    }
+    for what, args in cases.items():
+        code, err = _cli(args, capsys)
+        assert code == 2, what
+        assert len(err.strip().splitlines()) == 1 and err.startswith("labkit: "), (what, err)
+    assert afile.read_text() == "hi"
+    assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
+
+
+def test_busy_output_folder_is_exit_2(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".labkit-report.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(report.OutputBusy, match="another `labkit report`"):
+            render("ok.ipynb", out)
+    assert sorted(p.name for p in out.iterdir()) == [".labkit-report.lock"]
+
+
+def test_make_p_string_parsing():
+    parse = cli.parse_assignments
+    assert parse("epochs=5 lr=0.01") == {"epochs": "5", "lr": "0.01"}
+    assert parse("lr 0.01") == {"lr": "0.01"}
+    assert parse("widths={'a': 1, 'b': 2} lr=0.1") == {"widths": "{'a': 1, 'b': 2}", "lr": "0.1"}
+    assert parse("lr 0.1 epochs=3") == {"lr": "0.1", "epochs": "3"}
+    assert parse("") == {}
+    with pytest.raises(ValueError, match="NAME=VALUE"):
+        parse("lr")
+    with pytest.raises(ValueError, match="has no value"):
+        parse("lr=")
+
+
+def test_make_report_passes_p_as_one_string():
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    echo = f"{sys.executable} -c 'import sys, json; print(json.dumps(sys.argv))'"
+    done = subprocess.run(["make", "-s", "report", "LAB=x", f"PYTHON={echo}",
+                           "P=lr 0.01 d={'a': 1, 'b': 2} msg=\"it's\""],
+                          cwd=REPO, capture_output=True, text=True, check=True)
+    argv = json.loads(done.stdout.strip().splitlines()[-1])
+    text = argv[argv.index("--params") + 1]
+    assert cli.parse_assignments(text) == {"lr": "0.01", "d": "{'a': 1, 'b': 2}", "msg": "\"it's\""}
+
+
+# --------------------------------------------------------------------------- interruptions
+
+@pipeline
+def test_ctrl_c_leaves_the_previous_report_as_it_was(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    previous = {name: f"previous {name}" for name in ("sleeps.ipynb", "sleeps.html", "sleeps.pdf", "metrics.json")}
+    for name, text in previous.items():
+        (out / name).write_text(text)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", report.CHROMIUM_ENV: str(tmp_path / "none")}
+    process = subprocess.Popen([sys.executable, "-m", "labkit.cli", "report", str(FIXTURES / "sleeps.ipynb"),
+                                "--out", str(out), "--no-docx"], stderr=subprocess.PIPE, text=True, env=env)
+    seen = []
+    for line in process.stderr:  # wait until the sleeping cell runs
+        seen.append(line)
+        if "cell 1:" in line:
+            break
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == cli.EXIT_INTERRUPTED, "".join(seen) + rest
+    assert "Traceback" not in rest and "interrupted" in rest
+    assert {p.name: p.read_text() for p in out.iterdir() if not p.name.startswith(".")} == previous
+    assert not any(p.name.startswith(".labkit-partial") for p in out.iterdir())
+
+
+# --------------------------------------------------------------------------- the cell model
+
+def test_cell_map_names_the_students_cell():
+    nb = nbformat.read(FIXTURES / "stale_errors.ipynb", as_version=4)
+    run, cells = run_copy(nb, {"n": 5})
+    sources = [c.source for c in run.cells]
+    assert sources[2].startswith("# Parameters") and "n = 5" in sources[2]
+    assert [cells.source_index(i) for i in range(len(run.cells))] == [1, 2, 4, 4, 6, 7]
+    mapped = CellMap.skipping_injected(run.cells)
+    assert mapped.source_index(3) == 2  # counting only the injected cell out, as the grader does
+
+
+def test_cell_failure_round_trip():
+    failure = CellFailure(6, 4, "KeyError", "'x'", ["tb"], "error")
+    assert CellFailure.from_dict(failure.to_dict()).to_dict() == failure.to_dict()
+    assert failure.cell_number == 7 and "cell 6 (In [4])" in str(failure)
+    with pytest.raises(ValueError, match="unknown failure kind"):
+        CellFailure(0, None, "X", "", kind="exploded")
+
+
+def test_injection_and_markers_are_plain_text():
+    assert parameters_source({"s": "早上好", "xs": [1, 2], "d": {"a b": 1.5}}).splitlines()[1:] == \
+        ["s = '早上好'", "xs = [1, 2]", "d = {'a b': 1.5}"]
+    source = "x = 1\n    ### BEGIN SOLUTION: say hi\n    y = 2\n    ### END SOLUTION\nz = 3\n"
+    assert strip_solution_markers(source) == "x = 1\n    y = 2\nz = 3\n"
