@@ -1,19 +1,30 @@
-"""The mlp lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium)."""
+"""The mlp lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium),
+and its hidden checks against the solution and one plausible wrong answer per exercise."""
 import json
+import re
 
 import pytest
 
 from conftest import full_data_dir, pdf_text, render_lab
+from test_grade_dcgan import run_hidden_checks
 
 pytestmark = pytest.mark.pipeline
 
 
 @pytest.fixture(scope="module")
-def mlp_report(tmp_path_factory):
-    if full_data_dir() is None:
+def data_dir():
+    data = full_data_dir()
+    if data is None:
         pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_DATA", str(data))
+        yield data
+
+
+@pytest.fixture(scope="module")
+def mlp_report(tmp_path_factory, data_dir):
     out = tmp_path_factory.mktemp("mlp")
-    return render_lab("mlp", out, lang="zh"), out  # Chinese labkit text, English notebook prose
+    return render_lab("mlp", out, lang="zh"), out
 
 
 def test_mlp_smoke_report_is_complete(mlp_report):
@@ -23,25 +34,64 @@ def test_mlp_smoke_report_is_complete(mlp_report):
         assert (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
     recorded = metrics["metrics"]
-    for key in ("linreg_test_acc", "softmax_test_acc", "mlp_test_acc"):
+    for key in ("linreg_test_acc", "softmax_test_acc", "mlp_test_acc", "linreg_closed_form_test_acc"):
         assert 0.1 < recorded[key] <= 1.0, key
-    # every sweep setting recorded
+    # every sweep setting recorded, the source's MLP crossed with the kit's
     for key in ("sweep_epochs_3_test_acc", "sweep_loss_mse_test_acc", "sweep_batch_size_64_test_acc",
                 "sweep_optimizer_adadelta_test_acc", "pitfall_softmax_before_ce_test_acc"):
         assert key in recorded, key
+    assert len([k for k in recorded if k.startswith("sweep_source_mlp_")]) == 4, sorted(recorded)
     assert metrics["parameters"]["profile"] == "smoke"
     assert metrics["provenance"]["datasets"][0]["source"] == "full"
     assert metrics["provenance"]["settings"]["epochs"] == 2
 
 
-def test_mlp_pdf_has_sections_and_recorded_accuracy(mlp_report):
+def test_mlp_pdf_is_chinese_with_sections_and_recorded_accuracy(mlp_report):
     result, out = mlp_report
-    text = pdf_text(out / "mlp.pdf")
-    for heading in ("运行环境与来源", "测试准确率", "1. The data", "2. Three models", "3.1 Number of epochs",
-                    "3.2 Loss function", "3.3 Batch size", "3.4 Optimizer", "4. The pitfall, measured",
-                    "Common pitfall"):
-        assert heading in text, heading
+    text = re.sub(r"\s+", "", pdf_text(out / "mlp.pdf"))  # CJK lines wrap anywhere: compare without spaces
+    for heading in ("运行环境与来源", "实验一", "1. 实验目的", "2. 实验原理", "2.1 三个模型", "3. 实验内容与结果", "3.1 数据",
+                    "3.2 三个模型", "3.3 最小二乘的闭式解", "3.4 训练轮数", "3.5 损失函数", "3.6 批大小", "3.7 优化器",
+                    "3.8 源报告的 MLP 实测", "4. 总结与心得", "5. 改进建议", "常见错误", "测试准确率"):
+        assert heading.replace(" ", "") in text, heading
+    for english in ("Objectives", "Principles", "Leastsquaresinclosedform", "Commonpitfall", "[check]", "BEGINSOLUTION"):
+        assert english not in text, english
     acc = result.records["mlp_test_acc"]
-    assert f"mlp_test_acc = {acc:.6g}" in text
+    assert f"mlp_test_acc={acc:.6g}" in text
     for raw_tex in ("\\lVert", "\\arg", "\\tilde", "$\\", "\\sum"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
+
+
+def test_mlp_hidden_checks_accept_both_layouts_and_reject_each_wrong_answer(data_dir):
+    """Region 0: the MLP's layers in make_model; region 1: least_squares."""
+    no_batchnorm = """
+for hidden in (256, 128, 64):
+    layers += [nn.Linear(width, hidden), nn.ReLU()]
+    width = hidden
+layers.append(nn.Linear(width, 10))
+"""
+    bn_before_always = """
+for hidden in (256, 128, 64):
+    layers += [nn.BatchNorm1d(width), nn.Linear(width, hidden), nn.ReLU()]
+    width = hidden
+layers.append(nn.Linear(width, 10))
+"""
+    forgot_inverse = "return x.T @ y  # the normal equations without solving them"
+    results = run_hidden_checks("mlp", [{0: bn_before_always}, {0: no_batchnorm}, {1: forgot_inverse}])
+    checks = {"mlp_architecture", "mlp_heldout", "closed_form"}
+    for result, failing in zip(results, (set(), {"mlp_architecture"}, {"closed_form"})):
+        assert result["__errors__"] == [], result["__errors__"]
+        assert {n for n in checks if not result[n]["passed"]} == failing, {n: result[n]["message"] for n in checks}
+    assert "BatchNorm1d" in results[1]["mlp_architecture"]["message"]
+    assert 0.8 <= results[0]["mlp_heldout"]["values"]["mlp_test_acc"] <= 1.0
+    assert 0.6 <= results[0]["closed_form"]["values"]["linreg_closed_form_test_acc"] <= 1.0
+
+
+def test_mlp_source_recipe_runs(tmp_path, data_dir):
+    """`-p recipe source`: the source's MLP in the three models, the optimizers at one shared rate; English."""
+    result = render_lab("mlp", tmp_path, recipe="source", epoch_grid=[1, 2], loss_grid=["cross_entropy"],
+                        batch_grid=[256], optimizer_grid=["sgd", "adadelta"])
+    assert result.failure is None, result.failure
+    text = re.sub(r"[ \t]+", " ", pdf_text(tmp_path / "mlp.pdf"))
+    for heading in ("1. Objectives", "3.8 The source's MLP, measured", "recipe source", "sgd 0.005, adadelta 0.005"):
+        assert heading in text, heading
+    assert "实验目的" not in text
