@@ -28,9 +28,9 @@ from labkit.data.files import (
     download,
     full_or_download,
     read_idx,
-    short_error,
     verify,
 )
+from labkit.plumbing import short_error
 from labkit.data.subset import ALL, check_size, fit_size, stratified_indices
 from labkit.i18n import t
 from labkit.records import DATASET_MIME, emit
