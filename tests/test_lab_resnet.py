@@ -8,9 +8,11 @@ from conftest import full_data_dir, pdf_text, render_lab
 
 pytestmark = pytest.mark.pipeline
 
-HEADINGS = ("Environment and provenance", "1. The data", "2. The baseline: LeNet-5", "3. ResNet-18",
-            "4. Training recipes", "5. Training ResNet-18: checkpoint and resume", "6. Feature maps",
-            "7. Which classes are confused?", "8. Why it is fast", "Common pitfall")
+HEADINGS = ("Environment and provenance", "1. Objectives", "2. Principles", "3. Experiments and results",
+            "3.1 The data", "3.2 The baseline: LeNet-5", "3.3 ResNet-18", "3.4 The training recipe",
+            "3.5 Training ResNet-18: checkpoint and resume", "3.6 The stem", "3.7 Feature maps",
+            "3.8 Which classes are confused?", "3.9 Why it is fast", "4. Summary", "5. Suggestions",
+            "Common pitfall (from the source reports)")
 
 
 def _outputs_text(ipynb) -> str:
@@ -40,7 +42,12 @@ def test_resnet_smoke_report_is_complete(resnet_report):
     assert recorded["resnet18_epoch_seconds"] > 0
     assert recorded["resnet18_images_per_second"] > 0
     assert recorded["resnet18_train_seconds"] >= recorded["resnet18_epoch_seconds"]
-    assert recorded["resnet18_parameters"] == 176402  # ResNet-18 at width 8
+    assert recorded["resnet18_parameters"] == 177362  # ResNet-18 at width 8 with the source's 7x7 ImageNet stem
+    # the source's pitfalls, measured: the stems side by side, and a weights-only resume beside the complete one
+    for key in ("sweep_stem_cifar_test_acc", "sweep_stem_imagenet_test_acc", "resume_weights_only_test_acc",
+                "resume_complete_test_acc"):
+        assert 0.0 <= recorded[key] <= 1.0, key
+    assert recorded["sweep_stem_imagenet_seconds"] > 0 and recorded["sweep_stem_cifar_seconds"] > 0
     per_class = recorded["resnet18_per_class_acc"]
     assert len(per_class) == 10 and "cat" in per_class and all(0 <= v <= 1 for v in per_class.values())
     assert "resnet18_test_loss_rise_epoch" in recorded
@@ -66,17 +73,21 @@ def test_resnet_pdf_has_sections_and_recorded_accuracy(resnet_report):
     acc = result.records["resnet18_test_acc"]
     assert f"resnet18_test_acc = {acc:.6g}" in text
     assert "LeNet-5 vs ResNet-18" in text and "accuracy per class" in text
+    assert "weights only (the source)" in text and "CIFAR stem vs ImageNet stem" in text
+    for hidden in ("[check]", "hidden-check", "BEGIN SOLUTION", "实验目的"):  # no checks, no markers, one language
+        assert hidden not in text, hidden
     for raw_tex in ("\\operatorname", "\\frac", "\\mathcal", "$\\", "\\eta"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
 
 
 def test_resnet_offline_uses_the_embedded_sample(tmp_path, monkeypatch):
-    """Offline, with a subset larger than the embedded sample, the lab still runs (in Chinese)."""
+    """Offline, with a subset larger than the embedded sample, the lab still runs (in Chinese, with the kit's
+    modern recipe: one-cycle schedule, CIFAR stem, flip TTA)."""
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "no-data"))
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
     out = tmp_path / "report"
     result = render_lab("resnet", out, lang="zh", train_size=5000, test_size=400, epochs=1, lenet_epochs=1,
-                        width=4, interrupt_at=0)
+                        width=4, interrupt_at=0, recipe="modern", batch_size=256)
     assert result.failure is None, result.failure
     metrics = json.loads((out / "metrics.json").read_text())
     dataset = metrics["provenance"]["datasets"][0]
@@ -84,3 +95,9 @@ def test_resnet_offline_uses_the_embedded_sample(tmp_path, monkeypatch):
     assert 0 <= metrics["metrics"]["resnet18_test_acc"] <= 1
     text = pdf_text(out / "resnet.pdf")
     assert "运行环境与来源" in text and "测试准确率" in text  # labkit's Chinese headings and table columns
+    words = " ".join(text.split())
+    for heading in ("1. 实验目的", "2. 实验原理", "3. 实验内容与结果", "4. 总结与心得", "5. 改进建议", "残差块", "单周期"):
+        assert heading in words, heading
+    for english in ("Objectives", "Principles", "Common pitfall", "Experiments and results"):
+        assert english not in words, english  # the zh report holds the Chinese prose cells only
+    assert metrics["provenance"]["settings"]["recipe"] == "modern"
