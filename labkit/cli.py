@@ -183,13 +183,23 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from labkit.grade.release import ReleaseError, release
-    from labkit.report.labs import UnknownLab, resolve_notebook
+    from labkit.grade.release import ReleaseError, release, release_kit
+    from labkit.report.labs import UnknownLab, lab_names, resolve_notebook
 
+    if bool(args.all) == bool(args.lab):
+        _err("give one lab (labkit release mlp --out DIR) or --all for the whole student kit")
+        return EXIT_USAGE
     try:
+        if args.all:
+            kit = release_kit({name: resolve_notebook(name)[1] for name in lab_names()}, Path(args.out))
+            for released in kit.notebooks:
+                print(f"labkit: wrote {released.path}: {released.stubs} exercise(s) replaced by a stub, "
+                      f"{released.hidden_removed} hidden-check cell(s) removed")
+            print(f"labkit: the student kit is in {kit.path} (README.md, Makefile, requirements.txt, {kit.wheel.name})")
+            return EXIT_OK
         name, notebook = resolve_notebook(args.lab)
         released = release(notebook, Path(args.out), name=name)
-    except (UnknownLab, ReleaseError, ValueError) as exc:
+    except (UnknownLab, ReleaseError, ValueError, OSError) as exc:
         _err(str(exc))
         return EXIT_USAGE
     print(f"labkit: wrote {released.path}: {released.stubs} exercise(s) replaced by a stub, "
@@ -265,9 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Replace the code between '### BEGIN SOLUTION' and '### END SOLUTION' by a "
                                      "`raise NotImplementedError` stub, remove the cells tagged hidden-check, and "
                                      "clear the outputs.")
-    rel.add_argument("lab", metavar="LAB_OR_NOTEBOOK", help="a lab name or a path to a .ipynb")
+    rel.add_argument("lab", metavar="LAB_OR_NOTEBOOK", nargs="?", help="a lab name or a path to a .ipynb")
+    rel.add_argument("--all", action="store_true",
+                     help="write the whole student kit: every lab's student version, a README, a Makefile, "
+                          "requirements.txt and the labkit wheel")
     rel.add_argument("--out", metavar="DIR", default="reports/release",
-                     help="write DIR/<lab>.ipynb (default: reports/release/)")
+                     help="write DIR/<lab>.ipynb, or the kit into DIR (default: reports/release/)")
     rel.set_defaults(func=cmd_release)
 
     lst = sub.add_parser("list", help="the labs and their parameters (defaults and types)")
@@ -275,7 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _skip_slow_optional_imports() -> None:
+    """nbformat imports jsonschema, which imports the optional ``rfc3987_syntax`` (when installed) and
+    builds its grammar: seconds at every start, for an IRI format check no notebook uses. The CLI's own
+    process does without it (jsonschema skips a format whose checker cannot be imported)."""
+    sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+
+
 def main(argv: list[str] | None = None) -> int:
+    _skip_slow_optional_imports()
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.func(args)
