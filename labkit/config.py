@@ -62,6 +62,14 @@ class Config:
     def __len__(self) -> int:
         return len(self.__dataclass_fields__)
 
+    def __reduce__(self):  # the class is made at run time: pickle the values, rebuild a class like it
+        return _rebuild, (type(self).__name__, as_dict(self))
+
+
+def _rebuild(name: str, values: dict[str, Any]) -> "Config":
+    extra = [(key, Any) for key in values if key not in Config.__dataclass_fields__]
+    return dataclasses.make_dataclass(name, extra, bases=(Config,), frozen=True)(**values)
+
 
 def as_dict(cfg: Config) -> dict[str, Any]:
     """The settings of ``cfg`` as a plain dict (name -> value), in declaration order."""

@@ -64,6 +64,10 @@ def test_config_is_read_only_typed_and_not_shadowed_by_parameter_names():
         cfg.nope
     with pytest.raises(KeyError, match="no setting 'nope'"):
         cfg["nope"]
+    import copy
+    import pickle
+    for again in (pickle.loads(pickle.dumps(cfg)), copy.deepcopy(cfg)):
+        assert as_dict(again) == as_dict(cfg) and type(again).__name__ == "DemoConfig"
 
 
 @pytest.mark.parametrize("profiles, values, fragment", [
