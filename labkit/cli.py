@@ -293,6 +293,9 @@ def _skip_slow_optional_imports() -> None:
     builds its grammar: seconds at every start, for an IRI format check no notebook uses. The CLI's own
     process does without it (jsonschema skips a format whose checker cannot be imported)."""
     sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
+    # older notebooks have no cell ids; nbformat adds them, and its warning says nothing to a student
+    import warnings
+    warnings.filterwarnings("ignore", message="Cell is missing an id field")
 
 
 def main(argv: list[str] | None = None) -> int:

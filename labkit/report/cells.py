@@ -64,7 +64,10 @@ class CellFailure(Exception):
     def message(self, lang: str = "en") -> str:
         """One line for a human: which cell, which exception, its message."""
         key = {"dead_kernel": "error.died", "timeout": "error.timeout"}.get(self.kind, "error.raised")
-        return t(key, lang, cell=self.cell_label(lang), ename=self.ename, evalue=self.evalue)
+        text = t(key, lang, cell=self.cell_label(lang), ename=self.ename, evalue=self.evalue)
+        if self.kind == "dead_kernel" and self.evalue and self.evalue != "Kernel died":
+            text = f"{text.rstrip('.。')} — {self.evalue}"  # e.g. "Fatal Python error: Segmentation fault"
+        return text
 
     def __str__(self) -> str:
         return self.message("en")

@@ -371,7 +371,26 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
             progress.finish()
     if interrupted:
         raise KeyboardInterrupt
+    failure, index = result
+    if failure is not None and failure.kind == "dead_kernel":
+        last = _last_log_line(ipc_dir / "kernel.log")
+        if last:
+            failure.evalue = f"{failure.evalue}: {last}" if failure.evalue else last
     return result
+
+
+def _last_log_line(log: Path) -> str:
+    """The last meaningful line the kernel process wrote (e.g. ``Fatal Python error: ...``), or ""."""
+    try:
+        lines = log.read_bytes()[-20_000:].decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    fatal = [line.strip() for line in lines if line.startswith("Fatal Python error")]
+    if fatal:
+        return fatal[-1][:300]
+    lines = [line.strip() for line in lines if line.strip() and "[IPKernelApp]" not in line and "Warning" not in line
+             and not line.startswith(("  File", "    ", "Current thread", "Thread 0x", "Extension modules"))]
+    return lines[-1][:300] if lines else ""
 
 
 async def _ensure(value: Any) -> Any:
