@@ -65,9 +65,10 @@ def _solution():
     return nbformat.read(ROOT / "notebooks" / "resnet.ipynb", as_version=4)
 
 
-def _submission(number: int | None = None, code: str = ""):
-    """The released notebook with every stub filled with the solution, except region ``number`` (notebook
-    order, from 0), whose body becomes ``code``."""
+def _submission(replaced: dict[int, str] | None = None):
+    """The released notebook with every stub filled with the solution, except the regions in ``replaced``
+    (region number in notebook order, from 0 -> the code of its body)."""
+    replaced = replaced or {}
     solution = _solution()
     blocks = []
     for index, cell in enumerate(solution.cells):
@@ -86,7 +87,8 @@ def _submission(number: int | None = None, code: str = ""):
                 continue
             seen += 1
             indent = line[: len(line) - len(line.lstrip())]
-            lines += ([indent + row for row in code.strip("\n").splitlines()] if seen == number else blocks[seen])
+            lines += ([indent + row for row in replaced[seen].strip("\n").splitlines()] if seen in replaced
+                      else blocks[seen])
         cell.source = "\n".join(lines)
     assert seen == len(blocks) - 1
     return released
@@ -118,12 +120,46 @@ def test_the_released_notebook_has_one_stub_per_region_with_a_hint():
     assert "nn.init.zeros_(self.bn2.weight)" not in text and "AdaptiveAvgPool2d" not in text
 
 
+# Other correct layouts the lab allows: a Sequential branch with biased convolutions, the stride on the second
+# convolution, nn.Identity as the shortcut, ReLU modules, zero_init through the Sequential; stages built in a
+# loop with setattr and a head written as its own modules.
+OTHER_LAYOUTS = {
+    0: """
+self.branch = nn.Sequential(
+    nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+    nn.Conv2d(out_channels, out_channels, 3, stride=stride, padding=1), nn.BatchNorm2d(out_channels))
+if zero_init:
+    self.branch[-1].weight.data.zero_()
+self.shortcut = nn.Identity() if stride == 1 and in_channels == out_channels else nn.Sequential(
+    nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride), nn.BatchNorm2d(out_channels))
+self.out = nn.ReLU()
+""",
+    1: """
+return self.out(self.branch(x) + self.shortcut(x))
+""",
+    2: """
+previous = width
+for number, factor in enumerate((1, 2, 4, 8), start=1):
+    blocks = [Residual(previous, width * factor, 1 if number == 1 else 2, zero_init=zero_init),
+              Residual(width * factor, width * factor, zero_init=zero_init)]
+    setattr(self, f"stage{number}", nn.Sequential(*blocks))
+    previous = width * factor
+self.head = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(1), nn.Linear(previous, num_classes))
+""",
+}
+
+
+def test_other_correct_layouts_pass_every_check(data_dir):
+    results = _structural_verdicts(_submission(OTHER_LAYOUTS))
+    assert all(result["passed"] for result in results.values()), results
+
+
 @pytest.mark.parametrize("wrong", sorted(WRONG))
 def test_a_wrong_answer_fails_exactly_its_own_check(data_dir, wrong):
     if wrong == "relu_before_add":  # the solution itself passes every structural check
         assert all(r["passed"] for r in _structural_verdicts(_submission()).values())
     number, code, failing = WRONG[wrong]
-    results = _structural_verdicts(_submission(number, code))
+    results = _structural_verdicts(_submission({number: code}))
     assert set(results) == set(STRUCTURAL), results
     for name, result in results.items():
         assert result["passed"] == (name != failing), (wrong, name, result["message"])
