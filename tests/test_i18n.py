@@ -21,3 +21,21 @@ def test_set_language_validates():
         assert i18n.t("figure.epoch") == "轮次"
     finally:
         i18n.set_language("en")
+
+
+def test_every_dataset_checksum_kind_has_a_label():
+    """The provenance table is rendered outside the kernel, where labkit.data never ran."""
+    from labkit.data.files import CHECKSUM_LABELS
+
+    for lang, labels in CHECKSUM_LABELS.items():
+        for key in labels:
+            assert key in i18n.STRINGS[lang]
+
+
+def test_tr_follows_the_language():
+    i18n.set_language("zh")
+    try:
+        assert i18n.tr("{n} epochs", "{n} 个轮次", n=3) == "3 个轮次"
+    finally:
+        i18n.set_language("en")
+    assert i18n.tr("Loss", "损失") == "Loss"
