@@ -5,7 +5,9 @@ Exit codes of ``labkit report`` (also in README.md):
 * 0 — success;
 * 1 — the notebook ran but a cell failed (the HTML and PDF are still written, showing the error);
 * 2 — bad invocation: unknown lab, unknown parameter, wrong type or choice; nothing was run or written;
-* 3 — the notebook ran, but the PDF could not be made (e.g. Chromium is missing); the HTML is written.
+* 3 — the notebook ran, but the PDF could not be made (e.g. Chromium is missing); the HTML is written;
+* 70 — labkit itself failed (a bug; ``LABKIT_DEBUG=1`` shows the traceback); nothing was moved into the folder;
+* 130 — interrupted (Ctrl-C); the output folder is as it was before the run.
 
 Exit codes of ``labkit grade``:
 
@@ -100,7 +102,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from labkit.report import pipeline as report
 
-    say = (lambda line: None) if args.quiet else (lambda line: print(f"labkit: {line}", file=sys.stderr, flush=True))
+    def say(line: str) -> None:  # --quiet keeps the notes (kernel choice, embedded data samples), drops the steps
+        if not args.quiet or line.startswith("note:"):
+            print(f"labkit: {line}", file=sys.stderr, flush=True)
+
     if not args.quiet:
         print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
     try:

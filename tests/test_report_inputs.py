@@ -288,3 +288,55 @@ def test_injection_and_markers_are_plain_text():
         ["s = '早上好'", "xs = [1, 2]", "d = {'a b': 1.5}"]
     source = "x = 1\n    ### BEGIN SOLUTION: say hi\n    y = 2\n    ### END SOLUTION\nz = 3\n"
     assert strip_solution_markers(source) == "x = 1\n    y = 2\nz = 3\n"
+
+
+# --------------------------------------------------------------------------- kernel environment and progress
+
+def test_kernel_env_gives_fonts_data_and_threads(tmp_path, monkeypatch):
+    from labkit.report import kernel
+
+    monkeypatch.delenv("MATPLOTLIBRC", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(kernel, "available_cpus", lambda: 1)
+    monkeypatch.setattr(kernel.os, "cpu_count", lambda: 8)
+    env = kernel.kernel_env(tmp_path, tmp_path / "data")
+    assert env["LABKIT_DATA"] == str(tmp_path / "data") and env["OMP_NUM_THREADS"] == "1"
+    if kernel._cjk_family() is not None:
+        rc = Path(env["MATPLOTLIBRC"]).read_text(encoding="utf-8")
+        assert re.search(r"^font\.family: sans-serif, .+", rc, flags=re.M)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the user's own setting wins
+    assert kernel.kernel_env(tmp_path, tmp_path)["OMP_NUM_THREADS"] == "3"
+
+
+class _Stream:
+    def __init__(self, tty: bool):
+        self.text, self.tty = "", tty
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return self.tty
+
+
+def test_progress_lines_and_training_bars():
+    from labkit.report.kernel import Progress
+
+    bar = "\r  mlp:  50%|#####     | 8/16 [00:01<00:01]\r  mlp: 100%|##########| 16/16 [00:02<00:00]"
+    for tty in (False, True):
+        stream = _Stream(tty)
+        progress = Progress(12, stream)
+        progress.cell(4, "# a comment\nfor epoch in range(3):\n    pass")
+        progress.stream_text("loss 0.3\n", "stdout")
+        progress.stream_text(bar, "stderr")
+        progress.stream_text("\n", "stderr")
+        progress.cell(None, "# Parameters\nlr = 0.1\n")
+        progress.finish()
+        lines = stream.text.replace("\r", "\n").splitlines()
+        assert re.match(r"\[ 1/12 0:0\d\] cell 4: for epoch in range\(3\):", lines[0])
+        assert any("16/16" in line for line in lines) and "loss 0.3" not in stream.text
+        assert re.search(r"\[ 2/12 0:0\d\] parameters: lr = 0.1", stream.text)
+        assert stream.text.count("8/16") == (1 if tty else 0)  # a log file gets only the finished bar
