@@ -1,6 +1,7 @@
 """The dcgan lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium)."""
 import json
 import math
+import re
 
 import pytest
 
@@ -19,7 +20,7 @@ def dcgan_report(tmp_path_factory):
     out = tmp_path_factory.mktemp("dcgan")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LABKIT_DATA", str(data))
-        return render_lab("dcgan", out), out
+        return render_lab("dcgan", out, lang="zh"), out  # the Chinese report; the offline test renders English
 
 
 def test_dcgan_smoke_report_is_complete(dcgan_report):
@@ -41,32 +42,43 @@ def test_dcgan_smoke_report_is_complete(dcgan_report):
     histogram = recorded["dcgan_class_histogram"]
     assert len(histogram) == 10 and abs(sum(histogram) - 1) < 1e-3
     assert 0.1 < recorded["dcgan_score_classifier_test_acc"] <= 1.0
-    for key in ("dcgan_loss_d", "dcgan_loss_g", "dcgan_seconds_per_epoch"):
+    for key in ("dcgan_loss_d", "dcgan_loss_g", "dcgan_seconds_per_epoch", "dcgan_source_recipe_fid"):
         assert math.isfinite(recorded[key]) and recorded[key] > 0, key
 
 
-def test_dcgan_pdf_has_sections_and_recorded_score(dcgan_report):
+def test_dcgan_pdf_is_chinese_with_sections_and_recorded_score(dcgan_report):
     result, out = dcgan_report
-    text = pdf_text(out / "dcgan.pdf")
-    for heading in ("Environment and provenance", "1. The data", "2. The two networks",
-                    "3. The objective and the training step", "4. Measuring the samples", "5. Training",
-                    "6.1 Samples over training", "6.2 Loss curves and how to read them", "6.3 The score over training",
-                    "7. Discussion", "Common pitfall", "real images (floor)", "Final classifier FID"):
-        assert heading in text, heading
+    text = re.sub(r"\s+", "", pdf_text(out / "dcgan.pdf"))  # CJK lines wrap anywhere: compare without spaces
+    for heading in ("运行环境与来源", "实验五", "1. 实验目的", "2. 实验原理", "2.1 两个网络", "2.2 目标函数与训练步骤",
+                    "2.3 衡量样本质量", "3. 实验内容与结果", "3.1 数据", "3.2 两个网络", "3.3 训练步骤与训练过程",
+                    "3.4 训练过程中的样本", "3.5 损失曲线及其解读", "3.6 训练过程中的分数", "4. 总结与心得", "5. 改进建议",
+                    "常见错误", "真实图像（下限）", "最终分类器", "方案 source", "3.7 扩展：条件 DCGAN", "标签准确率"):
+        assert heading.replace(" ", "") in text, heading
+    for english in ("Objectives", "Principles", "Commonpitfall", "Samplesovertraining", "Thescoreovertraining",
+                    "[check]", "hidden-check", "BEGINSOLUTION", "**下限"):
+        assert english not in text, english
     fid = result.records["dcgan_fid"]
-    assert f"dcgan_fid = {fid:.6g}" in text
+    assert f"dcgan_fid={fid:.6g}" in text
     for raw_tex in ("\\log", "\\mathcal", "$\\", "\\sigma"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
 
 
 def test_dcgan_runs_offline_on_the_embedded_sample(tmp_path, monkeypatch):
-    """No data folder and no network: the lab falls back to the sample, also when the profile asks for more."""
+    """No data folder and no network: the lab falls back to the sample, also when the profile asks for more.
+
+    Also the source recipe alone, in English."""
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "no-data"))
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
     out = tmp_path / "report"
     # train_size above the sample's 5,000 images exercises the notebook's fallback to all of them
-    result = render_lab("dcgan", out, train_size=8000, epochs=2, sample_epochs=[1, 2])
+    result = render_lab("dcgan", out, train_size=8000, epochs=2, sample_epochs=[1, 2], recipe="source",
+                        compare_recipes=False)
     assert result.failure is None, result.failure
+    text = re.sub(r"[ \t]+", " ", pdf_text(out / "dcgan.pdf"))
+    for heading in ("1. Objectives", "2. Principles", "3. Experiments and results", "3.6 The score over training",
+                    "4. Summary", "5. Suggestions", "Common pitfall", "recipe source"):
+        assert heading in text, heading
+    assert "实验目的" not in text
     metrics = json.loads((out / "metrics.json").read_text())
     assert {d["source"] for d in metrics["provenance"]["datasets"]} == {"sample"}
     assert metrics["metrics"]["dcgan_fid"] > 0
