@@ -24,25 +24,38 @@ def localize(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
-               highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()) -> pd.DataFrame:
-    """Display ``df`` with a caption, numbers rounded to ``digits`` significant digits.
+def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
+           highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()):
+    """The pandas ``Styler`` :func:`show_table` displays: localized names, ``digits`` significant
+    digits, the best value of each ``highlight_max``/``highlight_min`` column in bold, the caption.
 
-    Columns named in ``highlight_max`` / ``highlight_min`` have their best value
-    in bold. Returns ``df`` unchanged (display is a side effect).
+    Raises KeyError naming a highlight column that ``df`` does not have.
     """
     named_index = df.index.name is not None
     shown = localize(df.reset_index() if named_index else df)
     styler = shown.style.format(lambda v: f"{v:.{digits}g}" if isinstance(v, float) else v)
     if named_index:
         styler = styler.hide(axis="index")
-    styled_cols = {c: t(_COLUMN_KEYS.get(c, c)) if c in _COLUMN_KEYS else c for c in df.columns}
-    for col in highlight_max:
-        styler = styler.highlight_max(subset=[styled_cols[col]], props="font-weight: bold")
-    for col in highlight_min:
-        styler = styler.highlight_min(subset=[styled_cols[col]], props="font-weight: bold")
+    for columns, highlight in ((highlight_max, styler.highlight_max), (highlight_min, styler.highlight_min)):
+        for col in columns:
+            if col not in df.columns:
+                raise KeyError(f"cannot highlight column {col!r}: the table has {', '.join(map(str, df.columns))}")
+            styler = highlight(subset=[t(_COLUMN_KEYS[col]) if col in _COLUMN_KEYS else col],
+                               props="font-weight: bold")
     if caption:
         styler = styler.set_caption(caption)
+    return styler
+
+
+def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
+               highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()) -> pd.DataFrame:
+    """Display ``df`` with a caption, numbers rounded to ``digits`` significant digits.
+
+    Columns named in ``highlight_max`` / ``highlight_min`` have their best value
+    in bold (see :func:`styled`). In a kernel the table is displayed as HTML;
+    in a plain script it is printed. Returns ``df`` unchanged (display is a side effect).
+    """
+    styler = styled(df, caption, digits, highlight_max, highlight_min)
     try:
         from IPython import get_ipython
         from IPython.display import HTML, display
@@ -51,5 +64,6 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     if get_ipython is not None and get_ipython() is not None:
         display(HTML(styler.to_html(table_attributes='class="labkit-table"')))
     else:  # a plain script: print the table
-        print(f"{caption}\n" if caption else "", shown.to_string(index=not named_index), sep="")
+        shown = localize(df.reset_index() if df.index.name is not None else df)
+        print(f"{caption}\n" if caption else "", shown.to_string(index=df.index.name is None), sep="")
     return df
