@@ -307,7 +307,11 @@ def main(argv: list[str] | None = None) -> int:
     _skip_slow_optional_imports()
     parser = build_parser()
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C before or after a report's run (during one, cmd_report says more)
+        _err("interrupted")
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

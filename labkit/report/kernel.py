@@ -298,7 +298,10 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbclient.util import run_sync
 
-    km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(ipc_dir / "kernel"))
+    if os.name == "posix":  # IPC sockets: no "running over TCP without encryption" warning, no ports
+        km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(ipc_dir / "kernel"))
+    else:
+        km = AsyncKernelManager(kernel_name=kernel_name)
     client = _client_class()(nb, km=km, timeout=cell_timeout, kernel_name=kernel_name,
                              resources={"metadata": {"path": str(cwd)}}, record_timing=True)
     client._used = {}
@@ -312,7 +315,7 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
     async def go() -> tuple[CellFailure | None, int | None]:
         # Ctrl-C: cancel the run (nbclient would otherwise swallow or misreport it), then stop the kernel
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
-        watching = threading.current_thread() is threading.main_thread()
+        watching = threading.current_thread() is threading.main_thread() and os.name == "posix"
         if watching:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(signum, lambda: (interrupted.append(True), task.cancel()))

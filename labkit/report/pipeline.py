@@ -139,8 +139,10 @@ def _output_folder(out_dir: Path) -> Iterator[Path]:
     the previous report as it was); :func:`_publish` moves finished files
     out of it.
     """
-    import fcntl
-
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; the staging folder still protects the old report
+        fcntl = None
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         lock = open(out_dir / ".labkit-report.lock", "a+")
@@ -148,7 +150,8 @@ def _output_folder(out_dir: Path) -> Iterator[Path]:
         raise ReportInputError(f"cannot write into {out_dir}: {exc.strerror or exc}") from None
     try:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip()
