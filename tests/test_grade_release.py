@@ -80,11 +80,14 @@ def test_the_mlp_release_stubs_the_model_and_the_closed_form(tmp_path):
     solution = nbformat.read(ROOT / "notebooks" / "mlp.ipynb", as_version=4)
     assert len(released.cells) == len(solution.cells) - 1  # the hidden-check cell
     sources = "\n".join(c.source for c in released.cells)
-    assert sources.count(STUB) == 2 and "BEGIN SOLUTION" not in sources and "@check" not in sources
+    assert sources.count('raise NotImplementedError("exercise: ') == 2
+    assert "BEGIN SOLUTION" not in sources and "@check" not in sources
     assert "torch.linalg.lstsq(features" not in sources and "nn.BatchNorm1d(hidden)" not in sources
     # the parameters cell and the prose are untouched
-    assert released.cells[1].source == solution.cells[1].source
-    assert "parameters" in released.cells[1].metadata["tags"]
+    def parameters(nb):
+        return next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+
+    assert parameters(released).source == parameters(solution).source
     filled = fill_in(released, solution)
     assert "nn.BatchNorm1d(hidden)" in "\n".join(c.source for c in filled.cells)
 
@@ -98,3 +101,89 @@ def test_release_cli_errors(tmp_path, capsys):
     assert main(["release", str(tmp_path / "broken.ipynb"), "--out", str(tmp_path / "out")]) == 2
     assert "never closed" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_lab_without_exercises_is_not_released(tmp_path, capsys):
+    plain = nbformat.read(TOY, as_version=4)
+    for cell in plain.cells:
+        cell.source = "\n".join(line for line in cell.source.splitlines() if "SOLUTION" not in line)
+    nbformat.write(plain, tmp_path / "plain.ipynb")
+    assert main(["release", str(tmp_path / "plain.ipynb"), "--out", str(tmp_path / "out")]) == 2
+    assert "has no exercise" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "unwritable"])
+def test_an_out_that_is_a_file_or_not_writable_exits_2_in_one_line(where, tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("") if where == "file" else None
+    out = str(target) if where == "file" else "/proc/labkit-release"
+    for args in (["release", str(TOY), "--out", out], ["release", "--all", "--out", out]):
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and ("is a file" in err[0] or "not writable" in err[0]), err
+
+
+def _secret_lines(notebook: Path) -> set[str]:
+    """Lines of a lab's solution regions and hidden-check cells long enough to be telling."""
+    from labkit.grade.hidden import HIDDEN_TAG
+    from labkit.grade.release import _regions
+
+    nb = nbformat.read(notebook, as_version=4)
+    found, public = set(), set()
+    for cell in nb.cells:
+        lines = cell.source.splitlines()
+        if cell.cell_type != "code":
+            public.update(line.strip() for line in lines)
+            continue
+        if HIDDEN_TAG in cell.metadata.get("tags", []):
+            chosen = set(range(len(lines)))
+        else:
+            chosen = {i for begin, end in _regions(cell.source, "cell") for i in range(begin + 1, end)}
+        found.update(lines[i].strip() for i in chosen)
+        public.update(line.strip() for i, line in enumerate(lines) if i not in chosen)
+    # a line that is also in the lab's public code or prose (a check may call what the notebook calls; an
+    # exercise's hint may quote a line) is no secret
+    public_text = "\n".join(public)
+    return {line for line in found - public
+            if len(line) >= 25 and not line.startswith("#") and line not in public_text
+            and "labkit.grade.hidden import" not in line}  # the checks' API is public
+
+
+def test_the_student_kit_has_every_lab_and_nothing_of_the_solutions(tmp_path, capsys):
+    import zipfile
+
+    from labkit.report.labs import lab_names, resolve_notebook
+
+    kit = tmp_path / "kit"
+    assert main(["release", "--all", "--out", str(kit)]) == 0
+    labs = lab_names()
+    assert sorted(p.stem for p in (kit / "notebooks").glob("*.ipynb")) == sorted(labs)
+    for name in ("README.md", "Makefile", "requirements.txt"):
+        assert (kit / name).is_file(), name
+    readme = (kit / "README.md").read_text()
+    assert "make report LAB=mlp" in readme and "make handin" in readme and "提交" in readme and "安装" in readme
+    (wheel,) = (kit / "wheels").glob("labkit-*.whl")
+    texts = {str(p): p.read_text(errors="replace") for p in kit.rglob("*") if p.is_file() and p.suffix != ".whl"}
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        packaged = {f"wheel:{n}": archive.read(n).decode(errors="replace") for n in names}
+    assert not [n for n in names if n.endswith((".ipynb", ".yaml")) and "templates" not in n], names
+    assert not [n for n in names if n.startswith(("notebooks/", "grading/", "tests/"))]
+    for path, text in texts.items():
+        assert "hidden-check" not in text and "BEGIN SOLUTION" not in text, path
+    secrets = {lab: _secret_lines(resolve_notebook(lab)[1]) for lab in labs}
+    assert all(secrets.values())
+    public = "\n".join(texts.values())  # a line one lab keeps secret may be another lab's public code
+    everyone = {line for lines in secrets.values() for line in lines}
+    leaks = [(path, line) for path, text in packaged.items() for line in everyone if line in text]
+    for lab, lines in secrets.items():
+        own = texts[str(kit / "notebooks" / f"{lab}.ipynb")]
+        leaks += [(lab, line) for line in lines if line in own]
+        leaks += [(name, line) for name, text in texts.items() if not name.endswith(".ipynb") for line in lines
+                  if line in text]
+    assert leaks == []
+    for lab in labs:
+        nb = nbformat.read(kit / "notebooks" / f"{lab}.ipynb", as_version=4)
+        assert 'raise NotImplementedError("exercise: ' in "\n".join(c.source for c in nb.cells), lab
+        assert not [c for c in nb.cells if "hidden-check" in c.metadata.get("tags", [])]

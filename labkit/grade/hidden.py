@@ -6,10 +6,11 @@ own code and recomputes the values that matter::
 
     from labkit.grade.hidden import check
 
-    @check("mlp_heldout", provides=["mlp_test_acc"])
+    @check("slope_heldout", provides=["slope_error"])
     def _():
-        history = train("mlp", epochs=cfg.epochs, dataset=held_out)   # the student's function
-        return {"mlp_test_acc": history.last("test_acc")}
+        xs = [random.uniform(-2, 2) for _ in range(300)]     # fresh inputs, made by the check
+        ys = [-1.7 * x for x in xs]
+        return {"slope_error": abs(fit_slope(xs, ys) + 1.7)}  # fit_slope: the student's function
 
 What a check function does decides its result:
 

@@ -25,6 +25,11 @@ unwritten exercise and stops there with that error.
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,17 +128,38 @@ def release_notebook(nb: Any) -> tuple[Any, int, int]:
     return released, stubs, hidden
 
 
+def check_out_dir(out_dir: Path | str) -> Path:
+    """``out_dir`` resolved, or :class:`ReleaseError` when it is a file or cannot be written (before any work)."""
+    out_dir = Path(out_dir).expanduser().resolve()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ReleaseError(f"--out {out_dir} is a file, not a folder; choose a folder")
+    existing = out_dir
+    while not existing.exists():
+        existing = existing.parent
+    try:  # as root, os.access says yes to read-only file systems and /proc: try for real
+        if not existing.is_dir():
+            raise OSError
+        os.rmdir(tempfile.mkdtemp(prefix=".labkit-probe-", dir=existing))
+    except OSError:
+        raise ReleaseError(f"--out {out_dir}: {existing} is not writable; choose a folder you can write to") from None
+    return out_dir
+
+
 def release(notebook: Path | str, out_dir: Path | str, *, name: str | None = None) -> Released:
     """Write the student version of ``notebook`` to ``out_dir/<name>.ipynb``.
 
     Raises :class:`ReleaseError` (before writing anything) when the markers
-    do not pair up, and ``ValueError`` when the output would overwrite the
-    solution notebook.
+    do not pair up, when the notebook has no exercise (its student version
+    would be the solution) or ``out_dir`` is a file or not writable, and
+    ``ValueError`` when the output would overwrite the solution notebook.
     """
     notebook = Path(notebook).resolve()
+    out_dir = check_out_dir(out_dir)
     nb = nbformat.read(notebook, as_version=4)
     released, stubs, hidden = release_notebook(nb)
-    out_dir = Path(out_dir).resolve()
+    if stubs == 0:
+        raise ReleaseError(f"{notebook.name} has no exercise (no '{BEGIN}' region): its student version would "
+                           "be the solution itself; mark the code students write first")
     path = out_dir / f"{name or notebook.stem}.ipynb"
     if path == notebook:
         raise ValueError(f"the student version would overwrite the solution {notebook}: choose another --out")
@@ -173,3 +199,134 @@ def fill_in(released: Any, solution: Any) -> Any:
     if used != len(blocks):
         raise ReleaseError(f"the solution has {len(blocks)} regions but the released notebook {used} stubs")
     return filled
+
+
+# --------------------------------------------------------------------------- the student kit
+
+STUDENT_README = """\
+# 深度学习实验 · 学生包 / Deep-learning labs · student kit
+
+**中文**
+
+本文件夹是你的实验包：`notebooks/` 里是 {count} 个实验的笔记本（{labs}），需要你完成的代码处写着
+`raise NotImplementedError("exercise: ...")`，引号里说明了要写什么。
+
+1. **安装**（一次）：需要 Python 3.10 及以上。
+   `make setup`（等同于 `pip install -r requirements.txt` 和 `pip install wheels/labkit-*.whl`，
+   并注册 Jupyter 内核）。生成 PDF 需要 Chromium，中文需要 Noto CJK 字体
+   （Debian/Ubuntu：`sudo apt-get install chromium fonts-noto-cjk`）。
+2. **做实验**：`jupyter lab notebooks/mlp.ipynb`，把每个 `raise NotImplementedError(...)` 换成你的代码，
+   在标有 `analysis` 的空白单元格里写你的实验结果分析和心得体会。
+3. **生成报告**：`make report LAB=mlp`（先用 `PROFILE=smoke` 几秒钟试跑，再用默认的 `quick`），
+   报告在 `reports/mlp/`（HTML 和 PDF）。未完成的练习会让报告停在第一个存根处并说明原因。
+   数据：设置 `LABKIT_DATA` 为老师给的数据文件夹；没有时使用内置的小样本。
+4. **提交**：`make handin LAB=mlp ID=你的学号`，把 `handin/你的学号/` 里的 `mlp.ipynb`
+   （以及报告 PDF）按老师的要求提交。不要改动笔记本的文件名，也不要删除单元格。
+
+**English**
+
+This folder is your lab kit: `notebooks/` holds the notebooks of {count} labs ({labs}); the code you write
+replaces each `raise NotImplementedError("exercise: ...")`, whose message says what to write.
+
+1. **Set up** (once; Python 3.10 or later): `make setup` (that is `pip install -r requirements.txt`,
+   `pip install wheels/labkit-*.whl` and a Jupyter kernel). PDFs need Chromium, Chinese text the Noto CJK
+   fonts (Debian/Ubuntu: `sudo apt-get install chromium fonts-noto-cjk`).
+2. **Work**: `jupyter lab notebooks/mlp.ipynb`; replace every `raise NotImplementedError(...)` with your
+   code, and write your analysis in the empty cells marked `analysis`.
+3. **Render your report**: `make report LAB=mlp` (try `PROFILE=smoke` first: seconds), into `reports/mlp/`
+   (HTML and PDF). An unfinished exercise stops the report at its stub, saying which one.
+   Data: set `LABKIT_DATA` to the course's data folder; without it the labs use small embedded samples.
+4. **Hand in**: `make handin LAB=mlp ID=<your student id>`, then hand in `handin/<id>/mlp.ipynb` (and the
+   report's PDF) as your instructor asks. Keep the notebook's name and its cells.
+"""
+
+STUDENT_MAKEFILE = """\
+# The student kit's commands (see README.md).
+PYTHON  ?= python3
+LAB     ?= mlp
+PROFILE ?=
+ID      ?=
+PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE))
+
+.PHONY: help setup report handin
+
+help:            ## list the targets
+\t@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\\t/' | expand -t 18
+
+setup:           ## install labkit and its requirements, and a Jupyter kernel
+\t$(PYTHON) -m pip install -r requirements.txt
+\t$(PYTHON) -m pip install --no-deps wheels/labkit-*.whl
+\t$(PYTHON) -m ipykernel install --user --name python3 --display-name "Python 3 (labkit)"
+
+report:          ## render your notebook: make report LAB=mlp [PROFILE=smoke]
+\tlabkit report notebooks/$(LAB).ipynb $(PROFILE_ARG) --out reports/$(LAB)
+
+handin:          ## copy your notebook (and its PDF) for handing in: make handin LAB=mlp ID=2023123456
+\t@test -n "$(ID)" || (echo "give your student id: make handin LAB=$(LAB) ID=..." >&2; exit 2)
+\tmkdir -p handin/$(ID)
+\tcp notebooks/$(LAB).ipynb handin/$(ID)/$(LAB).ipynb
+\t-cp reports/$(LAB)/$(LAB).pdf handin/$(ID)/$(LAB).pdf
+\t@echo "hand in the folder handin/$(ID)/"
+"""
+
+
+@dataclass
+class Kit:
+    """What :func:`release_kit` wrote."""
+
+    path: Path
+    notebooks: list[Released]
+    wheel: Path
+
+
+def build_wheel(out_dir: Path) -> Path:
+    """A wheel of the labkit package (the kit's code only: no notebooks, rubrics or tests), built offline."""
+    repo = Path(__file__).resolve().parents[2]
+    with tempfile.TemporaryDirectory(prefix="labkit-wheel-") as folder:
+        source = Path(folder) / "src"
+        source.mkdir()
+        shutil.copytree(repo / "labkit", source / "labkit",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".labkit-probe"))
+        for name in ("pyproject.toml", "README.md", "requirements.txt"):
+            if (repo / name).is_file():
+                shutil.copy(repo / name, source / name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                              "--no-index", "-q", "-w", str(out_dir), str(source)],
+                             capture_output=True, text=True, cwd=folder)
+        if run.returncode != 0:
+            raise ReleaseError(f"could not build the labkit wheel: {(run.stderr or run.stdout).strip()[-500:]}")
+    wheels = sorted(out_dir.glob("labkit-*.whl"))
+    if not wheels:
+        raise ReleaseError("could not build the labkit wheel: pip wrote none")
+    return wheels[-1]
+
+
+def release_kit(notebooks: dict[str, Path], out_dir: Path | str) -> Kit:
+    """Write the student kit for the labs ``notebooks`` (name -> solution notebook) into ``out_dir``.
+
+    ``notebooks/<lab>.ipynb`` (each lab's student version), ``README.md``
+    (set-up, rendering one's own report, handing in; Chinese and English),
+    ``Makefile`` (``setup``, ``report``, ``handin``), ``requirements.txt`` and
+    ``wheels/labkit-*.whl``. Nothing of the hidden checks, the solutions or
+    the rubrics. Every lab is checked first (markers pair up, at least one
+    exercise): on any problem, :class:`ReleaseError` and nothing is written.
+    """
+    out_dir = check_out_dir(out_dir)
+    prepared = {}
+    for lab, notebook in notebooks.items():
+        released, stubs, _ = release_notebook(nbformat.read(notebook, as_version=4))
+        if stubs == 0:
+            raise ReleaseError(f"lab {lab} has no exercise (no '{BEGIN}' region) in {notebook}: its student version "
+                               "would be the solution; mark its exercises first, or release the other labs by name")
+        prepared[lab] = notebook
+    written = [release(notebook, out_dir / "notebooks", name=lab) for lab, notebook in prepared.items()]
+    wheel = build_wheel(out_dir / "wheels")
+    repo = Path(__file__).resolve().parents[2]
+    requirements = [line for line in (repo / "requirements.txt").read_text(encoding="utf-8").splitlines()
+                    if not line.lower().startswith(("pytest", "dask", "distributed"))]
+    (out_dir / "requirements.txt").write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    labs = ", ".join(prepared)
+    (out_dir / "README.md").write_text(STUDENT_README.format(count=len(prepared), labs=labs), encoding="utf-8")
+    (out_dir / "Makefile").write_text(STUDENT_MAKEFILE, encoding="utf-8")
+    return Kit(path=out_dir, notebooks=written, wheel=wheel)
