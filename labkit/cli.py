@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     rep = sub.add_parser("report", help="execute a lab (or any notebook) and render HTML, PDF and metrics.json",
-                         description="Execute a lab notebook (or any .ipynb) with papermill and render "
+                         description="Execute a lab notebook (or any .ipynb) with nbclient and render "
                                      "<name>.ipynb, <name>.html, <name>.pdf and metrics.json.")
     rep.add_argument("notebook", metavar="LAB_OR_NOTEBOOK", help="a lab name (see `labkit list`) or a path to a .ipynb")
     rep.add_argument("-p", "--param", nargs=2, action="append", metavar=("NAME", "VALUE"), default=[],
