@@ -105,6 +105,8 @@ def test_lists_of_choices_and_bounds_are_parsed(choices):
     ({"grid": "1,0"}, "each item of parameter 'grid'"),
     ({"lr": "1e400"}, "must be a finite number, got inf"),
     ({"scale": "-1e999"}, "must be a finite number"),
+    ({"scale": "nan"}, "must be a finite number, got nan"),
+    ({"lr": "-inf"}, "must be a finite number"),
     ({"train_size": "most"}, "must be of type int"),
 ])
 def test_choices_bounds_and_non_finite_floats_are_refused(choices, overrides, fragment):

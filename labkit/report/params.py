@@ -373,7 +373,12 @@ def _coerce_scalar(kind: str, value: Any, where: str) -> Any:
     if isinstance(value, str):
         if kind == "bool" and value.strip().lower() in _BOOLS:
             return _BOOLS[value.strip().lower()]
-        value = _from_text(value.strip())
+        text, value = value.strip(), _from_text(value.strip())
+        if kind == "float" and isinstance(value, str):
+            try:  # "inf", "nan", "1_000.5": numbers literal_eval does not read
+                value = float(text)
+            except ValueError:
+                pass
     if kind == "bool" and isinstance(value, bool):
         return value
     if kind == "int" and isinstance(value, int) and not isinstance(value, bool):
