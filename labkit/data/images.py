@@ -23,9 +23,11 @@ import torch
 
 from labkit.data.embedded import read_image_sample
 from labkit.data.files import (
+    ChecksumError,
     DatasetUnavailable,
     data_dir,
     download,
+    file_digest,
     full_or_download,
     read_idx,
     verify,
@@ -373,7 +375,10 @@ def _download(sp: ImageSpec, root: Path) -> None:
                     raise DatasetUnavailable(f"{filename}: {'; '.join(errors)}")
             source = staging
         for filename, md5 in layout.files.items():
-            verify(source / filename, md5)
+            actual = file_digest(source / filename) if (source / filename).is_file() else "missing"
+            if actual != md5:
+                raise ChecksumError(f"the downloaded {filename} has md5 {actual}, not the published {md5}; "
+                                    "nothing was kept")
         target = root / layout.folder
         target.mkdir(parents=True, exist_ok=True)
         for filename in layout.files:
