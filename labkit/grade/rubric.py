@@ -43,8 +43,7 @@ from labkit.report.params import ParameterError, read_parameters
 
 _ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _TOP_KEYS = {"lab", "title", "notebook", "parameters", "limits", "items"}
-_ITEM_KEYS = {"id", "title", "points", "value", "check", "sections", "figures", "min", "max"}
-_KINDS = ("value", "check", "sections", "figures")
+_ITEM_KEYS = {"id", "title", "points"}  # and each kind's own keys (labkit.grade.kinds)
 
 #: Limits used when a rubric does not set them (seconds, seconds, MB, tasks, MB).
 DEFAULT_LIMITS = {"timeout": 600, "check_timeout": 300, "memory": 4096, "processes": 256, "disk": 1024}
@@ -401,6 +400,8 @@ def _limits(path: Path, raw: Any, profiles: tuple[str, ...]) -> dict[str, Any]:
 
 
 def _items(path: Path, raw: Any, checks: HiddenChecks, profiles: tuple[str, ...]) -> list[Item]:
+    from labkit.grade.kinds import KINDS, ItemError, ParseContext
+
     if not isinstance(raw, list) or not raw:
         raise RubricError(f"{path}: items must be a non-empty list")
     items, seen = [], set()
@@ -414,40 +415,26 @@ def _items(path: Path, raw: Any, checks: HiddenChecks, profiles: tuple[str, ...]
         if item_id in seen:
             raise RubricError(f"{path}: {label}: id used twice")
         seen.add(item_id)
-        unknown = set(entry) - _ITEM_KEYS
+        allowed = _ITEM_KEYS | set(KINDS) | {key for kind in KINDS.values() for key in kind.extra_keys}
+        unknown = set(entry) - allowed
         if unknown:
             raise RubricError(f"{path}: {label}: unknown key(s) {', '.join(sorted(unknown))}; "
-                              f"valid: {', '.join(sorted(_ITEM_KEYS))}")
-        kinds = [k for k in _KINDS if k in entry]
+                              f"valid: {', '.join(sorted(allowed))}")
+        kinds = [k for k in KINDS if k in entry]
         if len(kinds) != 1:
-            raise RubricError(f"{path}: {label}: give exactly one of {', '.join(_KINDS)} (found "
+            raise RubricError(f"{path}: {label}: give exactly one of {', '.join(KINDS)} (found "
                               f"{', '.join(kinds) or 'none'})")
-        kind = kinds[0]
+        kind = KINDS[kinds[0]]
         points = _number(path, f"{label}.points", entry.get("points"), (), positive=True)
-        if ("min" in entry or "max" in entry) and kind != "value":
-            raise RubricError(f"{path}: {label}: min/max apply only to a value item")
-        fields: dict[str, Any] = {}
-        if kind == "value":
-            if not isinstance(entry["value"], str) or not _ID.match(entry["value"]):
-                raise RubricError(f"{path}: {label}: value must be the name of a recorded or verified value")
-            fields["target"] = entry["value"]
-            fields["minimum"] = _number(path, f"{label}.min", entry["min"], profiles) if "min" in entry else None
-            fields["maximum"] = _number(path, f"{label}.max", entry["max"], profiles) if "max" in entry else None
-        elif kind == "check":
-            if entry["check"] not in checks.names:
-                raise RubricError(f"{path}: {label}: no hidden check named {entry['check']!r}; the notebook's "
-                                  f"hidden-check cells define: {', '.join(checks.names) or '(none)'}")
-            fields["target"] = entry["check"]
-        elif kind == "sections":
-            sections = entry["sections"]
-            if not isinstance(sections, list) or not sections or not all(isinstance(s, str) for s in sections):
-                raise RubricError(f"{path}: {label}: sections must be a list of heading texts")
-            fields["sections"] = tuple(sections)
-        else:
-            figures = entry["figures"]
-            if isinstance(figures, bool) or not isinstance(figures, int) or figures < 1:
-                raise RubricError(f"{path}: {label}: figures must be a whole number of at least 1")
-            fields["figures"] = figures
-        items.append(Item(id=item_id, title=str(entry.get("title") or item_id), points=points, kind=kind, **fields))
+        for other in KINDS.values():
+            if other is not kind and set(other.extra_keys) & set(entry) - set(kind.extra_keys):
+                raise RubricError(f"{path}: {label}: {'/'.join(other.extra_keys)} apply only to a {other.name} item")
+        context = ParseContext(check_names=checks.names, profiles=profiles,
+                               number=lambda where, value, profs: _number(path, f"{label}.{where}", value, profs))
+        try:
+            fields = kind.parse(entry, context)
+        except ItemError as exc:
+            raise RubricError(f"{path}: {label}: {exc}") from exc
+        items.append(Item(id=item_id, title=str(entry.get("title") or item_id), points=points, kind=kind.name,
+                          **fields))
     return items
-
