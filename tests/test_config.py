@@ -121,3 +121,30 @@ def test_start_sees_the_parameters_cell_in_a_real_kernel(tmp_path):
     text = "".join(o.get("text", "") for o in nb.cells[1].outputs)
     assert "RESULT 2 0.5 DemoConfig" in text
     nbformat.write(nb, tmp_path / "ran.ipynb")
+
+
+@pytest.mark.parametrize("lab", ["mlp", "resnet", "seq2seq", "vae", "dcgan"])
+def test_every_labs_profiles_set_only_declared_parameters_to_valid_values(lab):
+    """What labkit.start checks in the kernel, checked statically on the notebook: a typo in PROFILES fails here."""
+    import ast
+    from pathlib import Path
+
+    from labkit.report.params import coerce, parameters_cell, read_parameters
+
+    path = Path(__file__).resolve().parent.parent / "notebooks" / f"{lab}.ipynb"
+    spec = read_parameters(path)
+    nb = nbformat.read(path, as_version=4)
+    assert parameters_cell(nb) is not None
+    profiles = None
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "PROFILES" in cell.source:
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "PROFILES":
+                    # PROFILES is built from dict(...) calls and literals: evaluate it with nothing else in scope
+                    profiles = eval(compile(ast.Expression(node.value), "PROFILES", "eval"),
+                                    {"__builtins__": {}, "dict": dict})
+    assert profiles and set(profiles) == set(spec.parameters["profile"].choices)
+    for name, values in profiles.items():
+        for key, value in values.items():
+            assert key in spec.parameters, f"PROFILES[{name!r}] sets {key!r}, not a declared parameter of {lab}"
+            coerce(spec.parameters[key], value)
