@@ -40,6 +40,7 @@ from typing import Any
 
 import nbformat
 
+from labkit.grade.result import GradeResult
 from labkit.grade.scoring import Evidence, score
 from labkit.grade.rubric import Limits, PlanCell, Rubric
 from labkit.grade.sandbox import Sandbox, SandboxSettings
@@ -75,7 +76,7 @@ class Task:
 class Outcome:
     """A graded submission: its result row, its executed notebook and its feedback page."""
 
-    result: dict[str, Any]
+    result: GradeResult
     executed: str | None = None
     feedback: str | None = None
 
@@ -389,11 +390,28 @@ def run_as_submitted(nb: Any) -> Run:
     return Run(status="graded", notebook=nb)
 
 
+def build_result(task: Task, started: float, *, run: Run | None = None, items: list[Any] | None = None,
+                 error: BaseException | None = None) -> GradeResult:
+    """The one place a :class:`~labkit.grade.result.GradeResult` is made: from a run and its items, or an error
+    of the grader itself (``internal``, with its traceback as the log)."""
+    base = dict(student=task.student, lab=task.rubric.lab, fingerprint=task.fingerprint, source=task.source,
+                profile=task.profile, executed=task.execute, data=task.data, max_total=task.rubric.max_points,
+                wall_seconds=round(time.perf_counter() - started, 2))
+    if error is not None:
+        detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))[-4000:]
+        return GradeResult(**base, status="error", internal=True, log=detail,
+                           message=f"the grader failed: {type(error).__name__}: {error}")
+    assert run is not None
+    items = list(items or [])
+    return GradeResult(**base, status=run.status, message=run.reason, items=[item.to_dict() for item in items],
+                       total=round(sum(item.points for item in items), 4), failure=run.failure,
+                       checks=list(run.checks.values()), check_errors=run.check_errors, flags=run.flags,
+                       notes=run.notes, log=run.log)
+
+
 def grade_submission(task: Task) -> Outcome:
     """Grade one submission (see the module docstring). Never raises."""
     started = time.perf_counter()
-    base = {"student": task.student, "lab": task.rubric.lab, "fingerprint": task.fingerprint,
-            "source": task.source, "profile": task.profile, "executed": task.execute, "data": task.data}
     try:
         if task.problem:
             raise ValueError(task.problem)
@@ -412,32 +430,15 @@ def grade_submission(task: Task) -> Outcome:
             else:
                 run = run_as_submitted(submitted)
         except Exception as exc:  # the grader failed, not the submission
-            return _internal_error(base, exc, started)
+            return Outcome(result=build_result(task, started, error=exc))
     try:
         evidence = Evidence(status=run.status, notebook=run.notebook, checks=run.checks,
                             checks_ran=run.checks_ran, reason=run.reason)
-        items = score(task.rubric, task.profile, evidence)
-        result = {
-            **base, "status": run.status, "message": run.reason,
-            "items": [item.to_dict() for item in items],
-            "total": round(sum(item.points for item in items), 4),
-            "max_total": task.rubric.max_points,
-            "failure": run.failure, "check_errors": run.check_errors, "flags": run.flags, "notes": run.notes,
-            "checks": list(run.checks.values()),
-            "wall_seconds": round(time.perf_counter() - started, 2), "log": run.log,
-        }
+        result = build_result(task, started, run=run, items=score(task.rubric, task.profile, evidence))
         from labkit.grade.gradebook import feedback_html
 
         shown = run.notebook if run.notebook is not None else submitted
         executed = nbformat.writes(run.notebook) if run.notebook is not None else None
         return Outcome(result=result, executed=executed, feedback=feedback_html(result, shown))
     except Exception as exc:
-        return _internal_error(base, exc, started)
-
-
-def _internal_error(base: dict[str, Any], exc: BaseException, started: float) -> Outcome:
-    detail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))[-4000:]
-    return Outcome(result={**base, "status": "error", "internal": True,
-                           "message": f"the grader failed: {type(exc).__name__}: {exc}",
-                           "items": [], "total": 0.0, "wall_seconds": round(time.perf_counter() - started, 2),
-                           "log": detail})
+        return Outcome(result=build_result(task, started, error=exc))

@@ -35,7 +35,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from labkit.grade import skip_slow_imports
-from labkit.grade.execute import Outcome, Task, fingerprint, grade_submission
+from labkit.grade.execute import Outcome, Task, build_result, fingerprint, grade_submission
+from labkit.grade.result import GradeResult
 from labkit.grade.gradebook import write_csv, write_html
 from labkit.grade.rubric import Rubric
 from labkit.grade.sandbox import SandboxSettings, SandboxUnavailable, probe
@@ -76,7 +77,7 @@ class GradeOptions:
 class GradeSummary:
     """What a grading run did."""
 
-    results: list[dict[str, Any]]
+    results: list[GradeResult]
     graded: list[str] = field(default_factory=list)  #: run now
     skipped: list[str] = field(default_factory=list)  #: reused from an earlier run
     internal_errors: list[str] = field(default_factory=list)
@@ -258,9 +259,7 @@ class _Log:
 
 
 def _internal(task: Task, exc: BaseException) -> Outcome:
-    return Outcome(result={"student": task.student, "lab": task.rubric.lab, "status": "error", "internal": True,
-                           "message": f"the grader failed: {type(exc).__name__}: {exc}", "items": [],
-                           "total": 0.0, "wall_seconds": 0.0, "fingerprint": task.fingerprint})
+    return Outcome(result=build_result(task, time.perf_counter(), error=exc))
 
 
 def _worker_start() -> None:
@@ -383,7 +382,7 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
     options_key = {"parameters": parameters, "limits": limits.__dict__, "execute": options.execute,
                    "unsafe": options.unsafe, "data": data["kind"], "data_dir": data["dir"]}
     summary = GradeSummary(results=[], sandbox=description)
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, GradeResult] = {}
     tasks = []
     for submission in found:
         notebook, problem = b"", submission.problem
@@ -398,10 +397,10 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         previous = out / "results" / f"{file_name(submission.student)}.json"
         if not options.force and previous.is_file():
             try:
-                old = json.loads(previous.read_text(encoding="utf-8"))
+                old = GradeResult.from_dict(json.loads(previous.read_text(encoding="utf-8")))
             except ValueError:
-                old = {}
-            if old.get("fingerprint") == key and not old.get("internal"):
+                old = None
+            if old is not None and old.fingerprint == key and not old.internal and old.student == submission.student:
                 results[submission.student] = old
                 summary.skipped.append(submission.student)
                 say(f"{submission.student}: already graded ({old['status']}, {old.get('total', 0):g}); "
@@ -418,14 +417,14 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         name = file_name(student)
         if outcome.executed is not None:
             _write(out / "executed" / f"{name}.ipynb", outcome.executed)
-            result["executed_path"] = f"executed/{name}.ipynb"
+            result.executed_path = f"executed/{name}.ipynb"
         if outcome.feedback is not None:
             _write(out / "feedback" / f"{name}.html", outcome.feedback)
-            result["feedback"] = f"feedback/{name}.html"
+            result.feedback = f"feedback/{name}.html"
         if result.get("internal"):
             summary.internal_errors.append(student)
         else:
-            _write(out / "results" / f"{name}.json", json.dumps(result, ensure_ascii=False, indent=1) + "\n")
+            _write(out / "results" / f"{name}.json", json.dumps(result.to_dict(), ensure_ascii=False, indent=1) + "\n")
         results[student] = result
         summary.graded.append(student)
         detail = f" — {result['message']}" if result.get("message") else ""

@@ -1,0 +1,61 @@
+"""The grade of one submission (:class:`GradeResult`), built in one place (:func:`labkit.grade.execute.build_result`).
+
+It is what ``results/<student>.json`` holds (:meth:`GradeResult.to_dict`),
+what the gradebook and the feedback page show, and what a resumed run reads
+back (:meth:`GradeResult.from_dict`). A failure of the grader itself is a
+result too: status ``error`` with ``internal`` set (never written to
+``results/``, so the next run retries it).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+
+@dataclass
+class GradeResult:
+    """One submission's grade. Read as attributes, or as ``result["status"]``/``result.get(...)``."""
+
+    student: str  #: the id: the file or folder name as handed in
+    lab: str
+    status: str  #: graded, error, timeout, memory, disk, killed, invalid (labkit.grade.execute.STATUSES)
+    message: str = ""  #: why the status is not "graded" (or the grader's failure)
+    items: list[dict[str, Any]] = field(default_factory=list)  #: each item's points and message (ItemResult)
+    total: float = 0.0
+    max_total: float = 0.0
+    failure: dict[str, Any] | None = None  #: the cell that stopped the notebook
+    checks: list[dict[str, Any]] = field(default_factory=list)  #: the hidden checks' results
+    check_errors: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  #: suspicious exercise code (labkit.grade.flags)
+    notes: list[str] = field(default_factory=list)  #: how the grader saw the submission
+    internal: bool = False  #: the grader failed (not the submission): retried on the next run
+    fingerprint: str = ""  #: the resume key (notebook bytes, rubric, checks, limits, data)
+    source: str = ""  #: the submission's path
+    profile: str | None = None
+    executed: bool = True  #: False with --no-execute
+    data: str = ""  #: which data the run saw
+    wall_seconds: float = 0.0
+    log: str = ""  #: the sandbox's description and the tail of its log (or the grader's traceback)
+    feedback: str | None = None  #: feedback/<name>.html, relative to the output folder
+    executed_path: str | None = None  #: executed/<name>.ipynb, relative to the output folder
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "GradeResult":
+        """A result read back from ``results/<student>.json`` (unknown keys ignored); ValueError if it is not one."""
+        if not isinstance(data, dict) or not {"student", "lab", "status"} <= set(data):
+            raise ValueError("not a grade result")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return getattr(self, key)
+        except AttributeError:
+            raise KeyError(key) from None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        value = getattr(self, key, default)
+        return default if value is None else value
