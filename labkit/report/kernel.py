@@ -38,6 +38,11 @@ DEFAULT_KERNEL = "python3"
 #: Text and data a single cell may output before the rest is dropped, in characters.
 OUTPUT_LIMIT = 2_000_000
 
+#: All cells together may output this many times :data:`OUTPUT_LIMIT`.
+TOTAL_LIMIT_FACTOR = 5
+
+TRUNCATED_TOTAL = ("[labkit: output truncated — the notebook's cells together produced more than {limit} of output; "
+                   "the rest is not shown / 输出已截断：所有单元格的输出合计超过 {limit}，其余部分未显示]\n")
 TRUNCATED_TEXT = ("[labkit: output truncated — this cell produced more than {limit} of output; the rest is not "
                   "shown / 输出已截断：该单元格的输出超过 {limit}，其余部分未显示]\n")
 
@@ -257,14 +262,17 @@ def _client_class():
             msg_type = msg.get("msg_type")
             size = len(content.get("text", "")) if msg_type == "stream" else \
                 sum(len(v) if isinstance(v, str) else len(str(v)) for v in content.get("data", {}).values())
-            used = self._used.get(cell_index, 0)
-            if used > self.output_limit:
-                return None
-            self._used[cell_index] = used + size
-            if used + size > self.output_limit:
-                limit = f"{self.output_limit / 1e6:g} MB"
-                outs.append(_truncated_output(TRUNCATED_TEXT.format(limit=limit)))
-                return None
+            if msg_type != "error":  # an error is never dropped: it says why the cell failed
+                used, total = self._used.get(cell_index, 0), sum(self._used.values())
+                limit = self.output_limit if total < TOTAL_LIMIT_FACTOR * self.output_limit else 0
+                if used > limit:
+                    return None
+                self._used[cell_index] = used + size
+                if used + size > limit:
+                    shown = f"{(limit or self.output_limit * TOTAL_LIMIT_FACTOR) / 1e6:g} MB"
+                    outs.append(_truncated_output((TRUNCATED_TEXT if limit else TRUNCATED_TOTAL).format(limit=shown)))
+                    self._used[cell_index] = limit + 1
+                    return None
             if msg_type == "stream" and self.on_stream is not None:
                 self.on_stream(content.get("text", ""), content.get("name", "stdout"))
             elif msg_type in ("display_data", "execute_result") and self.on_display is not None:
