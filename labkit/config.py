@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import platform
 import sys
+from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import torch
@@ -87,7 +88,6 @@ def declared_parameters(namespace: Mapping[str, Any], lab: str = "notebook") -> 
     annotations of top-level assignments in ``__annotations__``). Names that
     start with ``_`` are skipped.
     """
-    from pathlib import Path
     spec = ParameterSpec(Path(f"{lab}.ipynb"))
     for name, annotation in dict(namespace.get("__annotations__", {})).items():
         if name.startswith("_") or name not in namespace:
@@ -132,6 +132,8 @@ def resolve(profile: str, profiles: Mapping[str, Mapping[str, Any]], params: Map
         chosen.setdefault(name, value)
     if spec is not None:
         for name, value in chosen.items():
+            if name not in spec.parameters:  # the keyword form may pass names the cell does not declare
+                continue
             source = "" if params.get(name) is not None else f" (from PROFILES[{profile!r}])"
             try:
                 chosen[name] = coerce(spec.parameters[name], value)
@@ -168,16 +170,13 @@ def start(lab: str, profiles: Mapping[str, Mapping[str, Any]] | None = None, *,
         profiles = explicit.pop("profiles", None)
     namespace = _caller_globals() if namespace is None else namespace
     spec = declared_parameters(namespace, lab)
-    values = {name: p.default for name, p in spec.parameters.items()}
-    values.update(explicit)
-    run = {name: values.pop(name, default) for name, default in RUN_PARAMETERS.items()}
-    profile, seed, lang, device = run["profile"], run["seed"], run["lang"], run["device"]
-    if profiles is None:
-        profiles = {str(profile): {}}
-    if profile is None:
-        raise ConfigError(f"{lab}: no profile is set; declare `profile: Literal[{', '.join(map(repr, profiles))}] = ...` "
-                          "in the parameters cell")
-    reserved = [name for name in values if name in Config.__dataclass_fields__]
+    params = {name: p.default for name, p in spec.parameters.items()}
+    params.update(explicit)
+    run = {name: params.pop(name, default) for name, default in RUN_PARAMETERS.items()}
+    if run["profile"] is None:
+        choices = ", ".join(map(repr, profiles or {"quick": None}))
+        raise ConfigError(f"{lab}: no profile is set; declare `profile: Literal[{choices}] = ...` in the parameters cell")
+    reserved = [name for name in params if name in Config.__dataclass_fields__]
     if reserved:
         raise ConfigError(f"{lab}: parameter {reserved[0]!r} clashes with a setting start() makes; rename it")
     for name in RUN_PARAMETERS:
@@ -187,7 +186,8 @@ def start(lab: str, profiles: Mapping[str, Mapping[str, Any]] | None = None, *,
             except ParameterError as exc:
                 raise ConfigError(str(exc)) from None
     profile, seed, lang, device = run["profile"], run["seed"], run["lang"], run["device"]
-    params = {name: values[name] for name in values}
+    if profiles is None:
+        profiles = {profile: {}}
     settings = resolve(profile, profiles, params, spec if spec.parameters else None)
 
     set_language(lang)
