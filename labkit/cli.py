@@ -92,6 +92,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         overrides = spec.validate(overrides)
         out_dir = Path(args.out) if args.out else Path("reports") / name
         check_out_dir(out_dir.resolve())
+        if out_dir.resolve() / f"{name}.ipynb" == notebook:
+            raise ReportInputError(f"the executed notebook would overwrite {notebook}: choose another --out")
         choose_kernel(nb, args.kernel)
         from labkit.report import document  # the printed report: cover page (student.yaml), print options
         student = document.load_student(args.student, notebook)

@@ -182,6 +182,7 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
     not_nb.write_text('{"a": 1}')
     binary = tmp_path / "image.ipynb"
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    shutil.copy(notebook, tmp_path / "copy.ipynb")
     bad_name = tmp_path / os.fsdecode(b"\xff.ipynb")
     shutil.copy(notebook, bad_name)
     cases = {
@@ -193,6 +194,7 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
         "non-UTF-8 path": [bad_name, "--out", tmp_path / "o4"],
         "negative timeout": [notebook, "--cell-timeout", "-5", "--out", tmp_path / "o5"],
         "a folder": [tmp_path, "--out", tmp_path / "o6"],
+        "out over the notebook": [tmp_path / "copy.ipynb", "--out", tmp_path],
     }
     for what, args in cases.items():
         code, err = _cli(args, capsys)
@@ -281,6 +283,13 @@ def test_cell_failure_round_trip():
     assert failure.cell_number == 7 and "cell 6 (In [4])" in str(failure)
     with pytest.raises(ValueError, match="unknown failure kind"):
         CellFailure(0, None, "X", "", kind="exploded")
+
+
+def test_metrics_json_is_strict():
+    from labkit.report.prepare import dumps
+
+    text = dumps({"lr": float("inf"), "xs": [float("nan"), 1.0], "名": "中文"})
+    assert json.loads(text) == {"lr": None, "xs": [None, 1.0], "名": "中文"} and "中文" in text
 
 
 def test_injection_and_markers_are_plain_text():
