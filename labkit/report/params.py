@@ -409,7 +409,7 @@ def _check_bounds(kind: Kind, value: Any, where: str) -> None:
                 raise ParameterError(f"{where} must be {sign} {limit}, got {value!r}")
 
 
-def _coerce_kind(kind: Kind, value: Any, where: str) -> Any:
+def _coerce_kind(kind: Kind, value: Any, where: str, short: str) -> Any:
     text = value.strip() if isinstance(value, str) else None
     if value is None or (text in _NONE_WORDS and kind.optional):
         if kind.optional:
@@ -432,10 +432,10 @@ def _coerce_kind(kind: Kind, value: Any, where: str) -> Any:
         value = parsed
     result = _coerce_scalar(kind.type, value, where)
     if kind.type == "list" and kind.item is not None:
-        result = [_coerce_kind(kind.item, v, f"each item of {where}") for v in result]
+        result = [_coerce_kind(kind.item, v, f"each item of {where}", f"{short} (a list)") for v in result]
     if kind.choices and result not in kind.choices:
         valid = ", ".join(repr(c) for c in kind.choices)
-        raise ParameterError(f"{where}: {result!r} is not a valid choice. Valid choices: {valid}")
+        raise ParameterError(f"{short}: {result!r} is not a valid choice. Valid choices: {valid}")
     _check_bounds(kind, result, where)
     return result
 
@@ -446,4 +446,4 @@ def coerce(param: Parameter, value: Any) -> Any:
     Checks the choices, the declared bounds and that floats are finite;
     raises :class:`ParameterError` naming the parameter and what is valid.
     """
-    return _coerce_kind(param.kind, value, f"parameter {param.name!r} ({param.describe()})")
+    return _coerce_kind(param.kind, value, f"parameter {param.name!r} ({param.describe()})", f"parameter {param.name!r}")
