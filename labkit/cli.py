@@ -175,7 +175,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         out_dir = Path(args.out) if args.out else Path("reports") / "grades" / rubric.lab
         options = GradeOptions(out_dir=out_dir, workers=args.workers, timeout=args.timeout, memory=args.memory,
                                profile=args.profile, executor=args.executor, scheduler=args.scheduler,
-                               execute=not args.no_execute, force=args.force, unsafe=args.unsafe)
+                               execute=not args.no_execute, force=args.force, unsafe=args.unsafe,
+                               only=args.only, roster=Path(args.roster) if args.roster else None)
         summary = grade(rubric, Path(args.submissions), options, log=lambda line: print(f"labkit: {line}", flush=True))
     except (RubricError, GradingError, ParameterError) as exc:
         _err(str(exc))
@@ -276,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     grd.add_argument("--force", action="store_true", help="grade again submissions that already have a result")
     grd.add_argument("--unsafe", action="store_true",
                      help="grade without a sandbox when none can be made (trusted submissions only)")
+    grd.add_argument("--only", nargs="+", metavar="ID", help="regrade just these students (the others keep their "
+                                                             "results)")
+    grd.add_argument("--roster", metavar="FILE", help="CSV of student id, name, class: rows carry names, and "
+                                                      "students without a submission appear as missing")
     grd.set_defaults(func=cmd_grade)
 
     rel = sub.add_parser("release", help="write the student version of a lab: solutions stubbed, hidden checks removed",

@@ -45,7 +45,7 @@ from labkit.grade.scoring import Evidence, score
 from labkit.grade.rubric import Limits, PlanCell, Rubric
 from labkit.grade.sandbox import Sandbox, SandboxSettings
 
-STATUSES = ("graded", "error", "timeout", "memory", "disk", "killed", "invalid")
+STATUSES = ("graded", "error", "timeout", "memory", "disk", "killed", "invalid", "missing")
 #: Seconds allowed on top of the notebook's limit for the kernel to start and the runner to report.
 STARTUP_GRACE = 60.0
 #: Submissions larger than this are invalid (bytes).

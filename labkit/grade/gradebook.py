@@ -34,6 +34,7 @@ _STATUS_NOTE = {
     "timeout": "ran out of time; not scored",
     "memory": "ran out of memory; not scored",
     "disk": "wrote more than its disk limit; not scored",
+    "missing": "on the roster, but handed nothing in",
     "killed": "the kernel or the sandbox died (or hit the process limit); not scored",
     "invalid": "not a readable notebook; not scored",
 }
@@ -53,12 +54,16 @@ def _points(value: float) -> str:
 def write_csv(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path) -> Path:
     """Write ``gradebook.csv`` (see the module docstring)."""
     ids = [item.id for item in rubric.items]
+    results = sorted(results, key=lambda r: r["student"])
+    roster = any(r.get("name") or r.get("group") for r in results)
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "status", *ids, "total", "wall_seconds", "message", "flags"])
-        for result in sorted(results, key=lambda r: r["student"]):
+        writer.writerow(["student", *(["name", "class"] if roster else []), "status", *ids, "total", "wall_seconds",
+                         "message", "flags"])
+        for result in results:
             earned = {item["id"]: item["points"] for item in result.get("items", [])}
-            writer.writerow([_csv_safe(result["student"]), result["status"],
+            names = [_csv_safe(result.get("name", "")), _csv_safe(result.get("group", ""))] if roster else []
+            writer.writerow([_csv_safe(result["student"]), *names, result["status"],
                              *[_points(earned.get(i, 0.0)) for i in ids], _points(result.get("total", 0.0)),
                              f"{result.get('wall_seconds', 0.0):.1f}", _csv_safe(result.get("message", "")),
                              _csv_safe("; ".join(result.get("flags", [])))])
@@ -138,6 +143,8 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
             links.append(f'<a href="{esc(quote(result["feedback"]))}">{esc(student)}</a>')
         else:
             links.append(esc(student))
+        if result.get("name") or result.get("group"):
+            links.append(f' <span class="name">{esc(result.get("name", ""))} {esc(result.get("group", ""))}</span>')
         if result.get("executed_path"):
             links.append(f' <a class="nb" href="{esc(quote(result["executed_path"]))}">ipynb</a>')
         cells = [f'<td data-value="{esc(student)}">{"".join(links)}</td>',
@@ -170,6 +177,7 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
 Click a column header to sort.</p>
 <p class="summary">{summary}<span>mean total: {mean:.2f}</span></p>
 <p class="data">Data: {esc(data or "not recorded")}</p>
+{statistics_html(results, rubric, path.parent)}
 <table id="gradebook" data-sorted="">
 <thead><tr>{"".join(head)}</tr></thead>
 <tbody>
@@ -180,6 +188,77 @@ Click a column header to sort.</p>
 """
     path.write_text(page, encoding="utf-8")
     return path
+
+
+def statistics(results: list[Any], rubric: Rubric) -> dict[str, Any]:
+    """Totals' mean and median, each item's mean and pass rate, the status counts, the items most students missed."""
+    import statistics as stats
+
+    scored = [r for r in results if r["status"] not in ("missing",)]
+    totals = [float(r.get("total", 0.0)) for r in scored]
+    items = []
+    for item in rubric.items:
+        got = [next((i for i in r.get("items", []) if i["id"] == item.id), None) for r in scored]
+        points = [float(g["points"]) if g else 0.0 for g in got]
+        passed = [bool(g and g["passed"]) for g in got]
+        items.append({"id": item.id, "title": item.title, "max": item.points, "points": points,
+                      "mean": stats.fmean(points) if points else 0.0,
+                      "pass_rate": sum(passed) / len(passed) if passed else 0.0})
+    counts: dict[str, int] = {}
+    for r in results:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {"totals": totals, "mean": stats.fmean(totals) if totals else 0.0,
+            "median": stats.median(totals) if totals else 0.0, "items": items, "counts": counts,
+            "hardest": sorted(items, key=lambda i: i["pass_rate"])[:3]}
+
+
+def statistics_figure(summary: dict[str, Any], rubric: Rubric, path: Path) -> Path:
+    """``statistics.png``: the histogram of totals beside each item's mean points (share of its maximum)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 3.6), dpi=110)
+    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    bins = max(5, min(20, int(rubric.max_points) + 1))
+    left.hist(summary["totals"], bins=bins, range=(0, rubric.max_points), color="#4c72b0", edgecolor="white")
+    left.axvline(summary["mean"], color="#c44e52", label=f"mean {summary['mean']:.2f}")
+    left.axvline(summary["median"], color="#55a868", linestyle="--", label=f"median {summary['median']:.2f}")
+    left.set(title=f"Totals (out of {rubric.max_points:g})", xlabel="points", ylabel="students")
+    left.legend(fontsize=8)
+    names = [i["id"] for i in summary["items"]]
+    shares = [i["mean"] / i["max"] if i["max"] else 0.0 for i in summary["items"]]
+    right.barh(names[::-1], shares[::-1], color="#8172b2")
+    right.set(title="Mean points per item (share of its maximum)", xlim=(0, 1))
+    figure.tight_layout()
+    figure.savefig(path)
+    return path
+
+
+def statistics_html(results: Iterable[dict[str, Any]], rubric: Rubric, out_dir: Path) -> str:
+    """The statistics section of the gradebook page (and ``statistics.png`` beside it, to paste elsewhere)."""
+    import base64
+
+    results = list(results)
+    if not results:
+        return ""
+    summary = statistics(results, rubric)
+    figure = statistics_figure(summary, rubric, out_dir / "statistics.png")
+    image = base64.b64encode(figure.read_bytes()).decode()
+    esc = html.escape
+    rows = "".join(f"<tr><td>{esc(i['id'])}</td><td>{esc(i['title'])}</td><td class=\"num\">{i['mean']:.2f} / "
+                   f"{_points(i['max'])}</td><td class=\"num\">{i['pass_rate']:.0%}</td></tr>" for i in summary["items"])
+    hardest = ", ".join(f"{esc(i['id'])} ({i['pass_rate']:.0%} earned it)" for i in summary["hardest"])
+    counts = ", ".join(f"{esc(k)} {v}" for k, v in sorted(summary["counts"].items()))
+    return (f'<section id="statistics"><h2>Statistics</h2>'
+            f'<p>Totals: mean <span id="stat-mean">{summary["mean"]:.2f}</span>, median '
+            f'<span id="stat-median">{summary["median"]:.2f}</span> (of {_points(rubric.max_points)}); statuses: '
+            f'{counts}. Missed most: {hardest}.</p>'
+            f'<img id="statistics-figure" alt="histogram of totals and mean points per item" '
+            f'src="data:image/png;base64,{image}" style="max-width: 100%">'
+            f'<table class="stats"><thead><tr><th>item</th><th>title</th><th>mean</th><th>earned by</th></tr></thead>'
+            f'<tbody>{rows}</tbody></table></section>')
 
 
 # --------------------------------------------------------------------------- feedback

@@ -174,5 +174,30 @@ class FiguresKind(Kind):
         return ctx.figures >= item.figures, f"{ctx.figures} figure(s); needs at least {item.figures}", None
 
 
+class ManualKind(Kind):
+    """``manual: NAME``: the student's analysis in the cells tagged ``analysis:NAME``, graded by hand.
+
+    Scored 0 (with the answer's length as its value) until the instructor's
+    points in ``manual.csv`` are merged (:mod:`labkit.grade.manual`); it may
+    earn part of its points.
+    """
+
+    name = "manual"
+
+    def parse(self, entry, ctx):
+        if not isinstance(entry["manual"], str) or not _NAME.match(entry["manual"]):
+            raise ItemError("manual must be the name of the analysis cells (their tag analysis:NAME)")
+        return {"target": entry["manual"]}
+
+    def score(self, item, ctx):
+        from labkit.grade.manual import analysis
+
+        text, _ = analysis(ctx.evidence.notebook, item.target)
+        if not text:
+            return False, f"the analysis cell (analysis:{item.target}) is empty; awaiting the instructor's points", 0
+        return False, f"answered ({len(text)} characters); awaiting the instructor's points (manual.csv)", len(text)
+
+
 #: Every kind, by the key that selects it.
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (ValueKind(), CheckKind(), SectionsKind(), FiguresKind())}
+KINDS: dict[str, Kind] = {kind.name: kind for kind in (ValueKind(), CheckKind(), SectionsKind(), FiguresKind(),
+                                                       ManualKind())}

@@ -18,7 +18,7 @@ class GradeResult:
 
     student: str  #: the id: the file or folder name as handed in
     lab: str
-    status: str  #: graded, error, timeout, memory, disk, killed, invalid (labkit.grade.execute.STATUSES)
+    status: str  #: graded, error, timeout, memory, disk, killed, invalid, missing (labkit.grade.execute.STATUSES)
     message: str = ""  #: why the status is not "graded" (or the grader's failure)
     items: list[dict[str, Any]] = field(default_factory=list)  #: each item's points and message (ItemResult)
     total: float = 0.0
@@ -38,6 +38,8 @@ class GradeResult:
     log: str = ""  #: the sandbox's description and the tail of its log (or the grader's traceback)
     feedback: str | None = None  #: feedback/<name>.html, relative to the output folder
     executed_path: str | None = None  #: executed/<name>.ipynb, relative to the output folder
+    name: str = ""  #: from the roster (--roster)
+    group: str = ""  #: the class, from the roster
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -133,6 +133,11 @@ class Rubric:
     plan: tuple[PlanCell, ...] = ()  #: what the checks' fresh interpreter runs before the checks
 
     @property
+    def has_manual(self) -> bool:
+        """Whether some items are graded by hand (``manual:``; see labkit.grade.manual)."""
+        return any(item.kind == "manual" for item in self.items)
+
+    @property
     def max_points(self) -> float:
         return sum(item.points for item in self.items)
 

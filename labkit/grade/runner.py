@@ -36,6 +36,7 @@ from typing import Any, Callable
 
 from labkit.grade import skip_slow_imports
 from labkit.grade.execute import Outcome, Task, build_result, fingerprint, grade_submission
+from labkit.grade.manual import ManualError, merge, read_entries, write_entries, write_pages
 from labkit.grade.result import GradeResult
 from labkit.grade.gradebook import write_csv, write_html
 from labkit.grade.rubric import Rubric
@@ -71,6 +72,8 @@ class GradeOptions:
     execute: bool = True
     force: bool = False
     unsafe: bool = False
+    only: list[str] | None = None  #: regrade just these students; the others keep their results
+    roster: Path | None = None  #: CSV of student id, name, class: names in the rows, "missing" rows
 
 
 @dataclass
@@ -230,6 +233,92 @@ def data_source() -> dict[str, str]:
             "text": f"embedded samples only: {folder} holds no dataset (set LABKIT_DATA to the course data)"}
 
 
+def _executed(out: Path, result: GradeResult) -> Any:
+    """The executed notebook of a result, read back from the output folder (None when there is none)."""
+    import nbformat
+
+    if not result.executed_path or not (out / result.executed_path).is_file():
+        return None
+    try:
+        return nbformat.read(out / result.executed_path, as_version=4)
+    except Exception:  # an unreadable file: shown without its notebook
+        return None
+
+
+def _feedback(result: GradeResult, executed: str | None) -> str:
+    import nbformat
+
+    from labkit.grade.gradebook import feedback_html
+
+    return feedback_html(result, nbformat.reads(executed, as_version=4) if executed else None)
+
+
+def _rewrite(out: Path, result: GradeResult) -> None:
+    """Write a changed (reused) result again, with its feedback page."""
+    import nbformat
+
+    name = file_name(result.student)
+    nb = _executed(out, result)
+    _write(out / "feedback" / f"{name}.html", _feedback(result, nbformat.writes(nb) if nb is not None else None))
+    _write(out / "results" / f"{name}.json", json.dumps(result.to_dict(), ensure_ascii=False, indent=1) + "\n")
+
+
+def read_roster(path: Path) -> list[dict[str, str]]:
+    """The roster: a CSV with a student id column (``student``/``id``/``学号``), and ``name``/``姓名``,
+    ``class``/``班级`` if present. Raises :class:`GradingError` naming the fix."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise GradingError(f"--roster {path} does not exist")
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+        pick = lambda *names: next((columns[n] for n in names if n in columns), None)  # noqa: E731
+        id_col, name_col, class_col = pick("student", "id", "学号", "student_id"), pick("name", "姓名"), \
+            pick("class", "班级", "group")
+        if id_col is None:
+            raise GradingError(f"--roster {path}: no student id column (student, id or 学号) in its header")
+        return [{"student": (row.get(id_col) or "").strip(), "name": (row.get(name_col) or "").strip() if name_col
+                 else "", "class": (row.get(class_col) or "").strip() if class_col else ""}
+                for row in reader if (row.get(id_col) or "").strip()]
+
+
+def apply_roster(results: list[GradeResult], roster: list[dict[str, str]], rubric: Rubric) -> list[GradeResult]:
+    """The results with the roster's names and classes, plus a ``missing`` row for each student without one."""
+    by_id = {r.student: r for r in results}
+    for entry in roster:
+        result = by_id.get(entry["student"])
+        if result is None:
+            result = by_id[entry["student"]] = GradeResult(
+                student=entry["student"], lab=rubric.lab, status="missing", max_total=rubric.max_points,
+                message="no submission")
+        result.name, result.group = entry["name"], entry["class"]
+    return [by_id[s] for s in sorted(by_id)]
+
+
+def write_lms(results: list[GradeResult], path: Path) -> Path:
+    """``lms.csv``: student id, total, comment — the shape a learning management system's grade import takes."""
+    import csv
+
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["student_id", "total", "comment"])
+        for result in sorted(results, key=lambda r: r.student):
+            failed = [item["id"] for item in result.items if not item.get("passed")]
+            comment = result.status if result.status != "graded" else "graded"
+            if result.message:
+                comment += f": {result.message}"
+            if failed and result.status in ("graded", "error"):
+                comment += f"; not earned: {', '.join(failed)}"
+            writer.writerow([_csv_cell(result.student), f"{result.total:g}", _csv_cell(comment[:500])])
+    return path
+
+
+def _csv_cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
 def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
@@ -356,6 +445,15 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
     if not found:
         raise GradingError(f"no submissions in {submissions}: expected <student>.ipynb or "
                            f"<student>/{rubric.lab}.ipynb")
+    if options.only:
+        unknown = sorted(set(options.only) - {s.student for s in found})
+        if unknown:
+            raise GradingError(f"--only: no submission for {', '.join(unknown)} in {submissions}")
+    roster = read_roster(options.roster) if options.roster else None
+    try:
+        manual_entries = read_entries(out, rubric)
+    except ManualError as exc:
+        raise GradingError(str(exc)) from None
     profile = rubric.profile(options.profile)
     parameters = rubric.run_parameters(options.profile)
     limits = rubric.resolve_limits(profile, timeout=options.timeout, memory=options.memory)
@@ -395,7 +493,17 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
                 notebook, problem = b"", f"the file is larger than {MAX_READ_BYTES >> 20} MB"
         key = fingerprint(notebook, rubric, {**options_key, "problem": problem})
         previous = out / "results" / f"{file_name(submission.student)}.json"
-        if not options.force and previous.is_file():
+        keep = options.only is not None and submission.student not in options.only
+        if keep and previous.is_file():  # --only: the others keep their results, whatever changed
+            try:
+                results[submission.student] = GradeResult.from_dict(json.loads(previous.read_text(encoding="utf-8")))
+                summary.skipped.append(submission.student)
+                continue
+            except ValueError:
+                pass
+        if keep:
+            continue
+        if not options.force and options.only is None and previous.is_file():
             try:
                 old = GradeResult.from_dict(json.loads(previous.read_text(encoding="utf-8")))
             except ValueError:
@@ -415,6 +523,8 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         result = outcome.result
         student = result["student"]
         name = file_name(student)
+        if manual_entries and not result.internal and merge(result, rubric, manual_entries):
+            outcome.feedback = _feedback(result, outcome.executed)
         if outcome.executed is not None:
             _write(out / "executed" / f"{name}.ipynb", outcome.executed)
             result.executed_path = f"executed/{name}.ipynb"
@@ -440,9 +550,22 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         else:
             _run_local(tasks, workers, done)
 
+    if rubric.has_manual:
+        for student in summary.skipped:  # entries made since: merged without running anything
+            result = results[student]
+            if merge(result, rubric, manual_entries):
+                _rewrite(out, result)
+        notebooks = {s: _executed(out, results[s]) for s in results}
+        write_entries(out, rubric, sorted(results), manual_entries)
+        pages = write_pages(out, rubric, [results[s] for s in sorted(results)], notebooks, manual_entries)
+        say(f"manual items: {', '.join(str(p.relative_to(out)) for p in pages)}; points and comments go in "
+            f"{out / 'manual.csv'}")
     summary.results = [results[s.student] for s in found if s.student in results]
+    if roster is not None:
+        summary.results = apply_roster(summary.results, roster, rubric)
     summary.csv = write_csv(summary.results, rubric, out / "gradebook.csv")
     summary.html = write_html(summary.results, rubric, out / "gradebook.html", data=data["text"])
+    write_lms(summary.results, out / "lms.csv")
     summary.log = out / "grading.log"
     summary.seconds = time.perf_counter() - started
     counts = ", ".join(f"{status} {count}" for status, count in sorted(summary.counts.items()))
