@@ -215,6 +215,35 @@ def cmd_release(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_similarity(args: argparse.Namespace) -> int:
+    from labkit.grade.rubric import RubricError, load_rubric
+    from labkit.grade.runner import GradingError
+
+    try:
+        rubric = load_rubric(args.lab)
+        submissions = Path(args.submissions)
+        if not submissions.is_dir():
+            raise GradingError(f"the submissions folder {submissions} does not exist")
+        try:
+            from labkit.grade.similarity import collect, compare, released_code, write_report
+        except ImportError as exc:  # pragma: no cover - copydetect is in requirements.txt
+            _err(f"labkit similarity needs copydetect: pip install copydetect ({exc})")
+            return 3
+        works, skipped = collect(rubric, submissions)
+        if len(works) < 2:
+            raise GradingError(f"fewer than two readable submissions in {submissions}: nothing to compare")
+    except (RubricError, GradingError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    pairs = compare(works, released_code(rubric))
+    out = Path(args.out) if args.out else Path("reports") / "grades" / rubric.lab
+    page = write_report(pairs, rubric, out / "similarity.html", top=args.top, skipped=skipped)
+    for rank, pair in enumerate(pairs[: min(args.top, 10)], 1):
+        print(f"labkit: {rank}. {pair.a} — {pair.b}: code {pair.code:.0%}, analysis {pair.text:.0%}")
+    print(f"labkit: {len(pairs)} pair(s) of {len(works)} submission(s) compared; report {page}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="labkit", description="Run the course's deep-learning labs and render their reports.",
@@ -294,6 +323,16 @@ def build_parser() -> argparse.ArgumentParser:
     rel.add_argument("--out", metavar="DIR", default="reports/release",
                      help="write DIR/<lab>.ipynb, or the kit into DIR (default: reports/release/)")
     rel.set_defaults(func=cmd_release)
+
+    sim = sub.add_parser("similarity", help="the most similar pairs of submissions (exercise code and analysis)",
+                         description="Compare every pair of submissions' exercise code (names ignored, the released "
+                                     "stubs left out) and analysis text (Chinese too) with winnowed fingerprints "
+                                     "(copydetect); write similarity.html with the shared passages side by side.")
+    sim.add_argument("lab", metavar="LAB", help="a lab with a rubric in grading/, or a path to a rubric .yaml")
+    sim.add_argument("submissions", metavar="SUBMISSIONS_DIR")
+    sim.add_argument("--out", metavar="DIR", help="where similarity.html goes (default: reports/grades/<lab>/)")
+    sim.add_argument("--top", type=int, default=20, metavar="N", help="pairs in the report (default 20)")
+    sim.set_defaults(func=cmd_similarity)
 
     lst = sub.add_parser("list", help="the labs and their parameters (defaults and types)")
     lst.set_defaults(func=cmd_list)
