@@ -178,6 +178,9 @@ Click a column header to sort.</p>
 <p class="summary">{summary}<span>mean total: {mean:.2f}</span></p>
 <p class="data">Data: {esc(data or "not recorded")}</p>
 {statistics_html(results, rubric, path.parent)}
+{'<p id="similarity-link">Similarity between submissions: <a href="similarity.html">similarity.html</a> '
+ '(labkit similarity)</p>' if (path.parent / "similarity.html").is_file() else
+ '<p id="similarity-link">Similarity: run <code>labkit similarity LAB SUBMISSIONS_DIR --out</code> this folder.</p>'}
 <table id="gradebook" data-sorted="">
 <thead><tr>{"".join(head)}</tr></thead>
 <tbody>
