@@ -282,6 +282,17 @@ def _client_class():
     return ReportClient
 
 
+def _is_ipykernel(kernel_name: str) -> bool:
+    """Whether the kernel is IPython's (its command line runs ``ipykernel``)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    try:
+        argv = KernelSpecManager().get_kernel_spec(kernel_name).argv
+    except Exception:
+        return False
+    return any("ipykernel" in str(arg) for arg in argv)
+
+
 def _truncated_output(text: str) -> Any:
     import nbformat
 
@@ -306,7 +317,8 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from nbclient.util import run_sync
 
-    if os.name == "posix":  # IPC sockets: no "running over TCP without encryption" warning, no ports
+    if os.name == "posix" and _is_ipykernel(kernel_name):
+        # IPC sockets: no "running over TCP without encryption" warning, no ports (other kernels may know only TCP)
         km = AsyncKernelManager(kernel_name=kernel_name, transport="ipc", ip=str(ipc_dir / "kernel"))
     else:
         km = AsyncKernelManager(kernel_name=kernel_name)
