@@ -95,6 +95,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if out_dir.resolve() / f"{name}.ipynb" == notebook:
             raise ReportInputError(f"the executed notebook would overwrite {notebook}: choose another --out")
         choose_kernel(nb, args.kernel)
+        from labkit import threads
+        threads.setting()  # a bad LABKIT_THREADS is refused here, before anything runs
         from labkit.report import document  # the printed report: cover page (student.yaml), print options
         student = document.load_student(args.student, notebook)
         print_options = document.PrintOptions(code="none" if args.no_code else args.code, logs=not args.no_logs)

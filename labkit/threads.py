@@ -158,12 +158,17 @@ def kernel_env(base: Mapping[str, str] | None = None) -> dict[str, str]:
 
     Checks ``LABKIT_THREADS`` (raises :class:`ThreadSettingError` before anything starts) and,
     when it is a fixed number, passes it to OpenMP and MKL too so that the first parallel
-    region already has that many threads. The adaptive default leaves OpenMP's own settings as
-    they are and is applied inside the process by :func:`adapt`.
+    region already has that many threads. Under the adaptive default, ``OMP_NUM_THREADS`` is
+    set only where a CPU quota or affinity leaves fewer cores than the machine has (torch would
+    otherwise start a thread per core); the rest is done inside the process by :func:`adapt`.
     """
     env = dict(os.environ if base is None else base)
     mode = setting(env)
     if isinstance(mode, int):
         env.setdefault("OMP_NUM_THREADS", str(mode))
         env.setdefault("MKL_NUM_THREADS", str(mode))
+    elif mode == "auto" and "OMP_NUM_THREADS" not in env:
+        cores = available_cores()
+        if cores < (os.cpu_count() or cores):  # a quota or affinity smaller than the machine
+            env["OMP_NUM_THREADS"] = str(cores)
     return env

@@ -306,8 +306,10 @@ def test_kernel_env_gives_fonts_data_and_threads(tmp_path, monkeypatch):
 
     monkeypatch.delenv("MATPLOTLIBRC", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(kernel, "available_cpus", lambda: 1)
-    monkeypatch.setattr(kernel.os, "cpu_count", lambda: 8)
+    from labkit import threads
+    monkeypatch.delenv("LABKIT_THREADS", raising=False)
+    monkeypatch.setattr(threads, "available_cores", lambda: 1)  # a CPU quota of one core ...
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)     # ... on an 8-core machine
     env = kernel.kernel_env(tmp_path, tmp_path / "data")
     assert env["LABKIT_DATA"] == str(tmp_path / "data") and env["OMP_NUM_THREADS"] == "1"
     if kernel._cjk_family() is not None:

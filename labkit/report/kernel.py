@@ -20,7 +20,6 @@ that stopped it, if any. Around nbclient it adds what a report needs:
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import re
 import signal
@@ -30,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from labkit import threads
 from labkit.report.cells import INJECTED_TAG, CellFailure, CellMap, failure_from_exception
 
 #: The kernel used when the notebook names none, or one that is not installed.
@@ -129,30 +129,15 @@ def write_matplotlibrc(folder: Path) -> Path | None:
     return rc
 
 
-def available_cpus() -> int:
-    """CPUs this process may use: its affinity mask, bounded by a cgroup v2 CPU quota."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, cpus)
-
-
 def kernel_env(tmp: Path, data_dir: Path) -> dict[str, str]:
     """The environment every report kernel gets (this process's, plus the kit's settings).
 
     ``LABKIT_DATA`` absolute (the kernel runs in the notebook's folder);
-    ``MATPLOTLIBRC`` (:func:`write_matplotlibrc`); ``OMP_NUM_THREADS`` set to
-    :func:`available_cpus` when a CPU quota or affinity makes it smaller than
-    the machine (torch would otherwise start a thread per core and
-    oversubscribe); ``PYDEVD_DISABLE_FILE_VALIDATION`` (silences the
-    debugger's frozen-modules warning).
+    ``MATPLOTLIBRC`` (:func:`write_matplotlibrc`); the thread settings of
+    :func:`labkit.threads.kernel_env` (``LABKIT_THREADS`` checked, a CPU quota
+    respected); ``PYDEVD_DISABLE_FILE_VALIDATION`` (silences the debugger's
+    frozen-modules warning). Raises :class:`labkit.threads.ThreadSettingError`
+    for a bad ``LABKIT_THREADS``.
     """
     env = dict(os.environ)
     env["LABKIT_DATA"] = str(data_dir)
@@ -160,10 +145,7 @@ def kernel_env(tmp: Path, data_dir: Path) -> dict[str, str]:
     rc = write_matplotlibrc(tmp)
     if rc is not None:
         env["MATPLOTLIBRC"] = str(rc)
-    cpus = available_cpus()
-    if "OMP_NUM_THREADS" not in env and cpus < (os.cpu_count() or cpus):
-        env["OMP_NUM_THREADS"] = str(cpus)
-    return env
+    return threads.kernel_env(env)
 
 
 # --------------------------------------------------------------------------- progress
