@@ -1,5 +1,4 @@
 """labkit.cache: where computed-once artefacts go; never into a read-only data folder."""
-import os
 from pathlib import Path
 
 from labkit import cache
