@@ -434,7 +434,7 @@ def test_text_sample_header_is_checked(monkeypatch, tmp_path):
     (shelf / "eng-fra.txt.gz").write_bytes(gzip.compress(original + b"Extra.\tEn plus.\n"))
     monkeypatch.setattr(embedded, "SAMPLE_DIR", shelf)
     with pytest.raises(data.ChecksumError, match="damaged"):
-        samples.read_text_sample()
+        embedded.read_text_sample()
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

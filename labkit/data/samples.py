@@ -35,9 +35,8 @@ from pathlib import Path
 import numpy as np
 
 from labkit.data import images, text
-from labkit.data.embedded import (  # noqa: F401  (read_*: re-exported for callers of this module)
+from labkit.data.embedded import (
     IMAGE_SAMPLE_SIZES, SAMPLE_DIR, SAMPLE_NAMES, TEXT_PREFIX_SHARE, TEXT_SAMPLE_LINES, content_sha256,
-    read_image_sample, read_text_sample, sample_path,
 )
 from labkit.data.files import DatasetUnavailable, file_digest
 from labkit.data.subset import stratified_indices
