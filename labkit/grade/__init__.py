@@ -8,10 +8,16 @@ The modules, in the order data flows through them:
   process pool or Dask (:func:`~labkit.grade.runner.grade`);
 * :mod:`~labkit.grade.execute` — grades one submission in its sandbox;
 * :mod:`~labkit.grade.sandbox` — bubblewrap, cgroups, rlimits;
-* :mod:`~labkit.grade.inside` — the program inside the sandbox (kernel, hidden checks);
+* :mod:`~labkit.grade.inside` — the program inside the sandbox (the notebook's kernel);
+* :mod:`~labkit.grade.verdict` — the fresh interpreter there that runs the hidden checks;
+* :mod:`~labkit.grade.flags` — suspicious exercise code (an AST check);
 * :mod:`~labkit.grade.hidden` — ``@check``, for the instructor's hidden-check cells;
+* :mod:`~labkit.grade.kinds` — each kind of rubric item: its validation and its scoring;
 * :mod:`~labkit.grade.scoring` — scores the rubric items;
-* :mod:`~labkit.grade.gradebook` — gradebook.csv/.html and the feedback pages.
+* :mod:`~labkit.grade.result` — :class:`~labkit.grade.result.GradeResult`, one submission's grade;
+* :mod:`~labkit.grade.manual` — hand-graded items (analysis cells, manual.csv);
+* :mod:`~labkit.grade.gradebook` — gradebook.csv/.html, statistics and the feedback pages;
+* :mod:`~labkit.grade.similarity` — ``labkit similarity`` (copydetect).
 
 Importing this package imports nothing else (the hidden checks import
 :mod:`labkit.grade.hidden` in the sandbox's fresh interpreter, :mod:`labkit.grade.verdict`).

@@ -13,14 +13,18 @@ The run (:func:`run_sandboxed`):
 1. the notebook, with the rubric's parameters injected (as papermill does),
    is copied alone into a fresh temporary folder, the sandbox's ``/submission``;
 2. :mod:`labkit.grade.inside` executes it in the sandbox and reports;
-3. only then are the hidden checks sent in, through its stdin pipe;
+3. only then is the plan of the hidden checks sent in, through its stdin pipe
+   (:func:`build_verdict_plan`: the lab's setup cells, the student's cells
+   that match the lab's exercise cells, the checks), which run in a fresh
+   interpreter (:mod:`labkit.grade.verdict`);
 4. meanwhile this process watches the wall clock and the sandbox's memory and
    process limits, and kills the whole sandbox when one is passed.
 
 Statuses: ``graded`` (ran to the end), ``error`` (a cell raised: the
-checks still run on what was defined), ``timeout``, ``memory``, ``killed``
-(the kernel or the sandbox died, or the process limit was hit), ``invalid``
-(not a readable notebook).
+checks still run on what was defined), ``timeout``, ``memory``, ``disk``
+(wrote past its disk limit), ``killed`` (the kernel or the sandbox died, or
+the process limit was hit), ``invalid`` (not a readable notebook, a link),
+and ``missing`` (on the roster, nothing handed in; made by the runner).
 """
 from __future__ import annotations
 

@@ -1,23 +1,28 @@
 """The program that runs inside the sandbox: ``python -m labkit.grade.inside``.
 
 It executes the submission's notebook with nbclient (the kernel is its
-child, in the same sandbox), then runs the instructor's hidden checks in the
-*same* kernel, and reports to the grader (:mod:`labkit.grade.execute`) over
-its standard streams, one JSON object per line:
+child, in the same sandbox), then has the instructor's hidden checks run in
+a *fresh* interpreter (:mod:`labkit.grade.verdict`), and reports to the
+grader (:mod:`labkit.grade.execute`) over its standard streams, one JSON
+object per line:
 
-1. ``{"event": "notebook", "notebook": ..., "failure": ..., "seconds": ...}``
-   when the student's cells have run (or one failed, or time ran out);
-2. the grader answers on stdin with ``{"checks": [cell sources] | null,
-   "budget": seconds}``: the hidden checks enter the sandbox only now, after
-   the student's code has run, and only through this pipe;
-3. ``{"event": "checks", "results": [...], "errors": [...]}``.
+1. ``{"event": "notebook", "notebook": ..., "failure": ..., "seconds": ...,
+   "disk_full": ...}`` when the student's cells have run (or one failed, or
+   time ran out);
+2. the grader answers on stdin with ``{"verdict": plan | null, "budget":
+   seconds}``: the plan (the lab's setup cells, the student's exercise cells,
+   the hidden-check cells) enters the sandbox only now, and only through
+   this pipe;
+3. every other process in the sandbox (the student's kernel, anything it
+   left running) is killed; a new pipe is made and the verdict process
+   started with its write end (:func:`run_verdicts`);
+4. ``{"event": "checks", "results": [...], "errors": [...]}``.
 
-Before the checks run, every other process in the sandbox (anything the
-student's code left running) is killed. This process makes itself
-non-dumpable, so the student's code (same user, no capabilities) can neither
-read its memory or its pipes through ``/proc`` nor trace it; the kernel's
-standard streams are not this process's, so nothing the student's code
-prints can pose as a message to the grader.
+This process runs no student code. It makes itself non-dumpable, so the
+student's code (same user, no capabilities) can neither read its memory or
+its pipes through ``/proc`` nor trace it; the kernel's standard streams are
+not this process's, so nothing the student's code prints can pose as a
+message to the grader.
 """
 from __future__ import annotations
 

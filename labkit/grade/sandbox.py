@@ -2,9 +2,10 @@
 
 What the student's code sees (:func:`bwrap_arguments`): ``/usr``, the Python
 environment, the kit's own package (``labkit/``) and ``$LABKIT_DATA``, all
-read-only, on a read-only root; a private ``/tmp``, ``/dev`` and ``/proc``
-(its own PID namespace); and its working folder ``/submission``, a temporary
-copy that holds its notebook and nothing else. No network (an empty network
+read-only, on a read-only root; a private ``/dev`` and ``/proc`` (its own
+PID namespace); ``/tmp`` and its working folder ``/submission`` (holding a
+copy of its notebook and nothing else), each a tmpfs of the disk limit, so a
+submission cannot fill the grading machine's disk. No network (an empty network
 namespace), no view of other submissions, of the rubric and hidden checks,
 of the output folder or of the rest of the repository. All capabilities are
 dropped; the sandbox dies with the process that started it. The program
