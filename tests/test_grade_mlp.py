@@ -1,5 +1,7 @@
 """The acceptance path on the real mlp lab: release it, fill in the solution, grade: full marks.
 
+The hidden checks run in a fresh interpreter on the lab's setup cells and the student's exercise cells.
+
 The unfilled student version is graded in the same run: it stops with a clear error at its first
 stub and scores only what it shows without any exercise done.
 """
@@ -50,6 +52,9 @@ def test_release_fill_in_and_grade_the_mlp_lab(tmp_path, monkeypatch, capsys):
     unfilled = json.loads((out / "results" / "unfilled.json").read_text())
     assert unfilled["status"] == "error"
     assert unfilled["failure"]["ename"] == "NotImplementedError"
-    assert "exercise: write your solution here" in unfilled["failure"]["evalue"]
+    assert unfilled["failure"]["evalue"].startswith("exercise: ")  # the stub says what to write
     assert float(rows["unfilled"]["mlp_model"]) == 0 and float(rows["unfilled"]["mlp_accuracy"]) == 0
+    assert float(rows["unfilled"]["total"]) <= 12 / 3
+    # the checks ran on the lab's setup cells and alice's exercise cells, found by their cell ids
+    assert alice["flags"] == [] and alice["check_errors"] == []
     assert os.path.getsize(out / "feedback" / "unfilled.html") > 0
