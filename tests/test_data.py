@@ -377,6 +377,10 @@ def test_load_pairs_failed_download_falls_back(monkeypatch, tmp_path, capsys):
     assert p.info["checksum"] == "sample-sha256"
     assert "download failed" in capsys.readouterr().err
     assert not list((tmp_path / "d").iterdir())
+    # LABKIT_DATA unset: the default ./data a failed download would have made is not left behind either
+    monkeypatch.delenv("LABKIT_DATA")
+    monkeypatch.chdir(tmp_path)
+    assert data.load_pairs().info["source"] == "sample" and not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize("load", [lambda: data.load("mnist"), lambda: data.load_pairs()], ids=["images", "text"])

@@ -7,12 +7,14 @@ is verified, so a failed one leaves nothing behind.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
+import tempfile
 import os
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -121,6 +123,25 @@ def data_dir_typo() -> str | None:
         return None
     return (f"{DATA_ENV}={value} is not an existing folder (a typo?), so nothing was downloaded there; "
             f"fix the path, or create the folder to download into it")
+
+
+@contextlib.contextmanager
+def staging_folder(root: Path) -> Iterator[Path]:
+    """A temporary folder inside ``root`` for a download, removed afterwards whatever happens.
+
+    ``root`` is created if needed; when the block fails and ``root`` was
+    created here and is still empty, it is removed too, so a failed download
+    leaves the file system as it was.
+    """
+    created = not root.exists()
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=root, prefix=".labkit-download-") as tmp:
+            yield Path(tmp)
+    except BaseException:
+        if created and root.is_dir() and not any(root.iterdir()):
+            root.rmdir()
+        raise
 
 
 def download(url: str, dest: Path, *, md5: str | None = None, sha256: str | None = None,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -29,6 +28,7 @@ from labkit.data.files import (
     download,
     file_digest,
     full_or_download,
+    staging_folder,
     read_idx,
     verify,
 )
@@ -351,9 +351,7 @@ def _download(sp: ImageSpec, root: Path) -> None:
 
     import torchvision.datasets as tvd  # heavy import, only when downloading
 
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".labkit-download-") as tmp:
-        staging = Path(tmp)
+    with staging_folder(root) as staging:
         if sp.name == "cifar10":
             layout = next(lay for lay in sp.layouts if lay.folder == tvd.CIFAR10.base_folder)
             archive = download(tvd.CIFAR10.url, staging / tvd.CIFAR10.filename, md5=tvd.CIFAR10.tgz_md5)

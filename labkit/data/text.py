@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import re
 import sys
-import tempfile
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from labkit.data.embedded import read_text_sample
-from labkit.data.files import ChecksumError, data_dir, download, full_or_download, verify
+from labkit.data.files import ChecksumError, data_dir, download, full_or_download, staging_folder, verify
 from labkit.data.images import loaded_text
 from labkit.data.subset import ALL, check_size, fit_size
 from labkit.plumbing import atomic_write
@@ -190,9 +189,8 @@ def _download(root: Path) -> None:
     appears only after its sha256 matched, and a failure leaves nothing behind.
     """
     dest = full_path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix=".labkit-download-") as tmp:
-        archive = download(_URL, Path(tmp) / "data.zip")
+    with staging_folder(root) as tmp:
+        archive = download(_URL, tmp / "data.zip")
         with zipfile.ZipFile(archive) as z:
             content = z.read(_ZIP_MEMBER)
     actual = hashlib.sha256(content).hexdigest()
