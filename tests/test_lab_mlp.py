@@ -77,13 +77,14 @@ layers.append(nn.Linear(width, 10))
 """
     forgot_inverse = "return x.T @ y  # the normal equations without solving them"
     results = run_hidden_checks("mlp", [{0: bn_before_always}, {0: no_batchnorm}, {1: forgot_inverse}])
-    checks = {"mlp_architecture", "mlp_heldout", "closed_form"}
+    checks = {"mlp_architecture", "mlp_heldout", "softmax_heldout", "closed_form"}
     for result, failing in zip(results, (set(), {"mlp_architecture"}, {"closed_form"})):
         assert result["__errors__"] == [], result["__errors__"]
         assert {n for n in checks if not result[n]["passed"]} == failing, {n: result[n]["message"] for n in checks}
     assert "BatchNorm1d" in results[1]["mlp_architecture"]["message"]
     assert 0.8 <= results[0]["mlp_heldout"]["values"]["mlp_test_acc"] <= 1.0
     assert 0.6 <= results[0]["closed_form"]["values"]["linreg_closed_form_test_acc"] <= 1.0
+    assert 0.7 <= results[0]["softmax_heldout"]["values"]["softmax_test_acc"] <= 1.0
 
 
 def test_mlp_source_recipe_runs(tmp_path, data_dir):
