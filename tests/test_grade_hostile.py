@@ -138,7 +138,8 @@ def graded(tmp_path_factory):
     # developers edit it meanwhile; the kit is compared separately below)
     watched = (data, subs, FIXTURES)
     before, kit_before = snapshot(*watched), snapshot(kit_dir())
-    temporary_before = set(Path(os.environ.get("TMPDIR", "/tmp")).glob("labkit-grade-*"))
+    private_tmp = base / "tmp"  # the grader's own temporary folders (others may be grading meanwhile)
+    private_tmp.mkdir()
     cgroups_before = grading_cgroups()
     # the kit must be read-only inside before anything hostile runs
     probe(SandboxSettings(data_dir=str(data)))
@@ -146,6 +147,7 @@ def graded(tmp_path_factory):
     try:
         with pytest.MonkeyPatch.context() as patch:
             patch.setenv("LABKIT_DATA", str(data))
+            patch.setenv("TMPDIR", str(private_tmp))  # read by the grading workers, which start afresh
             started = time.perf_counter()
             summary = grade(load_rubric(str(RUBRIC)), subs, GradeOptions(out_dir=out, workers=2), log=None)
             seconds = time.perf_counter() - started
@@ -154,7 +156,7 @@ def graded(tmp_path_factory):
     results = {r["student"]: r for r in summary.results}
     return {"summary": summary, "results": results, "out": out, "subs": subs, "data": data, "seconds": seconds,
             "before": before, "after": snapshot(*watched), "listener": listener,
-            "kit_before": kit_before, "kit_after": snapshot(kit_dir()), "temporary_before": temporary_before,
+            "kit_before": kit_before, "kit_after": snapshot(kit_dir()), "private_tmp": private_tmp,
             "cgroups_before": cgroups_before}
 
 
@@ -226,8 +228,8 @@ def test_nothing_outside_the_sandboxes_changed(graded):
         if "/submission/toy.ipynb" in command or "/bin/sleep 60" in command or "leak.txt" in command:
             leftovers.append(command)
     assert leftovers == []
-    # every sandbox's temporary folder is gone (one left by an earlier, killed run is not ours)
-    assert set(Path(os.environ.get("TMPDIR", "/tmp")).glob("labkit-grade-*")) <= graded["temporary_before"]
+    # every sandbox's temporary folder is gone
+    assert list(graded["private_tmp"].glob("labkit-grade-*")) == []
     assert grading_cgroups() <= graded["cgroups_before"]  # every sandbox's cgroup was removed
 
 
