@@ -35,6 +35,7 @@ from typing import Any
 import nbformat
 
 from labkit.i18n import check_language, t
+from labkit.plumbing import short_error
 from labkit.records import DATASET_MIME, RECORD_MIME, RUN_MIME
 
 #: Tags the lab notebooks use (see the conventions in CONTRIBUTING.md / LABS.md).
@@ -108,24 +109,58 @@ instructor: 李老师     # 指导教师
 """
 
 
-def _field_text(key: str, value: Any, path: Path) -> str:
+#: Dates the cover accepts (besides "today"): 2026-12-01, 2026/12/01, 2026.12.01, 2026年12月1日.
+_DATE = re.compile(r"^(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})\s*日?$")
+
+
+def _field_text(key: str, field: str, value: Any, path: Path) -> str:
+    """The text of one value as written (the loader gives strings); dates are checked."""
     if value is None:
         return ""
-    if isinstance(value, (_dt.date, _dt.datetime)):
-        return value.strftime("%Y-%m-%d")
     if isinstance(value, (dict, list)):
         raise StudentFileError(f"{path}: field {key!r} must be a single value, not a {type(value).__name__}")
     text = " ".join(str(value).split())
-    if key in ("date", "日期") and text.lower() == "today":
-        return _dt.date.today().strftime("%Y-%m-%d")
+    if field == "date" and text:
+        if text.lower() == "today":
+            return _dt.date.today().strftime("%Y-%m-%d")
+        match = _DATE.match(text)
+        try:
+            if match is None:
+                raise ValueError("not a date")
+            return _dt.date(*map(int, match.groups())).strftime("%Y-%m-%d")
+        except ValueError as exc:
+            raise StudentFileError(f"{path}: field {key!r} is {text!r}, not a valid date ({exc}); write it as "
+                                   "YYYY-MM-DD (e.g. 2026-12-01) or today") from exc
     return text
+
+
+def _text_loader():
+    """A YAML loader that reads every scalar as the text written (``yaml.BaseLoader``: ``02345670``
+    stays ``"02345670"``, ``yes`` stays ``"yes"``) and refuses a key given twice."""
+    import yaml
+
+    class TextLoader(yaml.BaseLoader):
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                if key is not None and key in seen:
+                    raise StudentFileError(f"field {key!r} is given twice (lines {seen[key]} and "
+                                           f"{key_node.start_mark.line + 1}); keep one")
+                seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+    return TextLoader
 
 
 def read_student(path: Path | str) -> Student:
     """Read the cover page's fields from a YAML file (keys: see :data:`STUDENT_KEYS`).
 
-    Raises :class:`StudentFileError` with a one-line message for a missing
-    file, bad YAML, a file that is not a mapping, or an unknown key.
+    Every value is read as the text written (an unquoted ``student_id: 02345670`` keeps its leading
+    zero, ``name: yes`` stays ``yes``). Raises :class:`StudentFileError` with a one-line message naming
+    the file (and the field) for a missing file, bad YAML, a file that is not a mapping, an unknown
+    key, a field given twice (also as its English and Chinese names, e.g. ``name`` and ``姓名``), or a
+    date that is not a valid ``YYYY-MM-DD``.
     """
     import yaml
 
@@ -133,27 +168,33 @@ def read_student(path: Path | str) -> Student:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise StudentFileError(f"cannot read the student file {path}: {exc.__class__.__name__}: {exc}") from exc
+        raise StudentFileError(f"cannot read the student file {path}: {short_error(exc)}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_text_loader())  # noqa: S506 - BaseLoader builds only str/list/dict
+    except StudentFileError as exc:
+        raise StudentFileError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise StudentFileError(f"{path} is not valid YAML{where} ({problem}); "
                                "write one `key: value` per line, e.g. `name: 张三`") from exc
-    if data is None:
+    if data is None or data == "":
         data = {}
     if not isinstance(data, dict):
         raise StudentFileError(f"{path} must hold `key: value` lines (name, student_id, class, course, "
                                f"experiment, instructor, date), not a {type(data).__name__}")
     values: dict[str, str] = {}
+    given: dict[str, str] = {}
     for key, value in data.items():
-        field = STUDENT_KEYS.get(str(key).strip().lower() if isinstance(key, str) else str(key))
+        field = STUDENT_KEYS.get(str(key).strip().lower())
         if field is None:
             raise StudentFileError(f"{path}: unknown field {key!r}; use name, student_id, class, course, "
                                    "experiment, instructor, date (or 姓名, 学号, 班级, 课程名称, 实验名称, 指导教师, 日期)")
-        values[field] = _field_text(str(key), value, path)
+        if field in given:
+            raise StudentFileError(f"{path}: fields {given[field]!r} and {key!r} both give the {field}; keep one")
+        given[field] = key
+        values[field] = _field_text(str(key), field, value, path)
     return Student(**values, source=str(path))
 
 
