@@ -21,7 +21,7 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from labkit import __version__
+from labkit import __version__, threads
 from labkit.device import device_name, pick_device, seed_everything
 from labkit.i18n import set_language, t
 from labkit.records import RUN_MIME, emit, plain_scalar
@@ -192,6 +192,7 @@ def start(lab: str, profiles: Mapping[str, Mapping[str, Any]] | None = None, *,
 
     set_language(lang)
     seed_everything(seed)
+    threads.adapt(force=True)
     chosen = pick_device(device)
     from labkit.plots import setup_matplotlib
     setup_matplotlib()
@@ -201,7 +202,7 @@ def start(lab: str, profiles: Mapping[str, Mapping[str, Any]] | None = None, *,
         "lab": lab, "profile": profile, "seed": seed, "lang": lang, "device": str(chosen),
         "device_name": device_name(chosen), "settings": {k: _plain(v) for k, v in settings.items()},
         "torch": torch.__version__, "python": platform.python_version(), "labkit": __version__,
-        "threads": torch.get_num_threads(),
+        "threads": threads.describe(),
     }
     banner = t("run.banner", version=__version__, lab=lab, profile=profile, seed=seed, device=device_name(chosen))
     emit(RUN_MIME, payload, banner)

@@ -32,6 +32,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from labkit import threads
 from labkit.device import model_device
 from labkit.plumbing import atomic_path
 from labkit.progress import progress
@@ -363,6 +364,7 @@ def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_si
         totals = _Totals()
         order = torch.randperm(n, generator=generator).to(device)
         for i in range(steps):
+            threads.adapt()  # fewer threads while other work competes for the cores (labkit.threads)
             idx = order[i * batch_size:(i + 1) * batch_size]
             x, y = prepare(x_train[idx], y_train[idx], True)
             if step is not None:

@@ -250,6 +250,7 @@ def _provenance(notebook: Path, nb: Any, parameters: dict, overridden: list[str]
         "parameters": parameters,
         "overridden": overridden,
         "settings": run.get("settings", {}),
+        "threads": run.get("threads"),
         "datasets": datasets,
         "failure": failure.to_dict() if failure else None,
         "environment": provenance.environment(),

@@ -176,6 +176,16 @@ def _datasets(prov: dict, lang: str) -> list[tuple[str, ...]]:
     return rows
 
 
+def _threads(policy: Any) -> str | None:
+    """``labkit.threads.describe()`` as one line: ``2 of 2 cores (auto, OMP_WAIT_POLICY default)``."""
+    if isinstance(policy, int):  # reports of older runs recorded only the count
+        return str(policy)
+    if not isinstance(policy, dict) or "threads" not in policy:
+        return None
+    return (f"{policy['threads']} / {policy.get('cores', '?')} ({policy.get('mode', '?')}, "
+            f"OMP_WAIT_POLICY {policy.get('wait_policy', 'default')})")
+
+
 def section_markdown(prov: dict, lang: str = "en") -> str:
     """The "Environment and provenance" section of a report, as markdown.
 
@@ -200,6 +210,7 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
         ("provenance.cpu", _text(cpu)),
         ("provenance.gpu", _text(", ".join(gpus) if gpus else t("provenance.no_gpu", lang))),
         ("provenance.device", _text(prov.get("device"))),
+        ("provenance.threads", _text(_threads(prov.get("threads")))),
         ("provenance.python", _text(env.get("python"))),
         ("provenance.torch", _text(env.get("torch"))),
         ("provenance.torchvision", _text(env.get("torchvision"))),
