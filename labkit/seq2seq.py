@@ -1,13 +1,16 @@
-"""Plumbing of the seq2seq lab: vocabularies, padded batches, masked token loss, greedy decoding, BLEU.
+"""Plumbing of the seq2seq lab: special tokens, padded batches, masked token loss, greedy decoding, BLEU.
 
-The lab notebook (``notebooks/seq2seq.ipynb``) writes the models: the GRU cell, the encoder, the
-decoders with and without attention. Everything else a translation experiment needs lives here, so
+The lab notebook (``notebooks/seq2seq.ipynb``) writes the vocabulary and the models: the GRU
+cell, the encoder, the decoders with and without attention. Everything else a translation experiment needs lives here, so
 that the notebook stays about the models:
 
-* :class:`Vocabulary` maps words to indices (with the special tokens ``<pad>``, ``<sos>``,
-  ``<eos>``, ``<unk>``), counts words and drops rare ones (``min_count``).
+* The special tokens ``<pad>``, ``<sos>``, ``<eos>``, ``<unk>`` (:data:`PAD` ... :data:`UNK`, indices
+  0–3). The vocabulary itself (words → indices) is the lab's first exercise, so labkit has none:
+  :class:`VocabularyLike` says what a vocabulary must offer, and :func:`make_dataset` takes the
+  notebook's class (``vocabulary=``).
 * :func:`encode_batch` / :func:`make_dataset` turn sentences into one padded ``LongTensor``
-  ``(N, L)`` per side, so :func:`labkit.fit` can batch them by index like images.
+  ``(N, L)`` per side, so :func:`labkit.fit` can batch them by index like images;
+  :func:`decode` / :func:`decode_batch` turn indices back into words.
 * :class:`SequenceLoss` is the ``loss(model, x, y)`` for :func:`labkit.fit`: it runs the decoder
   over the target with teacher forcing and returns the masked mean token NLL and the token accuracy
   (:func:`sequence_nll`).
@@ -32,9 +35,8 @@ every step works on the whole batch.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -47,88 +49,69 @@ PAD, SOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS: tuple[str, ...] = ("<pad>", "<sos>", "<eos>", "<unk>")
 
 
-class Vocabulary:
-    """Words ↔ indices for one language, with word counts.
+class VocabularyLike(Protocol):
+    """What labkit.seq2seq needs of a vocabulary; the lab's students write the class (its exercise 1).
 
-    Indices 0–3 are the special tokens :data:`PAD`, :data:`SOS`, :data:`EOS`
-    and :data:`UNK`. A word gets an index once it has been seen ``min_count``
-    times (the first time with the default ``min_count=1``); rarer words are
-    counted but encoded as ``<unk>``.
+    labkit holds no vocabulary of its own on purpose: mapping words to indices is what the lab teaches,
+    and a class here would be a solution students could import. A vocabulary class is called as
+    ``cls(name, min_count)``; the instance has
 
-    >>> v = Vocabulary.from_sentences(["i am cold .", "i am here ."], name="eng")
-    >>> v.encode("i am cold .")
-    [4, 5, 6, 7, 2]
-    >>> v.decode([4, 5, 6, 7, 2, 0])
-    'i am cold .'
+    * ``index2word``: a list, the word of each index; indices 0–3 are :data:`SPECIALS`
+      (:data:`PAD`, :data:`SOS`, :data:`EOS`, :data:`UNK`), the same in every vocabulary;
+    * ``add_sentence(sentence)``: counts the space-separated words of ``sentence`` (a word gets an
+      index once it has been seen ``min_count`` times);
+    * ``encode(sentence) -> list[int]``: the words' indices (:data:`UNK` for a word without one),
+      then :data:`EOS`;
+    * ``len(vocab)``: the number of indices, special tokens included (the embedding / output size).
     """
 
-    def __init__(self, name: str = "", min_count: int = 1) -> None:
-        if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
-            raise ValueError(f"min_count must be a whole number >= 1, got {min_count!r}")
-        self.name = name
-        self.min_count = min_count
-        self.word2index: dict[str, int] = {word: i for i, word in enumerate(SPECIALS)}
-        self.index2word: list[str] = list(SPECIALS)
-        self.word2count: Counter[str] = Counter()
+    index2word: list[str]
 
-    @classmethod
-    def from_sentences(cls, sentences: Iterable[str], name: str = "", min_count: int = 1) -> "Vocabulary":
-        """A vocabulary of every word of ``sentences`` (space-separated) seen ``min_count`` times."""
-        vocab = cls(name, min_count)
-        for sentence in sentences:
-            vocab.add_sentence(sentence)
-        return vocab
+    def add_sentence(self, sentence: str) -> None: ...
 
-    def add_sentence(self, sentence: str) -> None:
-        """Count every space-separated word of ``sentence``."""
-        for word in sentence.split():
-            self.add_word(word)
+    def encode(self, sentence: str) -> list[int]: ...
 
-    def add_word(self, word: str) -> None:
-        """Count ``word``; it gets the next free index when its count reaches ``min_count``."""
-        if word in SPECIALS:
-            raise ValueError(f"{word!r} is a reserved token and cannot be a word of the text")
-        self.word2count[word] += 1
-        if word not in self.word2index and self.word2count[word] >= self.min_count:
-            self.word2index[word] = len(self.index2word)
-            self.index2word.append(word)
-
-    def __len__(self) -> int:
-        """The number of indices, special tokens included (the embedding / output size)."""
-        return len(self.index2word)
-
-    def __contains__(self, word: str) -> bool:
-        return word in self.word2index
-
-    def __repr__(self) -> str:
-        return (f"Vocabulary({self.name!r}, {len(self)} tokens, {len(self.word2count)} distinct words seen, "
-                f"min_count={self.min_count})")
-
-    def encode(self, sentence: str, eos: bool = True) -> list[int]:
-        """The indices of ``sentence``'s words (unknown words: :data:`UNK`), then :data:`EOS`."""
-        indices = [self.word2index.get(word, UNK) for word in sentence.split()]
-        return indices + [EOS] if eos else indices
-
-    def decode(self, indices: Iterable[int]) -> str:
-        """The words of ``indices`` up to the first :data:`EOS`, skipping :data:`PAD` and :data:`SOS`."""
-        words = []
-        for index in indices:
-            index = int(index)
-            if index == EOS:
-                break
-            if index in (PAD, SOS):
-                continue
-            words.append(self.index2word[index])
-        return " ".join(words)
+    def __len__(self) -> int: ...
 
 
-def encode_batch(vocab: Vocabulary, sentences: Sequence[str], length: int | None = None) -> torch.Tensor:
-    """Sentences as one ``LongTensor (N, L)``: each row the word indices, :data:`EOS`, then :data:`PAD`.
+def _check_vocabulary(vocab: Any) -> None:
+    missing = [name for name in ("index2word", "add_sentence", "encode", "__len__") if not hasattr(vocab, name)]
+    if missing:
+        raise TypeError(f"{type(vocab).__name__} is not a vocabulary: it lacks {', '.join(missing)} "
+                        "(see labkit.seq2seq.VocabularyLike)")
+    if list(vocab.index2word[:len(SPECIALS)]) != list(SPECIALS):
+        raise ValueError(f"{type(vocab).__name__}.index2word must start with the special tokens {list(SPECIALS)} "
+                         f"(indices 0-3), got {list(vocab.index2word[:len(SPECIALS)])}")
 
-    ``L`` is ``length``, or the longest sentence plus one (for EOS). A
-    sentence that does not fit in ``length`` raises ``ValueError``.
+
+def decode(vocab: VocabularyLike, indices: Iterable[int]) -> str:
+    """The words of ``indices`` up to the first :data:`EOS`, skipping :data:`PAD` and :data:`SOS`.
+
+    Words are looked up in ``vocab.index2word``; an index outside it raises ``IndexError``.
     """
-    rows = [vocab.encode(s) for s in sentences]
+    words = []
+    for index in indices:
+        index = int(index)
+        if index == EOS:
+            break
+        if index in (PAD, SOS):
+            continue
+        words.append(vocab.index2word[index])
+    return " ".join(words)
+
+
+def encode_batch(vocab: VocabularyLike, sentences: Sequence[str], length: int | None = None) -> torch.Tensor:
+    """Sentences as one ``LongTensor (N, L)``: each row ``vocab.encode(sentence)`` (the word indices and
+    :data:`EOS`), then :data:`PAD`.
+
+    ``L`` is ``length``, or the longest encoded sentence. A sentence that
+    does not fit in ``length``, or an index outside the vocabulary, raises ``ValueError``.
+    """
+    rows = [[int(index) for index in vocab.encode(s)] for s in sentences]
+    size = len(vocab)
+    bad = next((index for row in rows for index in row if not 0 <= index < size), None)
+    if bad is not None:
+        raise ValueError(f"{type(vocab).__name__}.encode gave index {bad}, outside the vocabulary's {size} indices")
     longest = max((len(r) for r in rows), default=1)
     width = longest if length is None else length
     if width < longest:
@@ -140,9 +123,9 @@ def encode_batch(vocab: Vocabulary, sentences: Sequence[str], length: int | None
     return out
 
 
-def decode_batch(vocab: Vocabulary, tokens: torch.Tensor) -> list[str]:
-    """One sentence per row of ``tokens`` (see :meth:`Vocabulary.decode`)."""
-    return [vocab.decode(row) for row in tokens.tolist()]
+def decode_batch(vocab: VocabularyLike, tokens: torch.Tensor) -> list[str]:
+    """One sentence per row of ``tokens (N, L)`` (see :func:`decode`)."""
+    return [decode(vocab, row) for row in tokens.tolist()]
 
 
 def padding_mask(tokens: torch.Tensor) -> torch.Tensor:
@@ -165,8 +148,8 @@ class TranslationData:
     keep the sentences (for BLEU and for printing translations).
     """
 
-    source_vocab: Vocabulary
-    target_vocab: Vocabulary
+    source_vocab: VocabularyLike
+    target_vocab: VocabularyLike
     train_pairs: list[tuple[str, str]]
     test_pairs: list[tuple[str, str]]
     train: tuple[torch.Tensor, torch.Tensor] = field(repr=False)
@@ -179,26 +162,43 @@ class TranslationData:
 
 
 def make_dataset(train_pairs: Sequence[tuple[str, str]], test_pairs: Sequence[tuple[str, str]], *,
-                 min_count: int = 1, names: tuple[str, str] = ("source", "target"),
+                 vocabulary: Callable[[str, int], VocabularyLike], min_count: int = 1,
+                 names: tuple[str, str] = ("source", "target"),
                  device: str | torch.device = "cpu") -> TranslationData:
     """Vocabularies from the **training** pairs only, and padded index tensors for both splits.
 
     Pairs are ``(source, target)`` sentences, already normalised (see
-    ``labkit.data.text.prepare_pairs``). Words of the test split that the
-    training split does not have become ``<unk>``: building the vocabulary
-    from all pairs would leak the test sentences into the model.
+    ``labkit.data.text.prepare_pairs``). ``vocabulary`` is the vocabulary
+    class (the lab's own; see :class:`VocabularyLike`): each side gets
+    ``vocabulary(name, min_count)`` fed every training sentence of that side
+    with ``add_sentence``. Words of the test split that the training split
+    does not have become ``<unk>``: building the vocabulary from all pairs
+    would leak the test sentences into the model.
+
+    Raises ``ValueError`` (no pairs, a ``min_count`` below 1, specials not at
+    0–3) or ``TypeError`` (``vocabulary`` not a class of vocabularies) before any work.
     """
+    if not callable(vocabulary):
+        raise TypeError(f"vocabulary must be a vocabulary class (called as vocabulary(name, min_count)), "
+                        f"got {type(vocabulary).__name__}")
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise ValueError(f"min_count must be a whole number >= 1, got {min_count!r}")
     if not train_pairs or not test_pairs:
         raise ValueError(f"need training and test pairs, got {len(train_pairs)} and {len(test_pairs)}")
-    source_vocab = Vocabulary.from_sentences((s for s, _ in train_pairs), names[0], min_count)
-    target_vocab = Vocabulary.from_sentences((t for _, t in train_pairs), names[1], min_count)
+    vocabs = vocabulary(names[0], min_count), vocabulary(names[1], min_count)
+    for vocab in vocabs:
+        _check_vocabulary(vocab)
+    for pair in train_pairs:
+        for vocab, sentence in zip(vocabs, pair):
+            vocab.add_sentence(sentence)
+    for vocab in vocabs:
+        _check_vocabulary(vocab)
 
     def tensors(pairs):
-        return (encode_batch(source_vocab, [s for s, _ in pairs]).to(device),
-                encode_batch(target_vocab, [t for _, t in pairs]).to(device))
+        return tuple(encode_batch(vocab, [pair[side] for pair in pairs]).to(device)
+                     for side, vocab in enumerate(vocabs))
 
-    return TranslationData(source_vocab, target_vocab, list(train_pairs), list(test_pairs),
-                           tensors(train_pairs), tensors(test_pairs))
+    return TranslationData(*vocabs, list(train_pairs), list(test_pairs), tensors(train_pairs), tensors(test_pairs))
 
 
 # ------------------------------------------------------------------------------ loss
@@ -349,7 +349,7 @@ def greedy_decode(model: nn.Module, source: torch.Tensor, max_length: int) -> De
     return Decoded(torch.stack(tokens, 1), torch.stack(attention, 1) if attention else None)
 
 
-def translate(model: nn.Module, sentences: Sequence[str], source_vocab: Vocabulary, target_vocab: Vocabulary,
+def translate(model: nn.Module, sentences: Sequence[str], source_vocab: VocabularyLike, target_vocab: VocabularyLike,
               max_length: int, batch_size: int = 512) -> list[str]:
     """Greedy translations of ``sentences`` (normalised source text), in batches."""
     device = model_device(model)
@@ -397,8 +397,8 @@ def show_translations(sources: Sequence[str], references: Sequence[str], outputs
     return text
 
 
-def attention_figure(model: nn.Module, sentences: Sequence[str], source_vocab: Vocabulary,
-                     target_vocab: Vocabulary, max_length: int, columns: int = 2, title: str | None = None):
+def attention_figure(model: nn.Module, sentences: Sequence[str], source_vocab: VocabularyLike,
+                     target_vocab: VocabularyLike, max_length: int, columns: int = 2, title: str | None = None):
     """Attention heat-maps (output words × source words) of the greedy translations of ``sentences``.
 
     The model's ``step`` must return attention weights. Returns the figure.

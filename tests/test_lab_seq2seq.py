@@ -90,3 +90,20 @@ def test_seq2seq_runs_offline_in_chinese_with_the_source_recipe(tmp_path, monkey
         assert heading in text, heading
     for english in ("Objectives", "Common pitfall", "Each heat-map shows", "Questions to answer"):
         assert english not in text, english
+
+
+@pytest.mark.parametrize("name, value, says", [
+    ("models", "bogus", "Valid choices: 'rnn', 'gru', 'gru_handwritten', 'gru_source_cell', 'gru_attention'"),
+    ("models", "[]", "must not be empty"),
+    ("raw_size", "0", "must be >= 1"),
+    ("teacher_forcing", "2", "must be <= 1"),
+])
+def test_a_bad_parameter_is_refused_before_any_work(tmp_path, capsys, name, value, says):
+    # checked against the parameters cell's annotations: exit 2, one line, nothing written
+    from labkit.cli import main
+
+    out = tmp_path / "out"
+    assert main(["report", "seq2seq", "-p", name, value, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and f"'{name}'" in err and "\n" not in err, err
+    assert not out.exists()
