@@ -107,6 +107,15 @@ def test_vae_source_recipe_in_chinese(tmp_path):
 
 
 def test_vae_rejects_unknown_experiment_group(tmp_path):
-    result = render_lab("vae", tmp_path, experiments=["gan", "bogus"])
-    assert result.failure is not None
-    assert result.failure.ename == "ValueError" and "bogus" in result.failure.evalue
+    """A misspelt experiment is refused before any kernel starts: exit 2, one line naming the valid choices."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "report"
+    proc = subprocess.run([sys.executable, "-m", "labkit.cli", "report", "vae", "--profile", "smoke",
+                           "-p", "experiments", "gan,bogus", "--out", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    message = proc.stderr.strip()
+    assert "\n" not in message and "Traceback" not in message
+    assert "'experiments'" in message and "bogus" in message and "'pitfalls'" in message
+    assert not out.exists()
