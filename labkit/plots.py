@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib import font_manager
 
-from labkit.i18n import t
+from labkit.i18n import label as metric_label, setting_label, t
 from labkit.train import History
 
 CJK_FONT_GLOBS = (
@@ -57,9 +57,6 @@ def setup_matplotlib() -> str | None:
     return family
 
 
-_METRIC_LABELS = {"loss": "figure.loss", "acc": "figure.accuracy"}
-
-
 def _runs(runs: History | Mapping[str, History]) -> Mapping[str, History]:
     return {runs.name or "": runs} if isinstance(runs, History) else runs
 
@@ -70,7 +67,8 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
 
     ``runs`` is one :class:`History` or ``{label: History}``; train curves
     are dashed, test curves solid, one colour per run. Metrics missing from
-    every run are skipped.
+    every run are skipped. Axis labels and run labels (``lr=0.01``) are in the
+    report's language where the kit knows the names (:func:`labkit.i18n.label`).
     """
     runs = _runs(runs)
     metrics = [m for m in metrics if any(f"{s}_{m}" in h for h in runs.values() for s in splits)]
@@ -84,10 +82,11 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
             for split, style in zip(splits, ("--", "-", ":")):
                 key = f"{split}_{metric}"
                 if key in history:
-                    name = f"{label} ({t('figure.' + split)})" if label else t("figure." + split)
+                    shown = setting_label(label)
+                    name = f"{shown} ({t('figure.' + split)})" if label else t("figure." + split)
                     ax.plot(history["epoch"], history[key], style, color=colour, label=name, marker="." if len(history[key]) < 30 else None)
         ax.set_xlabel(t("figure.epoch"))
-        ax.set_ylabel(t(_METRIC_LABELS.get(metric, ""), ) if metric in _METRIC_LABELS else metric)
+        ax.set_ylabel(metric_label(metric))
         if logy:
             ax.set_yscale("log")
         ax.legend(fontsize=7, ncol=1 if len(runs) < 5 else 2)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import re
 from typing import Any, Iterable
 
@@ -80,12 +81,20 @@ def _jsonable(value: Any) -> Any:
     )
 
 
-def format_number(value: Any, digits: int = 6) -> str:
-    """A number for people: ``digits`` significant digits, never ``-0`` (``-0.0000001`` -> ``"0"``
-    at 6 digits); ints and non-numbers as ``str``."""
-    if isinstance(value, float):
-        text = f"{value:.{digits}g}"
-        return "0" if text.lstrip("-") in ("0", "0e+00") or float(text) == 0 else text
+def format_number(value: Any, digits: int = 6, *, decimals: int | None = None) -> str:
+    """A number for people, never ``-0``: ``digits`` significant digits (``-0.0`` -> ``"0"``), or
+    with ``decimals`` a fixed number of decimals (``-0.001`` -> ``"0.00"`` at 2, where ``f"{x:.2f}"``
+    prints ``-0.00``). Floats of any kind (Python, NumPy, a 0-d tensor's ``.item()``)
+    are formatted; ints, bools and non-numbers come back as ``str``. The one number formatter of the
+    kit's tables, figure titles, records and reports."""
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):
+        value = float(value)
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        text = f"{value:.{decimals}f}" if decimals is not None else f"{value:.{digits}g}"
+        if text.startswith("-") and float(text) == 0:
+            text = text[1:]
+        return "0" if decimals is None and float(text) == 0 else text
     return str(value)
 
 

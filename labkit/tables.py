@@ -5,55 +5,50 @@ from typing import Iterable
 
 import pandas as pd
 
-from labkit.i18n import t
-
-_COLUMN_KEYS = {
-    "setting": "table.setting", "model": "table.model", "epoch": "table.epoch",
-    "train_loss": "table.train_loss", "test_loss": "table.test_loss",
-    "train_acc": "table.train_acc", "test_acc": "table.test_acc",
-    "seconds": "table.seconds", "rank": "table.rank",
-}
+from labkit.i18n import label, setting_label
+from labkit.records import format_number
 
 
 def localize(df: pd.DataFrame) -> pd.DataFrame:
-    """Column and index names translated into the report language where the kit knows them."""
-    rename = {c: t(_COLUMN_KEYS[c]) for c in df.columns if c in _COLUMN_KEYS}
-    out = df.rename(columns=rename)
-    if out.index.name in _COLUMN_KEYS:
-        out.index.name = t(_COLUMN_KEYS[out.index.name])
+    """``df`` with the names the kit knows in the report's language (:func:`labkit.i18n.label`):
+    column names, the index name, and index values that are metric names or setting labels
+    (``lr=0.01`` -> ``学习率=0.01``). Unknown names (a notebook's own ``tr(...)`` text) stay as they are."""
+    out = df.rename(columns=label, index=setting_label)
+    out.index = out.index.set_names([label(name) for name in out.index.names])
     return out
 
 
 def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
            highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()):
     """The pandas ``Styler`` :func:`show_table` displays: localized names, ``digits`` significant
-    digits, the best value of each ``highlight_max``/``highlight_min`` column in bold, the caption.
+    digits (:func:`labkit.records.format_number`: never ``-0``), the best value of each
+    ``highlight_max``/``highlight_min`` column in bold, the caption.
 
     Raises KeyError naming a highlight column that ``df`` does not have.
     """
     named_index = df.index.name is not None
-    shown = localize(df.reset_index() if named_index else df)
-    styler = shown.style.format(lambda v: f"{v:.{digits}g}" if isinstance(v, float) else v)
+    shown = localize(df).reset_index() if named_index else localize(df)
+    styler = shown.style.format(lambda v: format_number(v, digits))
     if named_index:
         styler = styler.hide(axis="index")
     for columns, highlight in ((highlight_max, styler.highlight_max), (highlight_min, styler.highlight_min)):
         for col in columns:
             if col not in df.columns:
                 raise KeyError(f"cannot highlight column {col!r}: the table has {', '.join(map(str, df.columns))}")
-            styler = highlight(subset=[t(_COLUMN_KEYS[col]) if col in _COLUMN_KEYS else col],
-                               props="font-weight: bold")
+            styler = highlight(subset=[label(col)], props="font-weight: bold")
     if caption:
         styler = styler.set_caption(caption)
     return styler
 
 
 def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
-               highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()) -> pd.DataFrame:
+               highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()) -> None:
     """Display ``df`` with a caption, numbers rounded to ``digits`` significant digits.
 
     Columns named in ``highlight_max`` / ``highlight_min`` have their best value
     in bold (see :func:`styled`). In a kernel the table is displayed as HTML;
-    in a plain script it is printed. Returns ``df`` unchanged (display is a side effect).
+    in a plain script it is printed. Returns None, so a call as a cell's last
+    line shows the table once (keep ``df`` for further use).
     """
     styler = styled(df, caption, digits, highlight_max, highlight_min)
     try:
@@ -63,7 +58,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
         get_ipython = None
     if get_ipython is not None and get_ipython() is not None:
         display(HTML(styler.to_html(table_attributes='class="labkit-table"')))
-    else:  # a plain script: print the table
-        shown = localize(df.reset_index() if df.index.name is not None else df)
-        print(f"{caption}\n" if caption else "", shown.to_string(index=df.index.name is None), sep="")
-    return df
+    else:  # a plain script: print the table, formatted as in the notebook
+        shown = localize(df).reset_index() if df.index.name is not None else localize(df)
+        text = shown.to_string(index=df.index.name is None, float_format=lambda v: format_number(v, digits))
+        print(f"{caption}\n" if caption else "", text, sep="")

@@ -44,3 +44,17 @@ def test_curves_skip_missing_metrics():
     h = History("run", [{"epoch": 1, "train_loss": 1.0, "test_loss": 1.2}, {"epoch": 2, "train_loss": 0.5, "test_loss": 0.9}])
     fig = plots.curves(h, metrics=("loss", "acc"))
     assert len(fig.axes) == 1
+
+
+def test_curves_labels_in_chinese():
+    from labkit.i18n import set_language
+
+    runs = {"lr=0.1": History(rows=[{"epoch": 1, "train_recon": 2.0, "test_recon": 1.5, "train_loss": 1.0}])}
+    set_language("zh")
+    try:
+        fig = plots.curves(runs, metrics=("recon", "loss"))
+    finally:
+        set_language("en")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["重构损失", "损失"]
+    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    assert legend == ["学习率=0.1 (训练)", "学习率=0.1 (测试)"]

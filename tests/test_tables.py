@@ -36,10 +36,46 @@ def test_styled_rounds_highlights_and_captions(runs_table):
         styled(runs_table, highlight_max=["bleu"])
 
 
-def test_show_table_prints_in_a_plain_script_and_returns_the_frame(runs_table, capsys):
-    assert show_table(runs_table, caption="Optimizers") is runs_table
+def test_show_table_prints_in_a_plain_script_and_returns_nothing_to_echo(runs_table, capsys):
+    assert show_table(runs_table, caption="Optimizers") is None  # a cell's last line shows the table once
     out = capsys.readouterr().out
     assert out.startswith("Optimizers\n") and "Setting" in out and "adam" in out
     frame = pd.DataFrame({"x": [1.0]})
     show_table(frame)
     assert "x" in capsys.readouterr().out
+
+
+def test_metric_names_and_setting_labels_in_chinese():
+    frame = pd.DataFrame({"train_recon": [1.0], "test_elbo_nats": [2.0], "fid": [3.0], "class_entropy": [0.5],
+                          "active_dims": [4], "kl_nats": [1.5], "noise_std": [0.1], "parameters": [10],
+                          "my own column": [1]}, index=pd.Index(["lr=0.01, batch_size=64"], name="setting"))
+    try:
+        set_language("zh")
+        shown = localize(frame)
+        html = styled(frame).to_html()
+    finally:
+        set_language("en")
+    assert list(shown.columns) == ["训练重构损失", "测试证据下界 (ELBO，nats)", "FID", "类别熵", "活跃潜变量维数",
+                                   "KL 散度（nats）", "噪声标准差", "参数量", "my own column"]
+    assert shown.index.name == "设置" and list(shown.index) == ["学习率=0.01, 批大小=64"]
+    assert "类别熵" in html and "class_entropy" not in html and "学习率=0.01" in html
+
+
+def test_negative_zero_never_printed(capsys):
+    import numpy as np
+
+    frame = pd.DataFrame({"class_entropy": [-0.0, np.float32(-0.0), -1e-30 * 0, 0.25]})
+    html = styled(frame).to_html()
+    assert ">-0<" not in html and ">0<" in html and ">0.25<" in html
+    show_table(frame)
+    assert "-0" not in capsys.readouterr().out
+
+
+def test_every_metric_the_labs_show_has_a_chinese_label():
+    """Names the five lab notebooks record or put in tables, translated in Chinese reports."""
+    from labkit.i18n import label
+
+    for name in ("train_acc", "test_acc", "train_loss", "test_loss", "train_recon", "test_recon", "test_kl",
+                 "test_elbo_nats", "fid", "class_entropy", "active_dims", "kl_nats", "noise_std", "seconds",
+                 "parameters", "bleu", "loss_d", "loss_g", "setting", "model", "epoch", "rank", "recipe"):
+        assert label(name, "zh") != name or name in ("fid", "bleu"), name
