@@ -246,8 +246,17 @@ def cmd_similarity(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``labkit: <problem>; see labkit CMD --help`` on stderr, exit 2
+    (argparse's own prints the whole usage block). Subcommands' parsers are of this class too."""
+
+    def error(self, message: str):  # noqa: D401 - argparse's hook
+        _err(f"{message}; see {self.prog} --help")
+        self.exit(EXIT_USAGE)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="labkit", description="Run the course's deep-learning labs and render their reports.",
         epilog="Exit codes of report: 0 ok, 1 a cell failed, 2 bad invocation, 3 no PDF (Chromium missing); "
                "of grade and release: see `labkit grade --help`.")
@@ -354,7 +363,10 @@ def _skip_slow_optional_imports() -> None:
 def main(argv: list[str] | None = None) -> int:
     _skip_slow_optional_imports()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named here, where the subcommand is known (the top parser would say "see labkit --help")
+        _err(f"unrecognized arguments: {' '.join(extra)}; see labkit {args.command} --help")
+        return EXIT_USAGE
     try:
         return args.func(args)
     except KeyboardInterrupt:  # Ctrl-C before or after a report's run (during one, cmd_report says more)

@@ -204,6 +204,30 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
 
 
+@pytest.mark.parametrize("argv, command", [
+    (["report", "mlp", "--cell-timeout", "abc"], "report"),
+    (["report", "mlp", "-p", "epochs"], "report"),
+    (["report", "mlp", "--code", "weird"], "report"),
+    (["report", "mlp", "--bogus"], "report"),
+    (["grade", "mlp"], "grade"),
+    (["grade", "mlp", "subs", "--workers", "two"], "grade"),
+    (["release", "mlp", "--nope"], "release"),
+    (["similarity"], "similarity"),
+    (["list", "extra"], "list"),
+    (["frob"], None),
+    ([], None),
+])
+def test_argument_errors_are_one_line_exit_2(argv, command, capsys):
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("labkit: ") and "usage:" not in err
+    assert err.rstrip().endswith(f"see labkit {command} --help" if command else "see labkit --help"), err
+
+
 def test_busy_output_folder_is_exit_2(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
