@@ -238,6 +238,27 @@ def test_busy_output_folder_is_exit_2(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == [".labkit-report.lock"]
 
 
+def test_lock_is_removed_and_an_interrupted_first_run_leaves_no_folder(tmp_path):
+    out = tmp_path / "new" / "out"
+    with pytest.raises(KeyboardInterrupt):
+        with report._output_folder(out):
+            assert (out / report.LOCK_NAME).is_file()
+            with pytest.raises(report.OutputBusy, match="another `labkit report`"):
+                with report._output_folder(out):
+                    pass  # a concurrent second run is refused
+            raise KeyboardInterrupt
+    assert not (tmp_path / "new").exists()
+    with report._output_folder(out) as staging:
+        (staging / "r.html").write_text("x")
+        (staging / "r.html").replace(out / "r.html")
+    assert [p.name for p in out.iterdir()] == ["r.html"]  # no lock, no staging folder left
+    with report._output_folder(out):  # and the next run locks again
+        with pytest.raises(report.OutputBusy):
+            with report._output_folder(out):
+                pass
+    assert [p.name for p in out.iterdir()] == ["r.html"]
+
+
 def test_make_p_string_parsing():
     parse = cli.parse_assignments
     assert parse("epochs=5 lr=0.01") == {"epochs": "5", "lr": "0.01"}

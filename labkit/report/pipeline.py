@@ -131,32 +131,66 @@ def check_out_dir(out_dir: Path) -> None:
                                "a read-only file system); choose another --out")
 
 
+LOCK_NAME = ".labkit-report.lock"
+
+
+def _lock_folder(out_dir: Path, fcntl) -> Any:
+    """The open lock file of ``out_dir``, locked by this process; :class:`OutputBusy` when another run holds it.
+
+    The lock file is removed when a run ends (:func:`_output_folder`), so after taking the lock this
+    checks that the file is still the one at the path (another run may have removed it meanwhile) and
+    tries again if not: two runs never hold locks on different files of one folder.
+    """
+    path = out_dir / LOCK_NAME
+    while True:
+        lock = open(path, "a+")
+        if fcntl is None:
+            return lock
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip()
+            lock.close()
+            raise OutputBusy(f"another `labkit report` (pid {holder or '?'}) is writing into {out_dir}; wait "
+                             "for it to finish, or choose another --out") from None
+        try:
+            same = os.fstat(lock.fileno()).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            return lock
+        lock.close()  # the run that held it removed it: lock the new one
+
+
 @contextlib.contextmanager
 def _output_folder(out_dir: Path) -> Iterator[Path]:
     """Lock ``out_dir`` against a second run and give a staging folder inside it.
 
     The staging folder is removed on the way out (an interrupted run leaves
     the previous report as it was); :func:`_publish` moves finished files
-    out of it.
+    out of it. The lock file is removed too, and the folders this run created
+    when they are left empty (an interrupted first run leaves nothing behind).
     """
     try:
         import fcntl
     except ImportError:  # Windows: no advisory locks; the staging folder still protects the old report
         fcntl = None
+    created = []
+    probe = out_dir
+    while not probe.exists() and probe.parent != probe:
+        created.append(probe)
+        probe = probe.parent
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        lock = open(out_dir / ".labkit-report.lock", "a+")
+        lock = _lock_folder(out_dir, fcntl)
     except OSError as exc:
+        _remove_empty(created)
         raise ReportInputError(f"cannot write into {out_dir}: {exc.strerror or exc}") from None
+    except OutputBusy:
+        _remove_empty(created)
+        raise
     try:
-        try:
-            if fcntl is not None:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            lock.seek(0)
-            holder = lock.read().strip()
-            raise OutputBusy(f"another `labkit report` (pid {holder or '?'}) is writing into {out_dir}; wait "
-                             "for it to finish, or choose another --out") from None
         lock.seek(0)
         lock.truncate()
         lock.write(f"{os.getpid()}\n")
@@ -167,7 +201,19 @@ def _output_folder(out_dir: Path) -> Iterator[Path]:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     finally:
+        with contextlib.suppress(OSError):
+            (out_dir / LOCK_NAME).unlink()  # still held: a run waiting on it retries on a new file
         lock.close()  # releases the lock
+        _remove_empty(created)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) that are empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def _publish(staging: Path, out_dir: Path, names: list[str], stale: list[str]) -> None:
