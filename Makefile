@@ -14,6 +14,8 @@ LABS    := $(basename $(notdir $(wildcard notebooks/*.ipynb)))
 PARAM_ARGS   := $(if $(P),--params "$$LABKIT_MAKE_P")
 PROFILE_ARG  := $(if $(PROFILE),--profile $(PROFILE))
 OUT_ARG      := $(if $(OUT),--out $(OUT))
+# REPORT_LANG=en|zh: the printed report's language, for any notebook (labkit report --lang)
+LANG_ARG     := $(if $(REPORT_LANG),--lang $(REPORT_LANG))
 # the printed report: CODE=all|exercises|none, LOGS=no, STUDENT=path/to/student.yaml, DOCX=no
 PRINT_ARGS   := $(if $(CODE),--code $(CODE)) $(if $(filter no,$(LOGS)),--no-logs) \
                 $(if $(STUDENT),--student $(STUDENT)) $(if $(filter no,$(DOCX)),--no-docx)
@@ -40,8 +42,8 @@ system-packages: ## chromium (PDF), Noto CJK fonts (Chinese), pandoc (Word), pop
 	fi
 
 report: export LABKIT_MAKE_P := $(P)
-report:          ## execute LAB (PROFILE=, P="name=value ...", OUT=, CODE=, LOGS=no, STUDENT=, DOCX=no) and render reports/LAB/
-	$(PYTHON) -m labkit.cli report $(LAB) $(PROFILE_ARG) $(PARAM_ARGS) $(OUT_ARG) $(PRINT_ARGS)
+report:          ## execute LAB (PROFILE=, P="name=value ...", OUT=, REPORT_LANG=, CODE=, LOGS=no, STUDENT=, DOCX=no) and render reports/LAB/
+	$(PYTHON) -m labkit.cli report $(LAB) $(PROFILE_ARG) $(PARAM_ARGS) $(OUT_ARG) $(LANG_ARG) $(PRINT_ARGS)
 
 reports:         ## render every lab (PROFILE= applies to all)
 	@set -e; for lab in $(LABS); do $(MAKE) --no-print-directory report LAB=$$lab PROFILE=$(PROFILE); done

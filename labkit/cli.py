@@ -77,7 +77,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from labkit.report.labs import UnknownLab, resolve_notebook
     from labkit.report.params import ParameterError, read_parameters
     from labkit.report.kernel import KernelChoiceError, choose_kernel
-    from labkit.report.pipeline import ReportInputError, check_out_dir
+    from labkit.report.pipeline import ReportInputError, check_out_dir, with_language
     from labkit.report.prepare import BadNotebook, load_notebook
 
     try:
@@ -89,7 +89,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         overrides = _overrides(args.param, args.profile, args.params)
         if args.profile is not None and "profile" not in spec.parameters:
             raise ParameterError(f"{notebook.name} has no 'profile' parameter, so --profile cannot be used")
-        overrides = spec.validate(overrides)
+        overrides = with_language(spec, overrides, args.lang)
         out_dir = Path(args.out) if args.out else Path("reports") / name
         check_out_dir(out_dir.resolve())
         if out_dir.resolve() / f"{name}.ipynb" == notebook:
@@ -114,7 +114,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
     try:
         result = report.render(notebook, out_dir, overrides, name=name, cell_timeout=args.cell_timeout,
-                               kernel_name=args.kernel, log=say, progress=None if args.quiet else sys.stderr,
+                               kernel_name=args.kernel, log=say, lang=args.lang, progress=None if args.quiet else sys.stderr,
                                student=student, print_options=print_options, docx=not args.no_docx)
     except (ParameterError, ReportInputError, BadNotebook, KernelChoiceError) as exc:
         _err(str(exc))
@@ -272,6 +272,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a parameter (repeatable); lists as a,b,c or [1, 2]")
     rep.add_argument("--profile", choices=None, help="shortcut for -p profile NAME (smoke, quick, full)")
     rep.add_argument("--out", metavar="DIR", help="write the outputs into DIR (default: reports/<name>/)")
+    rep.add_argument("--lang", choices=("en", "zh"),
+                     help="the printed report's language, for any notebook: the lang-en/lang-zh cells kept, "
+                          "labkit's labels, the cover (default: the notebook's lang parameter, else en); for a "
+                          "notebook with a lang parameter it sets that too")
     rep.add_argument("--params", metavar="'NAME=VALUE ...'",
                      help="several overrides in one string, as `make report P=...` passes them")
     rep.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",

@@ -1,10 +1,13 @@
 """Everything labkit itself writes into a report, in English and Chinese.
 
 The notebook's ``lang`` parameter picks the language (``labkit.start`` calls
-:func:`set_language`); the report pipeline passes it explicitly.
+:func:`set_language`); before that, ``$LABKIT_LANG`` (which ``labkit report --lang``
+sets in the kernel), else English. The report pipeline passes it explicitly.
 Add a key to both languages at once: a test checks they have the same keys.
 """
 from __future__ import annotations
+
+import os
 
 LANGUAGES = ("en", "zh")
 
@@ -325,7 +328,7 @@ STRINGS: dict[str, dict[str, str]] = {
     },
 }
 
-_current = "en"
+_current = os.environ.get("LABKIT_LANG", "en") if os.environ.get("LABKIT_LANG") in LANGUAGES else "en"
 
 
 def set_language(lang: str) -> None:

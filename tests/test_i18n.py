@@ -24,18 +24,25 @@ def test_set_language_validates():
 
 
 def test_every_dataset_checksum_kind_has_a_label():
-    """The provenance table is rendered outside the kernel, where labkit.data never ran."""
-    import ast
-    from pathlib import Path
+    """The provenance table is rendered outside the kernel, where labkit.data never ran: the labels
+    of every checksum kind the loaders write are in labkit.i18n itself, in both languages."""
+    from labkit.data import images, text
 
-    from labkit.data.files import CHECKSUM_LABELS  # (importing it registers them at run time, in a kernel)
+    kinds = {images.CHECKSUM_MD5, images.CHECKSUM_SAMPLE, text.CHECKSUM_SHA256, text.CHECKSUM_SAMPLE}
+    assert kinds == {"md5", "sha256", "sample-sha256"}
+    for kind in kinds:
+        for lang in i18n.LANGUAGES:
+            assert f"checksum.{kind}" in i18n.STRINGS[lang], (lang, kind)
+    assert i18n.t("checksum.md5", "zh") == "已按公布的 md5 校验"
 
-    tree = ast.parse(Path(i18n.__file__).read_text(encoding="utf-8"))
-    literal = next(ast.literal_eval(node.value) for node in tree.body
-                   if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", "") == "STRINGS")
-    for lang, labels in CHECKSUM_LABELS.items():
-        for key in labels:
-            assert key in literal[lang], key
+
+def test_output_truncated_marker_in_both_languages():
+    from labkit.report import kernel
+
+    en = kernel.truncated_text("cell", "2 MB", "en")
+    zh = kernel.truncated_text("total", "10 MB", "zh")
+    assert "output truncated" in en and "this cell" in en and "2 MB" in en and "输出已截断" not in en
+    assert "输出已截断" in zh and "所有单元格合计" in zh and "10 MB" in zh
 
 
 def test_tr_follows_the_language():

@@ -259,6 +259,35 @@ def test_lock_is_removed_and_an_interrupted_first_run_leaves_no_folder(tmp_path)
     assert [p.name for p in out.iterdir()] == ["r.html"]
 
 
+def test_report_language_option_for_any_notebook(tmp_path, capsys):
+    from labkit.report.params import ParameterError, read_parameters
+
+    plain = read_parameters(FIXTURES / "no_parameters_bilingual.ipynb")
+    assert report.with_language(plain, {}, "zh") == {}
+    with pytest.raises(ParameterError, match="has no 'lang' parameter; use --lang zh"):
+        report.with_language(plain, {"lang": "zh"}, None)
+    with_param = read_parameters(FIXTURES / "document" / "printed.ipynb")
+    assert report.with_language(with_param, {}, "zh")["lang"] == "zh"
+    assert report.with_language(with_param, {"lang": "zh"}, "zh")["lang"] == "zh"
+    with pytest.raises(report.ReportInputError, match="disagree"):
+        report.with_language(with_param, {"lang": "en"}, "zh")
+    with pytest.raises(report.ReportInputError, match="not supported"):
+        report.with_language(plain, {}, "fr")
+    code, err = _cli([FIXTURES / "no_parameters_bilingual.ipynb", "-p", "lang", "zh", "--out", tmp_path / "o"], capsys)
+    assert code == 2 and "use --lang zh" in err and not (tmp_path / "o").exists()
+
+
+@pipeline
+def test_chinese_report_of_a_notebook_without_parameters(tmp_path):
+    result = render("no_parameters_bilingual.ipynb", tmp_path / "out", lang="zh")
+    assert result.failure is None
+    html = html_of(result)
+    assert '<html lang="zh"' in html and "只有中文的正文" in html and "ENGLISH_PROSE_ONLY" not in html
+    assert "实验报告" in html and "运行环境与来源" in html  # the cover and labkit's labels
+    assert "KERNEL_LANG zh" in outputs_text(result)  # labkit in the kernel writes Chinese too
+    assert not (tmp_path / "out" / report.LOCK_NAME).exists()
+
+
 def test_make_p_string_parsing():
     parse = cli.parse_assignments
     assert parse("epochs=5 lr=0.01") == {"epochs": "5", "lr": "0.01"}

@@ -26,27 +26,6 @@ OFFLINE_ENV = "LABKIT_OFFLINE"
 
 _DIGESTS: dict[tuple[str, str, int, int], str] = {}
 
-#: The labels of a dataset info's ``checksum`` field (what was verified), for :func:`labkit.i18n.t`.
-#: Registered here until labkit/i18n.py carries them (its own entries win).
-CHECKSUM_LABELS = {
-    "en": {"checksum.md5": "md5 verified against the published sums",
-           "checksum.sha256": "sha256 verified against the published file",
-           "checksum.sample-sha256": "embedded sample's content hash verified"},
-    "zh": {"checksum.md5": "已按公布的 md5 校验",
-           "checksum.sha256": "已按公布文件的 sha256 校验",
-           "checksum.sample-sha256": "已校验内置样本的内容哈希"},
-}
-
-
-def _register_checksum_labels() -> None:
-    from labkit.i18n import STRINGS
-    for lang, labels in CHECKSUM_LABELS.items():
-        for key, text in labels.items():
-            STRINGS[lang].setdefault(key, text)
-
-
-_register_checksum_labels()
-
 
 class ChecksumError(RuntimeError):
     """A data file exists but its content is not the published one."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from labkit import threads
+from labkit.i18n import t
 from labkit.report.cells import INJECTED_TAG, CellFailure, CellMap, failure_from_exception
 
 #: The kernel used when the notebook names none, or one that is not installed.
@@ -41,10 +42,16 @@ OUTPUT_LIMIT = 2_000_000
 #: All cells together may output this many times :data:`OUTPUT_LIMIT`.
 TOTAL_LIMIT_FACTOR = 5
 
-TRUNCATED_TOTAL = ("[labkit: output truncated — the notebook's cells together produced more than {limit} of output; "
-                   "the rest is not shown / 输出已截断：所有单元格的输出合计超过 {limit}，其余部分未显示]\n")
-TRUNCATED_TEXT = ("[labkit: output truncated — this cell produced more than {limit} of output; the rest is not "
-                  "shown / 输出已截断：该单元格的输出超过 {limit}，其余部分未显示]\n")
+
+
+def truncated_text(kind: str, limit: str, lang: str = "en") -> str:
+    """The marker left where output was dropped (i18n ``report.truncated``), in the report's language.
+
+    ``kind``: ``"cell"`` (this cell passed its limit) or ``"total"`` (all cells together did);
+    ``limit``: the limit as shown, e.g. ``"2 MB"``.
+    """
+    return t("report.truncated", lang, what=t(f"report.truncated.{kind}", lang), limit=limit) + "\n"
+
 
 _CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
                  "WenQuanYi Micro Hei", "SimHei", "Microsoft YaHei", "PingFang SC")
@@ -129,19 +136,22 @@ def write_matplotlibrc(folder: Path) -> Path | None:
     return rc
 
 
-def kernel_env(tmp: Path, data_dir: Path) -> dict[str, str]:
+def kernel_env(tmp: Path, data_dir: Path, *, lang: str | None = None) -> dict[str, str]:
     """The environment every report kernel gets (this process's, plus the kit's settings).
 
     ``LABKIT_DATA`` absolute (the kernel runs in the notebook's folder);
     ``MATPLOTLIBRC`` (:func:`write_matplotlibrc`); the thread settings of
     :func:`labkit.threads.kernel_env` (``LABKIT_THREADS`` checked, a CPU quota
     respected); ``PYDEVD_DISABLE_FILE_VALIDATION`` (silences the debugger's
-    frozen-modules warning). Raises :class:`labkit.threads.ThreadSettingError`
+    frozen-modules warning); ``LABKIT_LANG`` = ``lang`` when given (the
+    language labkit writes its labels in, :mod:`labkit.i18n`). Raises :class:`labkit.threads.ThreadSettingError`
     for a bad ``LABKIT_THREADS``.
     """
     env = dict(os.environ)
     env["LABKIT_DATA"] = str(data_dir)
     env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    if lang is not None:
+        env["LABKIT_LANG"] = lang
     rc = write_matplotlibrc(tmp)
     if rc is not None:
         env["MATPLOTLIBRC"] = str(rc)
@@ -236,6 +246,7 @@ def _client_class():
         """nbclient with an output cap per cell and a tap on outputs for progress and notices."""
 
         output_limit: int = OUTPUT_LIMIT
+        lang: str = "en"
         on_stream: Callable[[str, str], Any] | None = None
         on_display: Callable[[dict], Any] | None = None
 
@@ -252,7 +263,7 @@ def _client_class():
                 self._used[cell_index] = used + size
                 if used + size > limit:
                     shown = f"{(limit or self.output_limit * TOTAL_LIMIT_FACTOR) / 1e6:g} MB"
-                    outs.append(_truncated_output((TRUNCATED_TEXT if limit else TRUNCATED_TOTAL).format(limit=shown)))
+                    outs.append(_truncated_output(truncated_text("cell" if limit else "total", shown, self.lang)))
                     self._used[cell_index] = limit + 1
                     return None
             if msg_type == "stream" and self.on_stream is not None:
@@ -284,7 +295,7 @@ def _truncated_output(text: str) -> Any:
 def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: dict[str, str], ipc_dir: Path,
                  cell_timeout: float | None = None, output_limit: int = OUTPUT_LIMIT,
                  progress: Progress | None = None, on_display: Callable[[dict], Any] | None = None,
-                 ) -> tuple[CellFailure | None, int | None]:
+                 lang: str = "en") -> tuple[CellFailure | None, int | None]:
     """Execute ``nb`` in place, in a new ``kernel_name`` kernel started in ``cwd`` with ``env``.
 
     Returns ``(failure, run index of the failing cell)``, or ``(None, None)``.
@@ -294,6 +305,7 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
     (SIGINT) stops the kernel and raises :class:`KeyboardInterrupt`. The
     kernel's IPC sockets are made in ``ipc_dir`` (a short private folder).
     The widget state of the run is saved in ``nb.metadata.widgets`` (nbclient).
+    Output past ``output_limit`` is replaced by a marker in ``lang`` (:func:`truncated_text`).
     """
     from jupyter_client.manager import AsyncKernelManager
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -308,6 +320,7 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
                              resources={"metadata": {"path": str(cwd)}}, record_timing=True)
     client._used = {}
     client.output_limit = output_limit
+    client.lang = lang
     if progress is not None:
         client.on_stream = progress.stream_text
     client.on_display = on_display

@@ -34,10 +34,10 @@ from typing import Any, Callable, Iterator
 import nbformat
 
 from labkit.report import document, provenance
-from labkit.i18n import check_language, t
+from labkit.i18n import LANGUAGES, check_language, t
 from labkit.report.cells import CellFailure, CellMap
 from labkit.report.kernel import OUTPUT_LIMIT, KernelChoiceError, Progress, choose_kernel, kernel_env, run_notebook
-from labkit.report.params import read_parameters
+from labkit.report.params import ParameterError, read_parameters
 from labkit.report.prepare import BadNotebook, dumps, for_render, load_notebook, run_copy, stub_dialogs
 from labkit.records import DATASET_MIME, RUN_MIME, read_payloads, read_records
 
@@ -411,6 +411,29 @@ def _sample_notice(info: dict) -> str:
             "data for real results")
 
 
+def with_language(spec: Any, overrides: dict[str, Any], lang: str | None) -> dict[str, Any]:
+    """``overrides`` checked and coerced (:meth:`ParameterSpec.validate`) with the report's language.
+
+    ``lang`` (``"en"``/``"zh"``, or None) is the report-level language (``labkit report --lang``): it
+    works for any notebook, and for one with a ``lang`` parameter it also sets that parameter.
+    Raises :class:`ReportInputError` for an unsupported ``lang`` or one that contradicts ``-p lang``,
+    and :class:`~labkit.report.params.ParameterError` for ``-p lang`` on a notebook without that
+    parameter (the message points to ``--lang``).
+    """
+    if lang is not None and lang not in LANGUAGES:
+        raise ReportInputError(f"--lang {lang!r} is not supported; choose one of: {', '.join(LANGUAGES)}")
+    has_param = "lang" in spec.parameters
+    if "lang" in overrides and not has_param:
+        raise ParameterError(f"{spec.notebook.name} has no 'lang' parameter; use --lang {overrides['lang']} "
+                             "(make report REPORT_LANG=...) to print its report in that language")
+    overrides = spec.validate(overrides)
+    if lang is not None and has_param:
+        if "lang" in overrides and overrides["lang"] != lang:
+            raise ReportInputError(f"-p lang {overrides['lang']} and --lang {lang} disagree; give one of them")
+        overrides = {**overrides, **spec.validate({"lang": lang})}
+    return overrides
+
+
 def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] | None = None, *,
            name: str | None = None, lang: str | None = None, cell_timeout: float | None = None,
            kernel_name: str | None = None, log: Callable[[str], Any] | None = print,
@@ -421,7 +444,9 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
     Writes ``<name>.ipynb`` (executed, with an "Environment and provenance"
     section), ``<name>.html``, ``<name>.pdf`` and ``metrics.json``
     (``{"metrics", "parameters", "provenance"}``). ``name`` defaults to the
-    notebook's stem; ``lang`` to the notebook's ``lang`` parameter, else
+    notebook's stem; ``lang`` (the printed report's language: cells kept,
+    labkit's labels, cover; also the notebook's ``lang`` parameter when it has
+    one, see :func:`with_language`) to the notebook's ``lang`` parameter, else
     ``"en"``; ``cell_timeout`` (seconds, > 0) limits each cell;
     ``kernel_name`` defaults to the notebook's kernel when it is installed,
     else ``python3`` (with a note). ``$LABKIT_DATA`` (default ``./data``) is
@@ -456,7 +481,7 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
         raise ReportInputError(f"the output limit must be positive, not {output_limit}")
     source = load_notebook(notebook)
     spec = read_parameters(notebook)
-    overrides = spec.validate(dict(overrides or {}))
+    overrides = with_language(spec, dict(overrides or {}), lang)
     parameters = {**spec.defaults(), **overrides}
     lang = check_language(lang or parameters.get("lang") or "en")
     kernel, kernel_note = choose_kernel(source, kernel_name)
@@ -501,9 +526,9 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
         started = datetime.now().astimezone()
         clock = time.perf_counter()
         failure, failed_at = run_notebook(
-            run, cells, kernel_name=kernel, cwd=notebook.parent, env=kernel_env(Path(private), data),
+            run, cells, kernel_name=kernel, cwd=notebook.parent, env=kernel_env(Path(private), data, lang=lang),
             ipc_dir=Path(private), cell_timeout=cell_timeout, output_limit=output_limit,
-            progress=tracker, on_display=on_display)
+            progress=tracker, on_display=on_display, lang=lang)
         wall_seconds = time.perf_counter() - clock
         if failure is not None:
             say(f"{notebook.name}: {failure.message(lang)}")
