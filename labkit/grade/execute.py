@@ -367,19 +367,44 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any, plan:
         else:
             run.status, run.reason = "killed", "the sandbox stopped before the hidden checks finished"
     if checks_message is not None:
-        from labkit.grade.verdict import redactor
-
-        redact = redactor(list(task.rubric.checks.sources))
         run.checks_ran = True
-        run.checks = {r["name"]: {**r, "message": redact(str(r.get("message", "")))}
-                      for r in checks_message.get("results", []) if isinstance(r, dict) and "name" in r}
-        run.check_errors = [redact(str(e)) for e in checks_message.get("errors", [])]
+        run.checks, run.check_errors = shown_verdicts(list(task.rubric.checks.sources),
+                                                      checks_message.get("results", []),
+                                                      checks_message.get("errors", []))
+        died = [name for name, result in run.checks.items() if result.get("died")]
+        if died and run.status in ("graded", "error"):
+            run.status = "killed"
+            run.reason = ("the process running the hidden checks died (the submission's exercise code ended it, "
+                          "e.g. os._exit, or crashed the interpreter) before " + ", ".join(died[:5])
+                          + (" and more" if len(died) > 5 else "") + " finished")
+            run.flags.append("the hidden checks' process died under the submission's exercise code")
         for result in run.checks.values():
             for what in result.get("tampered", [])[:5]:
                 entry = f"the checks' interpreter found {what} replaced by the submission's code"
                 if entry not in run.flags:
                     run.flags.append(entry)
     return run
+
+
+def shown_verdicts(check_sources: list[str], results: list[Any], errors: list[Any]
+                   ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """The checks' results and errors as the student may see them: ``({name: result}, errors)``.
+
+    A check's own ``AssertionError`` message (``own_words``: the instructor's words with the values
+    it interpolated) is shown as written; a message from an exception raised in the student's code,
+    and every cell error, has each line and string constant of the checks removed
+    (:func:`labkit.grade.verdict.redactor`). Every message is capped at ``MAX_MESSAGE`` characters.
+    """
+    from labkit.grade.verdict import MAX_MESSAGE, redactor
+
+    redact = redactor(check_sources)
+    shown = {}
+    for r in results:
+        if isinstance(r, dict) and "name" in r:
+            message = str(r.get("message", ""))
+            shown[r["name"]] = {**r, "message": message[:MAX_MESSAGE] if r.get("own_words") is True
+                                else redact(message)}
+    return shown, [redact(str(e)) for e in errors]
 
 
 def run_as_submitted(nb: Any) -> Run:

@@ -102,12 +102,16 @@ def _student_error(error: BaseException, check_file: str) -> str:
 def evaluate(name: str, function: Callable[[], Any], provides: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run one check function and return its result as a plain dict.
 
-    ``{"name", "passed", "message", "values", "provides", "seconds"}``; never raises
+    ``{"name", "passed", "message", "own_words", "values", "provides", "seconds"}``; ``own_words``
+    is True when the message is the check's own (its ``AssertionError`` raised in its own frame, with
+    the values it interpolated, or this function's words) and False when it comes from an exception
+    raised in the student's code (the grader redacts only those). Never raises
     (``KeyboardInterrupt``, which the grader sends when a check runs out of
     time, counts as a failure).
     """
     started = time.perf_counter()
     values: dict[str, Any] = {}
+    own = True  # the message is the check's (or this function's) own words, not the student's code's
     try:
         outcome = function()
         if outcome is False:
@@ -126,12 +130,12 @@ def evaluate(name: str, function: Callable[[], Any], provides: tuple[str, ...] =
         if frames and frames[-1].filename == _code_file(function):  # the check's own words
             passed, message = False, str(error).strip() or "assertion failed"
         else:  # raised by the student's code: reported as their exception, like any other
-            passed, message = False, _student_error(error, _code_file(function))
+            passed, message, own = False, _student_error(error, _code_file(function)), False
     except KeyboardInterrupt:
         passed, message = False, "interrupted: the check ran out of time"
-    except Exception as error:  # the student's code failing under the check
-        passed, message = False, _student_error(error, _code_file(function))
-    return {"name": name, "passed": passed, "message": message,
+    except (Exception, SystemExit) as error:  # the student's code failing (or calling sys.exit) under the check
+        passed, message, own = False, _student_error(error, _code_file(function)), False
+    return {"name": name, "passed": passed, "message": message, "own_words": own,
             "values": {k: v for k, v in values.items() if k in provides} if provides else values,
             "provides": list(provides), "seconds": round(time.perf_counter() - started, 3)}
 

@@ -258,6 +258,10 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
             elif "name" in message and message["name"] in plan["check_names"]:
                 results.setdefault(message["name"], message)
     os.close(read_fd)
+    try:  # how it ended, before it is killed (an exit status says the submission's code ended it)
+        exit_code = process.wait(timeout=2) if interrupted is None else None
+    except subprocess.TimeoutExpired:
+        exit_code = None
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
@@ -270,14 +274,17 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
             out.append(results[name])
             continue
         if interrupted is None:
-            message = "the hidden checks stopped before this one finished (the process died)"
+            message = ("killed: the process running the hidden checks died before this check finished"
+                       + (f" (exit status {exit_code}: the submission's code ended it, e.g. os._exit, or crashed it)"
+                          if exit_code is not None else ""))
         elif first_missing:
             message = "interrupted: the hidden checks ran out of time"
         else:
             message = "not run: the hidden checks ran out of time"
         first_missing = False
-        out.append({"name": name, "passed": False, "message": message, "values": {},
-                    "provides": ready.get("provides", {}).get(name, []), "seconds": 0.0})
+        out.append({"name": name, "passed": False, "message": message, "values": {}, "own_words": True,
+                    "died": interrupted is None, "provides": ready.get("provides", {}).get(name, []),
+                    "seconds": 0.0})
     errors = list(ready.get("errors", []))
     if not ready:
         tail = (private / "verdict.log").read_bytes()[-2000:].decode(errors="replace").strip().splitlines()

@@ -32,7 +32,9 @@ sight, and this program watches for it:
 * **leaking** — a failure raised by the student's code is reported as its type
   and message only (never a frame of the check), at most :data:`MAX_MESSAGE`
   characters; the grader then removes every line and string constant of the
-  checks' source from it (:func:`redactor`), outside the sandbox.
+  checks' source from it (:func:`redactor`), outside the sandbox. A check's own
+  ``AssertionError`` message (raised in the check's frame: ``own_words``) is
+  the instructor's feedback and is shown as written.
 """
 from __future__ import annotations
 
@@ -117,7 +119,11 @@ def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
 
 
 def redactor(check_sources: list[str]) -> Callable[[str], str]:
-    """A function that removes every line and string constant of the checks from a message, and caps it."""
+    """A function that removes every line and string constant of the checks from a message, and caps it.
+
+    For messages raised by the student's code only (they could carry what that code found of the
+    checks); a check's own assertion message is shown as written (:func:`labkit.grade.execute.shown_verdicts`).
+    """
     import ast
 
     secrets = set()

@@ -1,0 +1,74 @@
+"""Test support for the per-lab grading tests: the grader's own verdict path on a changed submission.
+
+``hidden_check_verdicts(lab, {region: code})`` takes the lab's solution notebook, replaces the bodies of
+some exercise regions, and runs the hidden checks on it exactly as ``labkit grade`` does after the
+student's run (:func:`labkit.grade.execute.build_verdict_plan` → :func:`labkit.grade.inside.run_verdicts`,
+a fresh interpreter with the lab's setup cells and the submission's exercise cells → the messages as the
+student sees them, :func:`labkit.grade.execute.shown_verdicts`), without the sandboxed notebook run, so
+that each plausible wrong answer costs seconds, not a whole grading run.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from labkit.grade.hidden import HIDDEN_TAG
+from labkit.grade.release import _regions
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def exercise_regions(nb: Any) -> list[tuple[int, int, int]]:
+    """``(cell index, begin line, end line)`` of every solution region of ``nb``, in notebook order."""
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and HIDDEN_TAG not in cell.metadata.get("tags", []):
+            found += [(index, begin, end) for begin, end in _regions(cell.source, f"cell {index}")]
+    return found
+
+
+def with_regions(nb: Any, replaced: dict[int, str]) -> Any:
+    """A copy of the solution ``nb`` with region ``n``'s body (notebook order, from 0) replaced by ``replaced[n]``
+    (written unindented; indented like the region's marker)."""
+    copy = nbformat.reads(nbformat.writes(nb), as_version=4)
+    regions = exercise_regions(copy)
+    per_cell: dict[int, list[tuple[int, int, str]]] = {}
+    for number, code in replaced.items():
+        index, begin, end = regions[number]
+        per_cell.setdefault(index, []).append((begin, end, code))
+    for index, edits in per_cell.items():
+        lines = copy.cells[index].source.splitlines()
+        for begin, end, code in sorted(edits, reverse=True):
+            indent = lines[begin][: len(lines[begin]) - len(lines[begin].lstrip())]
+            lines[begin + 1:end] = [indent + line for line in code.strip("\n").splitlines()]
+        copy.cells[index].source = "\n".join(lines)
+    return copy
+
+
+def hidden_check_verdicts(lab: str, replaced: dict[int, str] | None = None, *, rubric: Any = None,
+                          parameters: dict[str, Any] | None = None, only: list[str] | None = None,
+                          budget: float = 600) -> dict[str, dict[str, Any]]:
+    """``{check name: result}`` of ``lab``'s hidden checks on its solution with ``replaced`` regions.
+
+    ``rubric``: a loaded rubric (default ``grading/<lab>.yaml``); ``parameters``: injected as the grader
+    injects them (default ``{"profile": "smoke"}``); ``only``: keep just these checks' results (every
+    check still runs). Results carry ``"message"`` as the student would read it;
+    ``"__errors__"`` holds the cells' errors (setup or exercise cells, check cells). Needs ``LABKIT_DATA``
+    where the lab's setup cells load data.
+    """
+    from labkit.grade.execute import build_verdict_plan, shown_verdicts
+    from labkit.grade.inside import run_verdicts
+    from labkit.grade.rubric import load_rubric
+
+    rubric = rubric or load_rubric(lab)
+    solution = nbformat.read(ROOT / "notebooks" / f"{lab}.ipynb", as_version=4)
+    submission = with_regions(solution, replaced or {})
+    submission.cells = [c for c in submission.cells if HIDDEN_TAG not in c.metadata.get("tags", [])]
+    plan, _, _ = build_verdict_plan(rubric, submission, parameters or {"profile": "smoke"})
+    verdicts = run_verdicts(plan, budget=budget)
+    results, errors = shown_verdicts(plan["checks"], verdicts["results"], verdicts["errors"])
+    if only is not None:
+        results = {name: result for name, result in results.items() if name in only}
+    return {**results, "__errors__": errors}
