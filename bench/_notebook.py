@@ -3,8 +3,9 @@
     ns = definitions("dcgan")          # every top-level import, function and class of notebooks/dcgan.ipynb
     G = ns.Generator(...)
 
-Runs only ``import`` statements and ``def``/``class`` statements of the notebook's code cells (not the
-hidden checks): nothing trains, loads data or draws. A definition that cannot be made outside the
+Runs only the ``import``, ``def`` and ``class`` statements of the notebook's code cells (not the hidden
+checks), and the assignments that call nothing (tables such as ``ACTIVATIONS = {"relu": nn.ReLU}``):
+nothing trains, loads data or draws. A definition that cannot be made outside the
 notebook (e.g. a default argument that reads ``cfg``) is left out, and asking for it raises an
 AttributeError naming the notebook.
 """
@@ -25,6 +26,13 @@ class Definitions(SimpleNamespace):
                              f"at top level (see bench/_notebook.py)")
 
 
+def _calls(node: ast.AST) -> bool:
+    """Whether evaluating ``node`` calls anything (a lambda's body is not evaluated)."""
+    if isinstance(node, ast.Call):
+        return True
+    return any(_calls(child) for child in ast.iter_child_nodes(node) if not isinstance(child, ast.Lambda))
+
+
 def definitions(lab: str, **given) -> Definitions:
     """The notebook's definitions; ``given`` are names the definitions read when made (e.g. ``cfg``)."""
     nb = nbformat.read(NOTEBOOKS / f"{lab}.ipynb", as_version=4)
@@ -39,7 +47,9 @@ def definitions(lab: str, **given) -> Definitions:
         except SyntaxError:
             continue
         statements += [node for node in tree.body
-                       if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
+                       if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))
+                       or (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                           and not _calls(node.value))]
     imports = [s for s in statements if isinstance(s, (ast.Import, ast.ImportFrom))]
     for node in imports + [s for s in statements if s not in imports]:
         try:

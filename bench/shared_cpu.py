@@ -55,11 +55,14 @@ def make_step(lab: str):
         loss_of = lambda: nn.functional.cross_entropy(model(x), y)  # noqa: E731
         params = model.parameters()
     elif lab == "vae":
-        ns = definitions("vae", cfg=SimpleNamespace(latent_dim=20))
+        ns = definitions("vae", cfg=SimpleNamespace(latent_dim=20), CHANNELS=1, HEIGHT=28, WIDTH=28)
         model = ns.MLPVAE()
         x = torch.rand(128, 1, 28, 28)
         loss_fn = ns.vae_loss()
-        loss_of = lambda: loss_fn(model, x, x)[0] if isinstance(loss_fn(model, x, x), tuple) else loss_fn(model, x, x)  # noqa: E731
+
+        def loss_of():
+            value = loss_fn(model, x, x)
+            return value[0] if isinstance(value, tuple) else value
         params = model.parameters()
     elif lab == "dcgan":
         ns = definitions("dcgan")
@@ -78,7 +81,8 @@ def make_step(lab: str):
         ns = definitions("seq2seq")
         model = ns.Translator("gru_attention", 2000, 1500, 128, 0.1)
         src, tgt = torch.randint(3, 2000, (64, 10)), torch.randint(3, 1500, (64, 11))
-        loss_of = lambda: ns.masked_nll(ns.teacher_forced_log_probs(model.train(), src, tgt), tgt)[0]  # noqa: E731
+        from labkit.seq2seq import sequence_nll
+        loss_of = lambda: sequence_nll(model, src, tgt, 1.0)[0]  # noqa: E731  (teacher forcing)
         params = model.parameters()
     else:
         raise SystemExit(f"unknown lab {lab!r}; choose from {', '.join(LABS)}")
