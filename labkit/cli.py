@@ -219,13 +219,14 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 def cmd_similarity(args: argparse.Namespace) -> int:
     from labkit.grade.rubric import RubricError, load_rubric
-    from labkit.grade.runner import GradingError
+    from labkit.grade.runner import GradingError, check_out_dir
 
     try:
         rubric = load_rubric(args.lab)
         submissions = Path(args.submissions)
         if not submissions.is_dir():
             raise GradingError(f"the submissions folder {submissions} does not exist")
+        check_out_dir(Path(args.out) if args.out else Path("reports") / "grades" / rubric.lab)
         try:
             from labkit.grade.similarity import collect, compare, released_code, write_report
         except ImportError as exc:  # pragma: no cover - copydetect is in requirements.txt

@@ -75,6 +75,17 @@ def test_bad_invocations_exit_2_before_anything_runs(args, message, subs, tmp_pa
     assert not out.exists() and not (subs / "grades").exists()
 
 
+@pytest.mark.parametrize("command", ["grade", "similarity"])
+@pytest.mark.parametrize("where", ["file", "file/below"])
+def test_an_output_folder_that_is_a_file_is_one_line_and_exit_2(command, where, subs, tmp_path, capsys):
+    (subs / "bob.ipynb").write_bytes((FIXTURES / "submissions" / "wrong.ipynb").read_bytes())
+    (tmp_path / "file").write_text("kept")
+    assert main([command, RUBRIC, str(subs), "--out", str(tmp_path / where)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a file, not a folder; choose another --out" in err, err
+    assert (tmp_path / "file").read_text() == "kept"
+
+
 @needs_bwrap
 def test_without_a_sandbox_grading_is_refused_unless_unsafe(subs, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LABKIT_BWRAP", str(tmp_path / "no-bwrap"))

@@ -49,6 +49,19 @@ class GradingError(ValueError):
     """A grading run that cannot start (no submissions, bad option, unreachable scheduler)."""
 
 
+def check_out_dir(out: Path, option: str = "--out") -> None:
+    """Raise :class:`GradingError` (one line, before any work) when ``out`` cannot be the output folder:
+    it, or a folder above it, is a file, or it is not writable."""
+    for folder in [out, *out.parents]:
+        if folder.exists() or folder.is_symlink():
+            if not folder.is_dir():
+                what = "is" if folder == out else f"is inside {folder}, which is"
+                raise GradingError(f"the output folder {out} {what} a file, not a folder; choose another {option}")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise GradingError(f"the output folder {folder} is not writable; choose another {option}")
+            return
+
+
 @dataclass
 class Submission:
     """One student's hand-in (``problem`` is set when it cannot be graded as it is)."""
@@ -434,6 +447,7 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         raise GradingError(f"the submissions folder {submissions} does not exist")
     if out == submissions or out.is_relative_to(submissions):
         raise GradingError(f"the output folder {out} is inside the submissions folder; choose another --out")
+    check_out_dir(out)
     if options.executor not in EXECUTORS:
         raise GradingError(f"unknown executor {options.executor!r}; choose {' or '.join(EXECUTORS)}")
     if options.scheduler and options.executor != "dask":
