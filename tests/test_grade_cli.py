@@ -164,11 +164,14 @@ def test_names_collide_never_end_to_end(tmp_path):
     subs.mkdir()
     for name in ("张三", "李四", "a b", "a_b"):
         shutil.copy(FIXTURES / "submissions" / "correct.ipynb", subs / f"{name}.ipynb")
+    shutil.copy(FIXTURES / "submissions" / "patches_in_exercise.ipynb", subs / "patcher.ipynb")
     (subs / ".DS_Store").write_text("")
     out = tmp_path / "out"
     assert main(["grade", RUBRIC, str(subs), "--out", str(out), "--no-execute"]) == 0
     got = rows(out)
-    assert sorted(got) == sorted(["张三", "李四", "a b", "a_b"])
+    assert sorted(got) == sorted(["张三", "李四", "a b", "a_b", "patcher"])
     assert all(row["status"] == "graded" for row in got.values())
+    # the static check of the exercise cells runs without execution too
+    assert "builtins" in got["patcher"]["flags"] and got["张三"]["flags"] == ""
     assert (out / "feedback" / "张三.html").is_file() and (out / "feedback" / "a b.html").is_file()
     assert "skipped .DS_Store: a hidden entry" in (out / "grading.log").read_text()

@@ -449,15 +449,16 @@ def grade_submission(task: Task) -> Outcome:
         run, submitted = Run(status="invalid", reason=str(exc)), None
     else:
         try:
+            # the exercise cells' static flags (labkit.grade.flags) in both modes
+            plan, flags, notes = build_verdict_plan(task.rubric, submitted, task.parameters)
+            if submitted.metadata.get("labkit_grade_note"):
+                notes.insert(0, submitted.metadata["labkit_grade_note"])
             if task.execute:
-                plan, flags, notes = build_verdict_plan(task.rubric, submitted, task.parameters)
-                if submitted.metadata.get("labkit_grade_note"):
-                    notes.insert(0, submitted.metadata["labkit_grade_note"])
                 run = run_sandboxed(task, _inject(nbformat.from_dict(json.loads(json.dumps(submitted))),
                                                   task.parameters), plan)
-                run.flags, run.notes = flags + run.flags, notes
             else:
                 run = run_as_submitted(submitted)
+            run.flags, run.notes = flags + run.flags, notes + run.notes
         except Exception as exc:  # the grader failed, not the submission
             return Outcome(result=build_result(task, started, error=exc))
     try:
