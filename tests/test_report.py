@@ -16,10 +16,12 @@ import nbformat
 import pytest
 
 from labkit.report import pipeline as report, provenance
+
+from conftest import SHARED_DATA, full_data_dir
 from labkit.report.params import ParameterError
 
 FIXTURES = Path(__file__).parent / "fixtures"
-DATA = "/work/shared/data"
+DATA = str(full_data_dir() or SHARED_DATA)  # the full data when present
 
 needs_chromium = pytest.mark.skipif(report.chromium_path() is None, reason="Chromium is not installed")
 pipeline = pytest.mark.pipeline

@@ -24,8 +24,10 @@ from labkit.records import DATASET_MIME, RECORD_MIME
 from labkit.report import document
 from labkit.report.document import PrintOptions, Student, StudentFileError
 
+from conftest import SHARED_DATA, full_data_dir
+
 FIXTURE = Path(__file__).parent / "fixtures" / "document" / "printed.ipynb"
-DATA = "/work/shared/data"
+DATA = str(full_data_dir() or SHARED_DATA)  # the full data when present
 pipeline = pytest.mark.pipeline
 needs_pandoc = pytest.mark.skipif(shutil.which("pandoc") is None, reason="pandoc is not installed")
 
@@ -251,6 +253,42 @@ def test_cli_bad_student_yaml_exits_2_before_anything_is_written(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "not valid YAML" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not out.exists()
+
+
+# --------------------------------------------------------------------------- wide tables
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+def test_wide_table_column_groups_print_at_one_readable_size(tmp_path):
+    """A 40-column table is continued in column groups: every group (the first too) at the size of
+    the last, none below the minimum, nothing past the page's edge."""
+    import numpy as np
+    import pandas as pd
+
+    from labkit.report import pipeline as report
+    from labkit.tables import styled
+
+    if report.chromium_path() is None:
+        pytest.skip("Chromium is not installed")
+    frame = pd.DataFrame({f"col{i:02d}_value": np.arange(3) * 1.2345 + i for i in range(40)},
+                         index=pd.Index(["alpha", "beta", "gamma"], name="setting"))
+    table = styled(frame).to_html(table_attributes='class="labkit-table"')
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/html": table, "text/plain": "table"})])])
+    report.to_html(nb, tmp_path / "t.html", lang="en")
+    report.html_to_pdf(tmp_path / "t.html", tmp_path / "t.pdf")
+    bbox = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "t.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    page = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))
+    words = {m.group(5): (float(m.group(4)) - float(m.group(2)), float(m.group(3)))
+             for m in re.finditer(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">'
+                                  r'(col\d\d_value)</word>', bbox)}
+    assert sorted(words) == sorted(frame.columns), "a column is missing from the PDF"
+    heights = [height for height, _ in words.values()]
+    assert max(heights) - min(heights) < 0.5, f"column groups printed at different sizes: {sorted(set(heights))}"
+    assert min(heights) > 7.3  # 8pt table text, at least 0.8 of it (a 6.05 pt box was the bug)
+    assert max(right for _, right in words.values()) < page
+    assert "continued: columns" in subprocess.run(["pdftotext", str(tmp_path / "t.pdf"), "-"],
+                                                  capture_output=True, text=True).stdout
 
 
 # --------------------------------------------------------------------------- Word
