@@ -38,43 +38,14 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 from torch.nn import functional as F  # noqa: E402
 
+from _notebook import definitions  # noqa: E402
 from _source import classifier_epoch  # noqa: E402
 
 
-# ----------------------------------------------------------------- the model (as in notebooks/resnet.ipynb)
+# ----------------------------------------------------------------- the model: the notebook's own
+# (bench/_notebook.py runs the notebook's definitions; both loops below time the same network)
 
-
-class Residual(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = None
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = self.bn2(self.conv2(y))
-        return F.relu(y + (x if self.shortcut is None else self.shortcut(x)))
-
-
-class ResNet18(nn.Module):
-    def __init__(self, width: int = 64, num_classes: int = 10):
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
-        channels, stages = width, []
-        for i, out in enumerate([width, 2 * width, 4 * width, 8 * width]):
-            stages.append(nn.Sequential(Residual(channels, out, 1 if i == 0 else 2), Residual(out, out)))
-            channels = out
-        self.stages = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes))
-
-    def forward(self, x):
-        return self.head(self.stages(self.stem(x)))
+ResNet18 = definitions("resnet").ResNet18
 
 
 # ----------------------------------------------------------------- the source's loop
