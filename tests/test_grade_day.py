@@ -73,6 +73,14 @@ def test_manual_points_are_merged_without_running_anything(subs, tmp_path, capsy
         writer.writerow(["alice", "discussion", "3.5", "清楚，但没有讨论噪声的大小"])
         writer.writerow(["bob", "discussion", "1", "too short"])
     capsys.readouterr()
+    grade(subs, out, "--only", "alice", "bob")  # the entries merge without running anybody, --only too
+    printed = capsys.readouterr().out
+    assert printed.count("already graded") == 2
+    assert not re.search(r"^labkit: (alice|bob|carol): (graded|error)", printed, re.M)
+    lms = rows(out / "lms.csv")
+    assert "partly earned: discussion 3.5/4" in lms["alice"]["comment"], lms["alice"]
+    assert "not earned: discussion" not in lms["alice"]["comment"]
+    assert "discussion: 清楚，但没有讨论噪声的大小" in lms["alice"]["comment"]
     grade(subs, out)
     printed = capsys.readouterr().out
     assert printed.count("already graded") == 3

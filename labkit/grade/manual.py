@@ -127,8 +127,9 @@ def merge(result: Any, rubric: Any, entries: dict[tuple[str, str], tuple[float |
         else:
             new = (float(points), points >= item.points,
                    f"{text}{points:g} / {item.points:g} from the instructor" + (f": {comment}" if comment else ""))
-        if (entry["points"], entry["passed"], entry["message"]) != new:
+        if (entry["points"], entry["passed"], entry["message"], entry.get("comment", "")) != (*new, comment):
             entry["points"], entry["passed"], entry["message"] = new
+            entry["comment"] = comment  # the instructor's words, exported to lms.csv
             changed = True
     total = round(sum(entry["points"] for entry in result.items), 4)
     if total != result.total:

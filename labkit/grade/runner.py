@@ -318,12 +318,19 @@ def write_lms(results: list[GradeResult], path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["student_id", "total", "comment"])
         for result in sorted(results, key=lambda r: r.student):
-            failed = [item["id"] for item in result.items if not item.get("passed")]
+            failed = [item["id"] for item in result.items if not item.get("passed") and not item.get("points")]
+            partly = [f"{item['id']} {item['points']:g}/{item.get('max_points', 0):g}" for item in result.items
+                      if not item.get("passed") and item.get("points")]
             comment = result.status if result.status != "graded" else "graded"
             if result.message:
                 comment += f": {result.message}"
             if failed and result.status in ("graded", "error"):
                 comment += f"; not earned: {', '.join(failed)}"
+            if partly and result.status in ("graded", "error"):
+                comment += f"; partly earned: {', '.join(partly)}"
+            for item in result.items:  # the instructor's comments on manual items
+                if item.get("comment"):
+                    comment += f"; {item['id']}: {item['comment']}"
             writer.writerow([_csv_cell(result.student), f"{result.total:g}", _csv_cell(comment[:500])])
     return path
 
@@ -517,7 +524,9 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
                 pass
         if keep:
             continue
-        if not options.force and options.only is None and previous.is_file():
+        # unchanged submission, rubric and options: its result is kept (with --only too: manual entries merge
+        # below without running anything); --force regrades
+        if not options.force and previous.is_file():
             try:
                 old = GradeResult.from_dict(json.loads(previous.read_text(encoding="utf-8")))
             except ValueError:
