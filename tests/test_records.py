@@ -67,3 +67,16 @@ def test_format_number():
     assert format_number(-0.0000001, digits=2) == "-1e-07" and format_number(0.123456789) == "0.123457"
     assert format_number(3) == "3" and format_number(float("nan")) == "nan"
     assert tidy_float(float("inf")) == float("inf") and tidy_float(1 / 3) == 0.333333333333333
+
+
+def test_format_number_never_prints_negative_zero():
+    import numpy as np
+
+    from labkit.records import format_number
+    from labkit.report import provenance
+
+    assert [format_number(v) for v in (-0.0, np.float32(-0.0), np.float64(-1e-300) * 0, 0.25, 3)] == \
+        ["0", "0", "0", "0.25", "3"]
+    assert format_number(-0.001, decimals=2) == "0.00" and format_number(2.5, decimals=2) == "2.50"
+    assert format_number(-0.5, 4) == "-0.5" and format_number(float("nan")) == "nan"
+    assert provenance._cell(-0.0) == "`0`" and provenance.format_seconds(-0.0) == "0.0 s"

@@ -35,7 +35,7 @@ from typing import Any
 import nbformat
 
 from labkit.i18n import check_language, t
-from labkit.plumbing import short_error
+from labkit.plumbing import atomic_path, short_error
 from labkit.records import DATASET_MIME, RECORD_MIME, RUN_MIME
 
 #: Tags the lab notebooks use (see the conventions in CONTRIBUTING.md / LABS.md).
@@ -465,8 +465,7 @@ def to_docx(nb: Any, docx: Path | str, *, lang: str = "en", resources_path: Path
         raise PandocMissing("cannot make the Word file: pandoc was not found; install it "
                             "(Debian/Ubuntu: `sudo apt-get install pandoc`, or `make system-packages`)")
     docx = Path(docx).resolve()
-    partial = docx.with_name(docx.name + ".part")
-    with tempfile.TemporaryDirectory(prefix="labkit-docx-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="labkit-docx-") as tmp, atomic_path(docx) as partial:
         source = Path(tmp) / "report.ipynb"
         nb = copy.deepcopy(nb)
         nb.metadata.pop("widgets", None)
@@ -479,11 +478,8 @@ def to_docx(nb: Any, docx: Path | str, *, lang: str = "en", resources_path: Path
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
                                   stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
-            partial.unlink(missing_ok=True)
             raise DocxError(f"pandoc did not finish writing {docx.name} within {timeout:.0f} s") from exc
-    if done.returncode != 0 or not partial.is_file():
-        partial.unlink(missing_ok=True)
-        detail = " ".join(done.stderr.strip().splitlines()[-3:])
-        raise DocxError(f"pandoc could not write {docx.name} (exit code {done.returncode}): {detail}")
-    partial.replace(docx)
+        if done.returncode != 0 or partial.stat().st_size == 0:
+            detail = " ".join(done.stderr.strip().splitlines()[-3:])
+            raise DocxError(f"pandoc could not write {docx.name} (exit code {done.returncode}): {detail}")
     return docx

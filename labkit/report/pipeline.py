@@ -37,6 +37,7 @@ from labkit.report import document, provenance
 from labkit.i18n import LANGUAGES, check_language, t
 from labkit.report.cells import CellFailure, CellMap
 from labkit.report.kernel import OUTPUT_LIMIT, KernelChoiceError, Progress, choose_kernel, kernel_env, run_notebook
+from labkit.plumbing import atomic_path, atomic_write
 from labkit.report.params import ParameterError, read_parameters
 from labkit.report.prepare import BadNotebook, dumps, for_render, load_notebook, run_copy, stub_dialogs
 from labkit.records import DATASET_MIME, RUN_MIME, read_payloads, read_records
@@ -342,7 +343,7 @@ def to_html(nb: Any, html: Path | str, *, lang: str = "en", resources_path: Path
         "labkit_mathjax_js": mathjax_source(),
     }
     body, _ = exporter.from_notebook_node(nb, resources=resources)
-    html.write_text(stub_dialogs(body), encoding="utf-8")
+    atomic_write(html, stub_dialogs(body))
     return html
 
 
@@ -375,9 +376,7 @@ def html_to_pdf(html: Path | str, pdf: Path | str, *, timeout: float = 300) -> P
             if os.environ.get(CHROMIUM_ENV, "").strip() else ""
         raise ChromiumMissing(f"cannot make the PDF: Chromium was not found{where}; {INSTALL_HINT}")
     html, pdf = Path(html).resolve(), Path(pdf).resolve()
-    partial = pdf.with_name(pdf.name + ".part")
-    partial.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="labkit-chromium-") as profile:
+    with tempfile.TemporaryDirectory(prefix="labkit-chromium-") as profile, atomic_path(pdf) as partial:
         command = [
             chrome, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-dev-shm-usage", "--disable-extensions", "--no-first-run", "--mute-audio",
@@ -388,13 +387,10 @@ def html_to_pdf(html: Path | str, pdf: Path | str, *, timeout: float = 300) -> P
             done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                                   stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:
-            partial.unlink(missing_ok=True)
             raise PdfError(f"Chromium did not finish printing {html.name} within {timeout:.0f} s") from exc
-    if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
-        partial.unlink(missing_ok=True)
-        detail = "\n".join(done.stderr.strip().splitlines()[-5:])
-        raise PdfError(f"Chromium could not print {html.name} (exit code {done.returncode}): {detail}")
-    partial.replace(pdf)
+        if done.returncode != 0 or partial.stat().st_size == 0:
+            detail = "\n".join(done.stderr.strip().splitlines()[-5:])
+            raise PdfError(f"Chromium could not print {html.name} (exit code {done.returncode}): {detail}")
     return pdf
 
 
@@ -544,9 +540,10 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
                            datasets, failure, lang)
         prov["kernel"] = kernel
         _annotate(nb, prov, failure, failed_at, lang)
-        nbformat.write(nb, staging / files["ipynb"])
-        (staging / "metrics.json").write_text(
-            dumps({"metrics": records, "parameters": parameters, "provenance": prov}) + "\n", encoding="utf-8")
+        with atomic_path(staging / files["ipynb"]) as tmp:
+            nbformat.write(nb, tmp)
+        atomic_write(staging / "metrics.json",
+                     dumps({"metrics": records, "parameters": parameters, "provenance": prov}) + "\n")
 
         say(f"writing {out_dir / files['html']}")
         printed = dict(lang=lang, options=print_options, student=student, profile=parameters.get("profile"))

@@ -27,6 +27,7 @@ from typing import Any
 
 import nbformat
 
+from labkit.plumbing import short_error
 from labkit.report.cells import INJECTED_TAG, CellMap
 
 HIDDEN_TAG = "hidden-check"  # labkit.grade.hidden.HIDDEN_TAG (not imported: the report needs no grader)
@@ -61,8 +62,7 @@ def load_notebook(path: Path) -> Any:
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises many kinds for non-notebooks
-        detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise BadNotebook(f"{path.name} is not a Jupyter notebook ({detail})") from None
+        raise BadNotebook(f"{path.name} is not a Jupyter notebook ({short_error(exc)})") from None
     cells = nb.get("cells")
     if not isinstance(cells, list) or not all(isinstance(c, dict) and "cell_type" in c for c in cells):
         raise BadNotebook(f"{path.name} is not a Jupyter notebook (it has no list of cells)")

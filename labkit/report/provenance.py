@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.i18n import t
+from labkit.records import format_number
 
 _EMPTY = "—"
 
@@ -123,7 +124,12 @@ def _cell(value: Any) -> str:
     """A markdown table cell: code-formatted (so MathJax leaves it alone), pipes escaped."""
     if value is None or value == "":
         return _EMPTY
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, float):
+        text = format_number(value, 12)  # never -0
+    else:
+        text = json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split()).replace("|", "\\|")
     return f"`` {text} ``" if "`" in text else f"`{text}`"
 
@@ -148,10 +154,10 @@ def format_seconds(seconds: float | None) -> str:
     minutes, rest = divmod(float(seconds), 60)
     hours, minutes = divmod(int(minutes), 60)
     if hours:
-        return f"{hours} h {minutes} min {rest:.0f} s"
+        return f"{hours} h {minutes} min {format_number(rest, decimals=0)} s"
     if minutes:
-        return f"{minutes} min {rest:.1f} s"
-    return f"{rest:.1f} s"
+        return f"{minutes} min {format_number(rest, decimals=1)} s"
+    return f"{format_number(rest, decimals=1)} s"
 
 
 def _splits(sizes: Any, lang: str) -> str:
