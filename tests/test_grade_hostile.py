@@ -64,6 +64,8 @@ EXPECTED = {
     "leaks_check": ("graded", 7),  # its mse raises what it finds of the check: fails, and nothing leaks
     "disk_hog": ("disk", 0),  # tries to write 5 GB: stopped at the rubric's disk limit
     "script_output": ("graded", 10),  # its <script> output shows in its feedback page but does not run
+    "exits_in_check": ("killed", 0),  # its mse calls os._exit under the hidden check: the checks' process died
+    "big_output": ("graded", 10),  # prints 3 MB: stored with the report's 2 MB cap per cell and its marker
 }
 
 
@@ -328,6 +330,30 @@ def test_what_student_code_raises_under_a_check_leaks_nothing(graded):
     assert mse["message"].startswith("ValueError: ") and "[…]" in mse["message"]
     assert "mse gave" not in mse["message"] and "_random.Random(11)" not in mse["message"]
     assert any("_getframe" in flag for flag in result["flags"])
+
+
+def test_a_checks_own_message_reaches_the_student_as_written(graded):
+    from html import escape
+
+    mse = {i["id"]: i for i in graded["results"]["wrong"]["items"]}["mse"]
+    assert mse["message"].startswith("mse gave ") and "on new lists; expected" in mse["message"], mse
+    assert "[…]" not in mse["message"]
+    assert escape(mse["message"]) in (graded["out"] / "feedback" / "wrong.html").read_text()
+    assert escape(mse["message"]) in (graded["out"] / "gradebook.html").read_text()
+    saved = json.loads((graded["out"] / "results" / "wrong.json").read_text())
+    assert {i["id"]: i for i in saved["items"]}["mse"]["message"] == mse["message"]
+
+
+def test_a_process_killed_under_the_checks_says_so(graded):
+    result = graded["results"]["exits_in_check"]
+    assert "died" in result["message"] and "os._exit" in result["message"]
+    assert any("died" in flag for flag in result["flags"])
+
+
+def test_stored_outputs_are_capped_per_cell(graded):
+    executed = graded["out"] / "executed" / "big_output.ipynb"
+    assert executed.stat().st_size < 2_500_000
+    assert "output truncated — this cell produced more than 2 MB" in executed.read_text()
 
 
 def test_a_disk_hog_gets_its_own_status(graded):

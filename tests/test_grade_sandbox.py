@@ -176,3 +176,13 @@ def test_where_cgroups_are_read_only_the_limits_fall_back_to_rlimits_and_the_wat
     created_none, description = done.stdout.strip().splitlines()[-2:]
     assert created_none == "True"
     assert "bubblewrap" in description and "rlimits + watchdog" in description
+
+
+def test_the_sandbox_runs_a_fixed_thread_count_without_a_passive_wait_policy(monkeypatch):
+    from labkit.grade.sandbox import sandbox_env
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")  # nothing of the grader's environment is inherited
+    env = sandbox_env(SandboxSettings(threads=3), private="/tmp/x")
+    assert (env["LABKIT_THREADS"], env["OMP_NUM_THREADS"], env["MKL_NUM_THREADS"]) == ("3", "3", "3")
+    assert "OMP_WAIT_POLICY" not in env
+    assert sandbox_env(SandboxSettings(), private="/tmp/x")["LABKIT_THREADS"] == "1"  # fixed on remote workers too

@@ -278,3 +278,17 @@ def test_flags_find_attempts_on_the_grader():
         assert expected in flags, expected
     assert "self.fc" not in flags and "model.fc" not in flags  # ordinary attributes of the student's objects
     assert flag_code([("cell", "def f(x):\n    return x + 1\n")]) == []
+
+
+def test_the_feedback_page_shows_the_runs_language_only():
+    from labkit.grade.gradebook import feedback_html
+
+    cells = [nbformat.v4.new_markdown_cell("## 1. Objectives"), nbformat.v4.new_markdown_cell("## 1. 实验目的"),
+             nbformat.v4.new_markdown_cell("Both languages: $x^2$")]
+    cells[0].metadata["tags"], cells[1].metadata["tags"] = ["lang-en"], ["lang-zh"]
+    nb = nbformat.v4.new_notebook(cells=cells)
+    result = {"student": "s", "status": "graded", "total": 1.0, "max_total": 1.0, "items": [], "lang": "zh"}
+    page = feedback_html(result, nb)
+    assert "实验目的" in page and "Objectives" not in page and "Both languages" in page
+    page = feedback_html({**result, "lang": "en"}, nb)
+    assert "Objectives" in page and "实验目的" not in page

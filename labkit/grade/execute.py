@@ -288,8 +288,9 @@ def run_sandboxed(task: Task, nb: Any, plan: dict[str, Any] | None = None) -> Ru
         nbformat.write(nb, work / name)
         sandbox = Sandbox(task.settings, work, memory_mb=limits.memory, processes=limits.processes,
                           disk_mb=limits.disk)
+        lang = str(task.parameters.get("lang") or task.rubric.default_lang)
         command = [sys.executable, "-m", "labkit.grade.inside", "--notebook", f"{sandbox.work_path}/{name}",
-                   "--timeout", str(limits.timeout)]
+                   "--timeout", str(limits.timeout), "--lang", lang if lang in ("en", "zh") else "en"]
         if sandbox.uses_rlimits:
             command += ["--rlimit-data", str(limits.memory << 20)]
         if not task.settings.unsafe:
@@ -423,8 +424,9 @@ def build_result(task: Task, started: float, *, run: Run | None = None, items: l
                  error: BaseException | None = None) -> GradeResult:
     """The one place a :class:`~labkit.grade.result.GradeResult` is made: from a run and its items, or an error
     of the grader itself (``internal``, with its traceback as the log)."""
+    lang = str(task.parameters.get("lang") or task.rubric.default_lang)
     base = dict(student=task.student, lab=task.rubric.lab, fingerprint=task.fingerprint, source=task.source,
-                profile=task.profile, executed=task.execute, data=task.data, max_total=task.rubric.max_points,
+                profile=task.profile, lang=lang if lang in ("en", "zh") else "en", executed=task.execute, data=task.data, max_total=task.rubric.max_points,
                 wall_seconds=round(time.perf_counter() - started, 2))
     if error is not None:
         detail = "".join(traceback.format_exception(type(error), error, error.__traceback__))[-4000:]

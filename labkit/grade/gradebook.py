@@ -350,15 +350,20 @@ def _with_csp(page: str) -> str:
     return page[:match.end()] + meta + page[match.end():] if match else meta + page
 
 
-def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str = "en") -> str:
+def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str | None = None) -> str:
     """The feedback page of one submission: grade and item messages on top of its notebook.
+
+    Only the cells of ``lang`` (default: the run's, ``result["lang"]``) are shown: cells tagged for the
+    other language are left out (:func:`labkit.report.document.filter_language`).
 
     Bounded (:func:`bounded`) and script-free (:data:`FEEDBACK_CSP`, a
     Content-Security-Policy as the page's first element: what the student's
     outputs hold is shown, never run).
     """
+    from labkit.report.document import filter_language
     from labkit.report.pipeline import to_html
 
+    lang = lang or str(result.get("lang") or "en")
     shown = bounded(copy.deepcopy(nb)) if nb is not None else nbformat.v4.new_notebook()
     if result.get("failure") and nb is not None:
         position, seen = len(shown.cells), -1
@@ -370,6 +375,7 @@ def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str = "en") -
                 break
         shown.cells.insert(position, _failure_marker(result))
     shown.cells.insert(0, _summary_cell(result))
+    shown.cells = filter_language(shown.cells, lang)  # the run's language only (cells tagged lang-en / lang-zh)
     with tempfile.TemporaryDirectory(prefix="labkit-feedback-") as folder:
         page = Path(folder) / "feedback.html"
         to_html(shown, page, lang=lang)

@@ -295,12 +295,15 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
 
 async def _session(args: argparse.Namespace, channel: Channel) -> None:
     import nbformat
-    from nbclient import NotebookClient
+
+    from labkit.report.kernel import _client_class
 
     nb = nbformat.read(args.notebook, as_version=4)
     work = str(Path(args.notebook).resolve().parent)
-    client = NotebookClient(nb, kernel_name=KERNEL_NAME, resources={"metadata": {"path": work}},
-                            allow_errors=False, timeout=None, startup_timeout=120, record_timing=False)
+    # the report's client: the same output cap per cell (and in all) with its marker, as `labkit report`
+    client = _client_class()(nb, kernel_name=KERNEL_NAME, resources={"metadata": {"path": work}},
+                             allow_errors=False, timeout=None, startup_timeout=120, record_timing=False)
+    client._used, client.lang = {}, args.lang
     kernel_log = Path(tempfile.gettempdir()) / "kernel.log"
     with open(kernel_log, "wb") as log:
         client.reset_execution_trackers()
@@ -337,6 +340,7 @@ async def _session(args: argparse.Namespace, channel: Channel) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m labkit.grade.inside")
     parser.add_argument("--notebook", required=True)
+    parser.add_argument("--lang", choices=("en", "zh"), default="en", help="the language of the output-cap marker")
     parser.add_argument("--timeout", type=float, required=True, help="seconds for the notebook's cells")
     parser.add_argument("--rlimit-data", type=int, default=0, help="RLIMIT_DATA in bytes (0: none)")
     parser.add_argument("--sandboxed", action="store_true",

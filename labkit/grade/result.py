@@ -32,6 +32,7 @@ class GradeResult:
     fingerprint: str = ""  #: the resume key (notebook bytes, rubric, checks, limits, data)
     source: str = ""  #: the submission's path
     profile: str | None = None
+    lang: str = "en"  #: the run's ``lang`` (the rubric's parameters, else the notebook's default): the feedback's language
     executed: bool = True  #: False with --no-execute
     data: str = ""  #: which data the run saw
     wall_seconds: float = 0.0

@@ -127,6 +127,7 @@ class Rubric:
     limits: dict[str, Any]
     profiles: tuple[str, ...] = ()
     default_profile: str | None = None
+    default_lang: str = "en"  #: the notebook's default ``lang`` (reports and feedback pages show that language)
     title: str = ""
     warnings: list[str] = field(default_factory=list)
     text: str = ""
@@ -341,6 +342,8 @@ def load_rubric(lab_or_path: str | Path) -> Rubric:
     profile_param = spec.parameters.get("profile")
     profiles = tuple(profile_param.choices) if profile_param else ()
     default_profile = profile_param.default if profile_param else None
+    lang_param = spec.parameters.get("lang")
+    default_lang = str(lang_param.default) if lang_param and lang_param.default in ("en", "zh") else "en"
 
     checks = hidden_checks(notebook)
     limits = _limits(path, data.get("limits") or {}, profiles)
@@ -349,7 +352,7 @@ def load_rubric(lab_or_path: str | Path) -> Rubric:
                 f"check provides it), which a student can forge"
                 for item in items if item.kind == "value" and checks.provider(item.target) is None]
     rubric = Rubric(lab=lab, path=path, notebook=notebook, parameters=parameters, items=items, checks=checks,
-                    limits=limits, profiles=profiles, default_profile=default_profile,
+                    limits=limits, profiles=profiles, default_profile=default_profile, default_lang=default_lang,
                     title=str(data.get("title") or lab), warnings=warnings, text=text,
                     plan=verdict_plan(notebook) if checks.sources else ())
     rubric.profile()  # every per-profile value covers the rubric's own profile

@@ -81,7 +81,7 @@ class SandboxSettings:
     unsafe: bool = False  #: run without bubblewrap (no isolation; limits still apply)
     cgroups: bool = True  #: use cgroups when writable (False: rlimits and the watchdog only)
     data_dir: str | None = None  #: bound read-only and given to the lab as LABKIT_DATA
-    threads: int | None = None  #: OMP/MKL threads for the kernel (None: the library default)
+    threads: int | None = None  #: the kernel's fixed thread count (LABKIT_THREADS; None: 1, e.g. on remote workers)
 
 
 def bwrap_executable() -> str | None:
@@ -125,12 +125,14 @@ def sandbox_env(settings: SandboxSettings, *, private: str) -> dict[str, str]:
     }
     if settings.data_dir:
         env["LABKIT_DATA"] = settings.data_dir
-    if settings.threads:
-        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[name] = str(settings.threads)
-    # OpenMP threads that spin while waiting make a small model's training 10-20x slower as soon as
-    # other sandboxes (or other users) share the cores; waiting passively costs nothing alone
-    env["OMP_WAIT_POLICY"] = "PASSIVE"
+    # a fixed thread count (labkit.threads' LABKIT_THREADS, passed on to OpenMP and MKL by kernel_env), never
+    # the adaptive default: a grade must not depend on the machine's load. OpenMP's own wait policy is
+    # kept (PASSIVE makes an idle machine ~3x slower; the cores are divided between the workers).
+    from labkit.threads import kernel_env
+
+    env["LABKIT_THREADS"] = str(max(1, int(settings.threads or 1)))
+    env = kernel_env(env)
+    env.setdefault("OPENBLAS_NUM_THREADS", env["LABKIT_THREADS"])
     return env
 
 
