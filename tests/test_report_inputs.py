@@ -288,6 +288,22 @@ def test_chinese_report_of_a_notebook_without_parameters(tmp_path):
     assert not (tmp_path / "out" / report.LOCK_NAME).exists()
 
 
+def test_a_failing_tool_leaves_the_previous_file_and_says_why_in_one_line(tmp_path):
+    from labkit.plumbing import atomic_path
+    from labkit.report.tools import make_file
+
+    target = tmp_path / "r.pdf"
+    target.write_text("previous")
+    for command, timeout, message in ((["sh", "-c", "echo boom >&2; exit 3"], 30, "failed printing r.html (exit code 3): boom"),
+                                      (["sleep", "5"], 0.5, "did not finish printing r.html within 0 s")):
+        with pytest.raises(report.PdfError) as info:
+            with atomic_path(target) as partial:
+                make_file(command, partial, tool="Chromium", doing="printing r.html", timeout=timeout,
+                          error=report.PdfError)
+        assert message in str(info.value) and "\n" not in str(info.value)
+    assert target.read_text() == "previous" and [p.name for p in tmp_path.iterdir()] == ["r.pdf"]
+
+
 def test_make_p_string_parsing():
     parse = cli.parse_assignments
     assert parse("epochs=5 lr=0.01") == {"epochs": "5", "lr": "0.01"}

@@ -26,7 +26,6 @@ import datetime as _dt
 import html as html_lib
 import re
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -36,6 +35,7 @@ import nbformat
 
 from labkit.i18n import check_language, t
 from labkit.plumbing import atomic_path, short_error
+from labkit.report.tools import make_file
 from labkit.records import DATASET_MIME, RECORD_MIME, RUN_MIME
 
 #: Tags the lab notebooks use (see the conventions in CONTRIBUTING.md / LABS.md).
@@ -474,12 +474,6 @@ def to_docx(nb: Any, docx: Path | str, *, lang: str = "en", resources_path: Path
                    "--lua-filter", str(_LUA_FILTER),
                    "--metadata", f"lang={'zh-CN' if lang == 'zh' else 'en-US'}",
                    "--resource-path", str(Path(resources_path or docx.parent).resolve()), str(source)]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
-            raise DocxError(f"pandoc did not finish writing {docx.name} within {timeout:.0f} s") from exc
-        if done.returncode != 0 or partial.stat().st_size == 0:
-            detail = " ".join(done.stderr.strip().splitlines()[-3:])
-            raise DocxError(f"pandoc could not write {docx.name} (exit code {done.returncode}): {detail}")
+        make_file(command, partial, tool="pandoc", doing=f"writing {docx.name}", timeout=timeout,
+                  error=DocxError, cwd=tmp, detail_lines=3)
     return docx

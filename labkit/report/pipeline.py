@@ -21,7 +21,6 @@ import importlib.util
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -39,6 +38,7 @@ from labkit.report.cells import CellFailure, CellMap
 from labkit.report.kernel import OUTPUT_LIMIT, KernelChoiceError, Progress, choose_kernel, kernel_env, run_notebook
 from labkit.plumbing import atomic_path, atomic_write
 from labkit.report.params import ParameterError, read_parameters
+from labkit.report.tools import make_file
 from labkit.report.prepare import BadNotebook, dumps, for_render, load_notebook, run_copy, stub_dialogs
 from labkit.records import DATASET_MIME, RUN_MIME, read_payloads, read_records
 
@@ -383,14 +383,7 @@ def html_to_pdf(html: Path | str, pdf: Path | str, *, timeout: float = 300) -> P
             "--hide-scrollbars", f"--user-data-dir={profile}", "--no-pdf-header-footer",
             f"--virtual-time-budget={_VIRTUAL_TIME_MS}", f"--print-to-pdf={partial}", html.as_uri(),
         ]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                  stdin=subprocess.DEVNULL)
-        except subprocess.TimeoutExpired as exc:
-            raise PdfError(f"Chromium did not finish printing {html.name} within {timeout:.0f} s") from exc
-        if done.returncode != 0 or partial.stat().st_size == 0:
-            detail = "\n".join(done.stderr.strip().splitlines()[-5:])
-            raise PdfError(f"Chromium could not print {html.name} (exit code {done.returncode}): {detail}")
+        make_file(command, partial, tool="Chromium", doing=f"printing {html.name}", timeout=timeout, error=PdfError)
     return pdf
 
 
