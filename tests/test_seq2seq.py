@@ -1,3 +1,7 @@
+import ast
+import json
+import pathlib
+
 import pytest
 import torch
 from torch import nn
@@ -126,13 +130,36 @@ def toy_pairs():
 def test_labkit_ships_no_vocabulary_solution():
     # The lab's exercise 1 is the word -> index logic; the wheel students get must not contain it
     # (``class Vocabulary(labkit.seq2seq.Vocabulary): pass`` passed the hidden check).
-    import pathlib
     assert not hasattr(s2s, "Vocabulary")
     root = pathlib.Path(labkit.__file__).parent
     offenders = [str(path.relative_to(root)) for path in root.rglob("*.py")
                  if "def add_word" in path.read_text(encoding="utf-8")
                  or "word2index" in path.read_text(encoding="utf-8")]
     assert offenders == []
+
+
+def test_labkit_defines_no_exercise_of_any_lab():
+    # Every top-level function or class of a lab notebook that holds an exercise region is the student's
+    # to write: labkit (which students get as a wheel) must not define one of the same name to import.
+    notebooks = sorted((pathlib.Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+    exercises = {}
+    for notebook in notebooks:
+        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]:
+            source = "".join(cell["source"])
+            if cell["cell_type"] != "code" or "### BEGIN SOLUTION" not in source:
+                continue
+            lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+            marks = [i + 1 for i, line in enumerate(lines) if "### BEGIN SOLUTION" in line]
+            for node in ast.parse("\n".join(lines)).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and \
+                        any(node.lineno <= mark <= node.end_lineno for mark in marks):
+                    exercises[node.name] = notebook.stem
+    assert {"Vocabulary", "GRUCell", "Attention", "masked_nll"} <= set(exercises)  # the scan sees the exercises
+    root = pathlib.Path(labkit.__file__).parent
+    clashes = [f"{exercises[node.name]}: {node.name} in labkit/{path.relative_to(root)}"
+               for path in root.rglob("*.py") for node in ast.parse(path.read_text(encoding="utf-8")).body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in exercises]
+    assert clashes == []
 
 
 def test_decode_stops_at_eos_and_skips_pad_and_sos():
