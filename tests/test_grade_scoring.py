@@ -292,3 +292,29 @@ def test_the_feedback_page_shows_the_runs_language_only():
     assert "实验目的" in page and "Objectives" not in page and "Both languages" in page
     page = feedback_html({**result, "lang": "en"}, nb)
     assert "Objectives" in page and "实验目的" not in page
+
+
+def test_the_gradebook_folds_long_messages_and_counts_students_in_whole_numbers(tmp_path):
+    from matplotlib.ticker import MaxNLocator
+
+    from labkit.grade import gradebook
+    from labkit.grade.rubric import load_rubric
+
+    rubric = load_rubric(str(Path(__file__).parent / "fixtures" / "grading" / "lab" / "toy.yaml"))
+    long = "the hidden checks did not finish in time " * 8
+    results = [{"student": f"s{i}", "status": "error" if i else "graded", "total": float(i), "max_total": 10.0,
+                "items": [], "message": long if i == 1 else "", "flags": ["x"] * i} for i in range(3)]
+    page = gradebook.write_html(results, rubric, tmp_path / "gradebook.html", data="full data").read_text()
+    assert f"<details><summary>{long[:gradebook.SHORT_MESSAGE]}…</summary>{long}</details>" in page
+    assert "td.message { max-width" in page
+    axes = []
+    original = MaxNLocator.__init__
+
+    def spy(self, *args, **kwargs):
+        axes.append(kwargs.get("integer"))
+        original(self, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(MaxNLocator, "__init__", spy)
+        gradebook.statistics_figure(gradebook.statistics(results, rubric), rubric, tmp_path / "statistics.png")
+    assert True in axes  # the histogram's count axis has integer ticks

@@ -82,7 +82,24 @@ td.pass { background: #e6f4e6; } td.fail { background: #fbe3e3; } td.flagged { b
 .status-graded { color: #1a7f37; } .status-error { color: #b35900; }
 .status-timeout, .status-memory, .status-killed, .status-invalid { color: #c62828; font-weight: bold; }
 .summary span { margin-right: 1.5em; }
+#gradebook { max-width: 100%; }
+#gradebook td.message { max-width: 24em; overflow-wrap: anywhere; }
+#gradebook td.message details summary { cursor: pointer; }
+#gradebook th.item { white-space: normal; max-width: 8em; overflow-wrap: anywhere; }
+td.num { white-space: nowrap; }
 """
+
+#: Messages longer than this (characters) show their start, the rest behind a details/expand.
+SHORT_MESSAGE = 60
+
+
+def _message_cell(message: str) -> str:
+    """The gradebook's message cell: short messages as they are, long ones folded (the table fits the page)."""
+    esc = html.escape
+    if len(message) <= SHORT_MESSAGE:
+        return f'<td class="message" data-value="{esc(message)}">{esc(message)}</td>'
+    return (f'<td class="message" data-value="{esc(message)}"><details><summary>{esc(message[:SHORT_MESSAGE])}…'
+            f'</summary>{esc(message)}</details></td>')
 
 _PAGE_JS = """
 (function () {
@@ -128,7 +145,7 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
     mean = sum(totals) / len(totals) if totals else 0.0
     head = ['<th data-key="student" data-type="text">student</th>',
             '<th data-key="status" data-type="text">status</th>']
-    head += [f'<th data-key="{esc(item.id)}" data-type="num" title="{esc(item.title)}">{esc(item.id)} '
+    head += [f'<th class="item" data-key="{esc(item.id)}" data-type="num" title="{esc(item.title)}">{esc(item.id).replace("_", "_<wbr>")} '
              f'({_points(item.points)})</th>' for item in rubric.items]
     head += [f'<th data-key="total" data-type="num">total ({_points(rubric.max_points)})</th>',
              '<th data-key="wall_seconds" data-type="num">wall time (s)</th>',
@@ -160,7 +177,7 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
         cells += [f'<td class="num" data-value="{result.get("total", 0.0)}">{_points(result.get("total", 0.0))}</td>',
                   f'<td class="num" data-value="{result.get("wall_seconds", 0.0)}">'
                   f'{result.get("wall_seconds", 0.0):.1f}</td>',
-                  f'<td data-value="{esc(result.get("message", ""))}">{esc(result.get("message", ""))}</td>']
+                  _message_cell(str(result.get("message", "")))]
         flags = result.get("flags", [])
         cells.append(f'<td class="num{" flagged" if flags else ""}" data-value="{len(flags)}" '
                      f'title="{esc(chr(10).join(flags))}">{len(flags) or ""}{" ⚑" if flags else ""}</td>')
@@ -224,11 +241,14 @@ def statistics_figure(summary: dict[str, Any], rubric: Rubric, path: Path) -> Pa
 
     figure = Figure(figsize=(10, 3.6), dpi=110)
     left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    from matplotlib.ticker import MaxNLocator
+
     bins = max(5, min(20, int(rubric.max_points) + 1))
     left.hist(summary["totals"], bins=bins, range=(0, rubric.max_points), color="#4c72b0", edgecolor="white")
     left.axvline(summary["mean"], color="#c44e52", label=f"mean {summary['mean']:.2f}")
     left.axvline(summary["median"], color="#55a868", linestyle="--", label=f"median {summary['median']:.2f}")
     left.set(title=f"Totals (out of {rubric.max_points:g})", xlabel="points", ylabel="students")
+    left.yaxis.set_major_locator(MaxNLocator(integer=True))  # students are counted in whole numbers
     left.legend(fontsize=8)
     names = [i["id"] for i in summary["items"]]
     shares = [i["mean"] / i["max"] if i["max"] else 0.0 for i in summary["items"]]
