@@ -79,4 +79,4 @@ def test_format_number_never_prints_negative_zero():
         ["0", "0", "0", "0.25", "3"]
     assert format_number(-0.001, decimals=2) == "0.00" and format_number(2.5, decimals=2) == "2.50"
     assert format_number(-0.5, 4) == "-0.5" and format_number(float("nan")) == "nan"
-    assert provenance._cell(-0.0) == "`0`" and provenance.format_seconds(-0.0) == "0.0 s"
+    assert provenance._cell(-0.0) == "`0.0`" and provenance._cell(2.0) == "`2.0`" and provenance.format_seconds(-0.0) == "0.0 s"

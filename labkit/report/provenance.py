@@ -126,8 +126,8 @@ def _cell(value: Any) -> str:
         return _EMPTY
     if isinstance(value, str):
         text = value
-    elif isinstance(value, float):
-        text = format_number(value, 12)  # never -0
+    elif isinstance(value, float) and value == 0:
+        text = "0.0"  # a parameter keeps its written form (2.0 stays 2.0), but never -0.0
     else:
         text = json.dumps(value, ensure_ascii=False)
     text = " ".join(text.split()).replace("|", "\\|")
