@@ -100,7 +100,7 @@ STUDENT_KEYS = {
 STUDENT_EXAMPLE = """\
 # student.yaml — the cover page of your lab reports (put it beside the notebook or in the folder you run from)
 name: 张三            # 姓名
-student_id: "2023012345"   # 学号 (quote it to keep leading zeros)
+student_id: 0023012345     # 学号 (read as written: leading zeros stay)
 class: 计算机 2101    # 班级
 course: 深度学习       # 课程名称
 instructor: 李老师     # 指导教师
