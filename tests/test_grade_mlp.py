@@ -58,3 +58,21 @@ def test_release_fill_in_and_grade_the_mlp_lab(tmp_path, monkeypatch, capsys):
     # the checks ran on the lab's setup cells and alice's exercise cells, found by their cell ids
     assert alice["flags"] == [] and alice["check_errors"] == []
     assert os.path.getsize(out / "feedback" / "unfilled.html") > 0
+
+
+def test_a_wrong_answer_reads_the_checks_own_message(monkeypatch):
+    """The check's assertion message reaches the student as written (not redacted to its numbers)."""
+    from grading_support import hidden_check_verdicts
+
+    data = full_data_dir()
+    if data is None:
+        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
+    monkeypatch.setenv("LABKIT_DATA", str(data))
+    wrong = ("for hidden in (256, 128, 64):\n"
+             "    layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.ReLU()]\n"
+             "    width = hidden")
+    results = hidden_check_verdicts("mlp", {0: wrong})
+    assert results["__errors__"] == []
+    message = results["mlp_architecture"]["message"]
+    assert not results["mlp_architecture"]["passed"] and "[…]" not in message
+    assert message.startswith("make_model('mlp', bn_before=False) has the Linear layers") and "expected" in message
