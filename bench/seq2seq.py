@@ -40,6 +40,12 @@ from labkit import data, seq2seq  # noqa: E402
 from labkit.data import text  # noqa: E402
 from labkit.seq2seq import EOS, PAD, SOS  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _notebook import definitions  # noqa: E402
+
+#: The lab's own vocabulary class (notebooks/seq2seq.ipynb; labkit has none: it is the lab's exercise 1).
+Vocabulary = definitions("seq2seq").Vocabulary
+
 HIDDEN, LR, TEACHER_FORCING, MAX_LENGTH, BATCH = 256, 0.01, 0.5, 10, 64
 
 
@@ -86,8 +92,8 @@ class Translator(nn.Module):
         return log_probs, hidden[0], None
 
 
-def source_epoch(model: Translator, pairs: list[tuple[str, str]], source_vocab: seq2seq.Vocabulary,
-                 target_vocab: seq2seq.Vocabulary) -> float:
+def source_epoch(model: Translator, pairs: list[tuple[str, str]], source_vocab: Vocabulary,
+                 target_vocab: Vocabulary) -> float:
     """The source's loop over sentence ``pairs``; returns the seconds it took."""
     encoder, decoder = model.encoder, model.decoder
     encoder_opt = torch.optim.SGD(encoder.parameters(), lr=LR)
@@ -144,7 +150,7 @@ def main() -> None:
     raw = data.load_pairs("eng-fra")
     pairs = text.prepare_pairs(raw.pairs, max_length=MAX_LENGTH, prefixes=text.ENG_PREFIXES, reverse=True)
     train_pairs, test_pairs = text.split_pairs(pairs, 0.1, 0)
-    corpus = seq2seq.make_dataset(train_pairs, test_pairs, names=("fra", "eng"))
+    corpus = seq2seq.make_dataset(train_pairs, test_pairs, vocabulary=Vocabulary, names=("fra", "eng"))
     n = len(train_pairs)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {raw.info['source']} data: "
           f"{n} training pairs (max_length={MAX_LENGTH}, English prefixes, fra->eng), "
