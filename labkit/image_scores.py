@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from labkit.plumbing import atomic_write, file_hash, short_error
+from labkit.records import format_number
 from labkit.train import eval_mode
 
 #: Bump when the network or the training recipe changes: old cache files are then ignored.
@@ -314,7 +315,7 @@ def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | 
         ax.bar(range(len(s.class_histogram)), s.class_histogram, color="tab:blue")
         ax.axhline(1 / len(s.class_histogram), color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(names)), [n[:6] for n in names], fontsize=6, rotation=90 if len(names[0]) > 2 else 0)
-        ax.set_title(f"{label}\nH={s.class_entropy:.2f}, FID={s.fid:.3g}", fontsize=8)
+        ax.set_title(f"{label}\nH={format_number(s.class_entropy, decimals=2)}, FID={format_number(s.fid, 3)}", fontsize=8)
     return finish(fig, title)
 
 

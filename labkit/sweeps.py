@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from labkit.records import record
+from labkit.records import format_number, record
 from labkit.train import History, histories_table
 
 #: A label format: a callable value -> str, or a format string such as ``"{:g}"``.
@@ -28,7 +28,7 @@ def _value_label(value: Any, fmt: Format | None = None) -> str:
     if fmt is not None:
         return fmt.format(value) if isinstance(fmt, str) else str(fmt(value))
     if isinstance(value, float):
-        return f"{value:g}"
+        return format_number(value)
     return getattr(value, "__name__", str(value))
 
 
@@ -117,14 +117,13 @@ class Sweep:
         return curves(self.histories, metrics, title=title or self.name, **kwargs)
 
     def show(self, caption: str | None = None, metrics: Sequence[str] | None = None,
-             curve_metrics: Sequence[str] = ("loss", "acc"), **table_kwargs) -> pd.DataFrame:
-        """Display the table, then the overlaid curves; returns the table."""
+             curve_metrics: Sequence[str] = ("loss", "acc"), **table_kwargs) -> None:
+        """Display the table, then the overlaid curves (returns nothing, so a cell shows the table once)."""
         from labkit.tables import show_table
         import matplotlib.pyplot as plt
-        table = show_table(self.table(metrics), caption=caption or self.name, **table_kwargs)
+        show_table(self.table(metrics), caption=caption or self.name, **table_kwargs)
         self.curves(curve_metrics, title=caption or self.name)
         plt.show()
-        return table
 
     def record(self, metrics: Sequence[str], prefix: str | None = None) -> dict[str, Any]:
         """Record ``<prefix>_<setting>_<metric>`` for every setting; returns what was recorded."""

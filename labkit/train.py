@@ -36,6 +36,7 @@ from labkit import threads
 from labkit.device import model_device
 from labkit.plumbing import atomic_path
 from labkit.progress import progress
+from labkit.records import format_number
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], Any]
@@ -406,7 +407,8 @@ def _postfix(row: Mapping[str, float]) -> str:
     names = [k[len("train_"):] for k in row if k.startswith("train_")]
     for metric in names[:3]:
         test = row.get(f"test_{metric}")
-        parts.append(f"{metric} {row[f'train_{metric}']:.3g}" + (f"/{test:.3g}" if test is not None else ""))
+        parts.append(f"{metric} {format_number(row[f'train_{metric}'], 3)}"
+                     + (f"/{format_number(test, 3)}" if test is not None else ""))
     return " ".join(parts)
 
 
