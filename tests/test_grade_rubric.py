@@ -55,7 +55,7 @@ def test_limits_come_from_the_rubric_and_the_command_line_wins():
 def test_the_mlp_rubric_loads_and_names_the_labs_hidden_checks():
     rubric = load_rubric("mlp")
     assert rubric.path == rubric_path("mlp")
-    assert set(rubric.checks.names) == {"mlp_architecture", "mlp_heldout", "closed_form"}
+    assert set(rubric.checks.names) == {"mlp_architecture", "mlp_heldout", "closed_form", "softmax_heldout"}
     assert rubric.checks.provider("mlp_test_acc") == "mlp_heldout"
     for profile in ("smoke", "quick", "full"):
         rubric.profile(profile)  # every threshold and limit has a value for each profile
