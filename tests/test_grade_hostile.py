@@ -282,6 +282,19 @@ def test_the_gradebook_page_in_chromium_sorts_its_table(graded):
     assert 'href="feedback/' in first and "✓" in first
 
 
+def test_a_checks_own_message_reaches_the_student_as_written(graded):
+    """(Before the next test hands in a fixed "wrong".)"""
+    from html import escape
+
+    mse = {i["id"]: i for i in graded["results"]["wrong"]["items"]}["mse"]
+    assert mse["message"].startswith("mse gave ") and "on new lists; expected" in mse["message"], mse
+    assert "[…]" not in mse["message"]
+    assert escape(mse["message"]) in (graded["out"] / "feedback" / "wrong.html").read_text()
+    assert escape(mse["message"]) in (graded["out"] / "gradebook.html").read_text()
+    saved = json.loads((graded["out"] / "results" / "wrong.json").read_text())
+    assert {i["id"]: i for i in saved["items"]}["mse"]["message"] == mse["message"]
+
+
 def test_grading_again_resumes_and_regrades_only_what_changed(graded):
     out, subs = graded["out"], graded["subs"]
     with pytest.MonkeyPatch.context() as patch:
@@ -330,18 +343,6 @@ def test_what_student_code_raises_under_a_check_leaks_nothing(graded):
     assert mse["message"].startswith("ValueError: ") and "[…]" in mse["message"]
     assert "mse gave" not in mse["message"] and "_random.Random(11)" not in mse["message"]
     assert any("_getframe" in flag for flag in result["flags"])
-
-
-def test_a_checks_own_message_reaches_the_student_as_written(graded):
-    from html import escape
-
-    mse = {i["id"]: i for i in graded["results"]["wrong"]["items"]}["mse"]
-    assert mse["message"].startswith("mse gave ") and "on new lists; expected" in mse["message"], mse
-    assert "[…]" not in mse["message"]
-    assert escape(mse["message"]) in (graded["out"] / "feedback" / "wrong.html").read_text()
-    assert escape(mse["message"]) in (graded["out"] / "gradebook.html").read_text()
-    saved = json.loads((graded["out"] / "results" / "wrong.json").read_text())
-    assert {i["id"]: i for i in saved["items"]}["mse"]["message"] == mse["message"]
 
 
 def test_a_process_killed_under_the_checks_says_so(graded):
