@@ -82,15 +82,46 @@ def available_cores(cgroup_root: Path = Path("/sys/fs/cgroup")) -> int:
     return max(1, cores)
 
 
-def other_runnable(stat: Path = Path("/proc/stat")) -> int | None:
-    """Runnable tasks on the machine besides the one reading (``procs_running - 1``); None if unknown."""
+def _procs_running(stat: Path) -> int | None:
     try:
         for line in stat.read_text().splitlines():
             if line.startswith("procs_running "):
-                return max(0, int(line.split()[1]) - 1)
+                return int(line.split()[1])
     except (OSError, ValueError):
         return None
     return None
+
+
+def _own_running(tasks: Path = Path("/proc/self/task")) -> int:
+    """This process's threads that are running or runnable now (state ``R``), at least 1 (the caller)."""
+    running = 0
+    try:
+        for task in tasks.iterdir():
+            try:
+                state = (task / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            except (OSError, IndexError):
+                continue
+            running += state == "R"
+    except OSError:
+        return 1
+    return max(1, running)
+
+
+def other_runnable(stat: Path = Path("/proc/stat"), samples: int = 3,
+                   own: Path = Path("/proc/self/task")) -> int | None:
+    """Runnable tasks on the machine that are not this process's threads; None if unknown.
+
+    ``procs_running`` counts threads, this process's own OpenMP workers included (they spin, so
+    they are running): those are subtracted. The fewest of ``samples`` readings is taken, so a
+    process that runs for a moment (a shell command, the notebook server) is not competition
+    worth giving up a thread for a whole second.
+    """
+    readings = []
+    for _ in range(samples):
+        total = _procs_running(stat)
+        if total is not None:
+            readings.append(max(0, total - _own_running(own)))
+    return min(readings) if readings else None
 
 
 def fair_threads(cores: int, others: int | None) -> int:

@@ -28,10 +28,21 @@ def test_cgroup_v2_unlimited_and_v1_quota(tmp_path):
     assert threads._cgroup_quota(v1) is None
 
 
-def test_other_runnable_reads_procs_running(tmp_path):
+def _tasks(folder, states):
+    for number, state in enumerate(states):
+        (folder / str(number)).mkdir(parents=True)
+        (folder / str(number) / "stat").write_text(f"{number} (python (x)) {state} 1 2 3\n")
+    return folder
+
+
+def test_other_runnable_reads_procs_running_less_this_processs_running_threads(tmp_path):
     stat = tmp_path / "stat"
     stat.write_text("cpu  1 2 3\nprocs_running 5\nprocs_blocked 0\n")
-    assert threads.other_runnable(stat) == 4
+    # two of our threads run (the caller and a spinning OpenMP worker), one sleeps: 3 others
+    assert threads.other_runnable(stat, own=_tasks(tmp_path / "a", "RRS")) == 3
+    assert threads.other_runnable(stat, own=_tasks(tmp_path / "b", "SS")) == 4  # the caller counts as 1
+    stat.write_text("cpu  1 2 3\nprocs_running 2\n")
+    assert threads.other_runnable(stat, own=_tasks(tmp_path / "c", "RR")) == 0  # idle: only ourselves
     stat.write_text("cpu  1 2 3\n")
     assert threads.other_runnable(stat) is None
     assert threads.other_runnable(tmp_path / "missing") is None
