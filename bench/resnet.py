@@ -35,8 +35,6 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
 
 from _notebook import definitions  # noqa: E402
 from _source import classifier_epoch  # noqa: E402

@@ -23,8 +23,6 @@ import torch
 from torch import nn
 
 from labkit.train import Batch, eval_mode
-# not about vision, moved to labkit.train; still importable from here until the notebooks use labkit.*
-from labkit.train import loss_rise_epoch, no_decay_groups  # noqa: F401
 
 #: Per-channel mean and standard deviation of the CIFAR-10 training images (RGB, in [0, 1]).
 CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)

@@ -27,6 +27,17 @@ def full_data_dir() -> Path | None:
     return path if (path / "MNIST").is_dir() else None
 
 
+@pytest.fixture(scope="module")
+def data_dir():
+    """The full course data, with LABKIT_DATA pointing at it for the module's tests (they skip without it)."""
+    data = full_data_dir()
+    if data is None:
+        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABKIT_DATA", str(data))
+        yield data
+
+
 def pdf_text(pdf: Path) -> str:
     """The text of a PDF, via poppler's pdftotext."""
     if shutil.which("pdftotext") is None:

@@ -16,7 +16,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import full_data_dir
 from labkit.grade.hidden import CHECK_MIME, HIDDEN_TAG
 from labkit.grade.release import BEGIN, END, _regions, fill_in
 from labkit.grade.sandbox import bwrap_executable
@@ -94,16 +93,6 @@ def run_hidden_checks(lab: str, variants: list[dict[int, str]] | None = None, pa
         results.append(found)
     assert results[0]["__errors__"] == [], f"the setup cells failed: {results[0]['__errors__']}"
     return results[1:]
-
-
-@pytest.fixture(scope="module")
-def data_dir():
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_DATA", str(data))
-        yield data
 
 
 WRONG = ROOT / "tests" / "fixtures" / "dcgan"

@@ -15,7 +15,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import full_data_dir
 from labkit.cli import main
 from labkit.grade.hidden import HIDDEN_TAG
 from labkit.grade.release import STUB_PREFIX, _regions, fill_in, release_notebook
@@ -49,16 +48,6 @@ self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chann
 return max(0.0, (total - step) / total)
 """, "one_cycle"),
 }
-
-
-@pytest.fixture(scope="module")
-def data_dir():
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_DATA", str(data))
-        yield data
 
 
 def _solution():

@@ -5,20 +5,10 @@ import re
 
 import pytest
 
-from conftest import full_data_dir, pdf_text, render_lab
+from conftest import pdf_text, render_lab
 from test_grade_dcgan import run_hidden_checks
 
 pytestmark = pytest.mark.pipeline
-
-
-@pytest.fixture(scope="module")
-def data_dir():
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_DATA", str(data))
-        yield data
 
 
 @pytest.fixture(scope="module")

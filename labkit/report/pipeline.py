@@ -18,13 +18,12 @@ from __future__ import annotations
 import contextlib
 import html as html_lib
 import importlib.util
-import json
 import os
 import shutil
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -34,12 +33,12 @@ import nbformat
 
 from labkit.report import document, provenance
 from labkit.i18n import LANGUAGES, check_language, t
-from labkit.report.cells import CellFailure, CellMap
-from labkit.report.kernel import OUTPUT_LIMIT, KernelChoiceError, Progress, choose_kernel, kernel_env, run_notebook
+from labkit.report.cells import CellFailure
+from labkit.report.kernel import OUTPUT_LIMIT, Progress, choose_kernel, kernel_env, run_notebook
 from labkit.plumbing import atomic_path, atomic_write
 from labkit.report.params import ParameterError, read_parameters
 from labkit.report.tools import make_file
-from labkit.report.prepare import BadNotebook, dumps, for_render, load_notebook, run_copy, stub_dialogs
+from labkit.report.prepare import dumps, for_render, load_notebook, run_copy, stub_dialogs
 from labkit.records import DATASET_MIME, RUN_MIME, read_payloads, read_records
 
 #: Where the kit's nbconvert templates live (the template is named ``labkit``).
