@@ -195,3 +195,23 @@ def test_the_student_kit_has_every_lab_and_nothing_of_the_solutions(tmp_path, ca
         nb = nbformat.read(kit / "notebooks" / f"{lab}.ipynb", as_version=4)
         assert 'raise NotImplementedError("exercise: ' in "\n".join(c.source for c in nb.cells), lab
         assert not [c for c in nb.cells if "hidden-check" in c.metadata.get("tags", [])]
+
+
+def test_the_student_kits_make_report_passes_the_report_options(tmp_path):
+    """A student following the kit's README gets a Chinese report with a cover, their code only, no logs."""
+    import shutil
+    import subprocess
+
+    from labkit.grade.release import STUDENT_MAKEFILE
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    (tmp_path / "Makefile").write_text(STUDENT_MAKEFILE, encoding="utf-8")
+    line = subprocess.run(["make", "-n", "report", "LAB=vae", "PROFILE=smoke", "REPORT_LANG=zh",
+                           "STUDENT=student.yaml", "CODE=exercises", "LOGS=no", "P=epochs=1 lr=0.01"],
+                          cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    assert line[:3] == ["labkit", "report", "notebooks/vae.ipynb"]
+    for option in (["--profile", "smoke"], ["--lang", "zh"], ["--student", "student.yaml"],
+                   ["--code", "exercises"], ["--out", "reports/vae"]):
+        assert line[line.index(option[0]) + 1] == option[1], (option, line)
+    assert "--no-logs" in line and "--params" in line

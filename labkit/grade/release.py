@@ -220,6 +220,10 @@ STUDENT_README = """\
 3. **生成报告**：`make report LAB=mlp`（先用 `PROFILE=smoke` 几秒钟试跑，再用默认的 `quick`），
    报告在 `reports/mlp/`（HTML 和 PDF）。未完成的练习会让报告停在第一个存根处并说明原因。
    数据：设置 `LABKIT_DATA` 为老师给的数据文件夹；没有时使用内置的小样本。
+   中文报告与封面：`make report LAB=mlp REPORT_LANG=zh STUDENT=student.yaml`，其中 `student.yaml` 每行一项，
+   例如 `姓名: 张三`、`学号: "2023123456"`、`班级: 计科 2101`、`课程名称: 深度学习`、`指导教师: 李老师`、`日期: today`
+   （放在笔记本旁边或当前文件夹时可省略 `STUDENT=`）。只打印你写的代码：`CODE=exercises`；不打印日志：`LOGS=no`；
+   修改参数：`P="epochs=5 lr=0.01"`。
 4. **提交**：`make handin LAB=mlp ID=你的学号`，把 `handin/你的学号/` 里的 `mlp.ipynb`
    （以及报告 PDF）按老师的要求提交。不要改动笔记本的文件名，也不要删除单元格。
 
@@ -236,6 +240,10 @@ replaces each `raise NotImplementedError("exercise: ...")`, whose message says w
 3. **Render your report**: `make report LAB=mlp` (try `PROFILE=smoke` first: seconds), into `reports/mlp/`
    (HTML and PDF). An unfinished exercise stops the report at its stub, saying which one.
    Data: set `LABKIT_DATA` to the course's data folder; without it the labs use small embedded samples.
+   A Chinese report with a cover page: `make report LAB=mlp REPORT_LANG=zh STUDENT=student.yaml`, where
+   `student.yaml` has one `field: value` a line (`name`, `student_id`, `class`, `course`, `instructor`,
+   `date`, or their Chinese names; found beside the notebook or in this folder without `STUDENT=`).
+   Only the code you wrote: `CODE=exercises`; no logs: `LOGS=no`; parameters: `P="epochs=5 lr=0.01"`.
 4. **Hand in**: `make handin LAB=mlp ID=<your student id>`, then hand in `handin/<id>/mlp.ipynb` (and the
    report's PDF) as your instructor asks. Keep the notebook's name and its cells.
 """
@@ -247,6 +255,11 @@ LAB     ?= mlp
 PROFILE ?=
 ID      ?=
 PROFILE_ARG := $(if $(PROFILE),--profile $(PROFILE))
+# P="epochs=5 lr=0.01" reaches `labkit report --params` as one string (through the environment)
+PARAM_ARGS  := $(if $(P),--params "$$LABKIT_MAKE_P")
+# REPORT_LANG=zh: the report in Chinese; STUDENT=student.yaml: the cover page; CODE=all|exercises|none; LOGS=no
+PRINT_ARGS  := $(if $(REPORT_LANG),--lang $(REPORT_LANG)) $(if $(STUDENT),--student $(STUDENT)) \
+               $(if $(CODE),--code $(CODE)) $(if $(filter no,$(LOGS)),--no-logs)
 
 .PHONY: help setup report handin
 
@@ -258,8 +271,9 @@ setup:           ## install labkit and its requirements, and a Jupyter kernel
 \t$(PYTHON) -m pip install --no-deps wheels/labkit-*.whl
 \t$(PYTHON) -m ipykernel install --user --name python3 --display-name "Python 3 (labkit)"
 
-report:          ## render your notebook: make report LAB=mlp [PROFILE=smoke]
-\tlabkit report notebooks/$(LAB).ipynb $(PROFILE_ARG) --out reports/$(LAB)
+report: export LABKIT_MAKE_P := $(P)
+report:          ## render your notebook: make report LAB=mlp [PROFILE=smoke] [REPORT_LANG=zh] [STUDENT=student.yaml] [CODE=exercises] [LOGS=no] [P="name=value ..."]
+\tlabkit report notebooks/$(LAB).ipynb $(PROFILE_ARG) $(PARAM_ARGS) $(PRINT_ARGS) --out reports/$(LAB)
 
 handin:          ## copy your notebook (and its PDF) for handing in: make handin LAB=mlp ID=2023123456
 \t@test -n "$(ID)" || (echo "give your student id: make handin LAB=$(LAB) ID=..." >&2; exit 2)
