@@ -78,8 +78,9 @@ def test_full_mnist(real_data, capsys):
     assert int(d.train.y.min()) == 0 and int(d.train.y.max()) == 9
     assert d.classes == [str(i) for i in range(10)]
     assert len(d.train) == 60000
+    assert Path(d.info["path"]).resolve() == (REAL / "MNIST" / "raw").resolve()  # LABKIT_DATA may be a link
     assert d.info == {
-        "name": "mnist", "title": "MNIST", "source": "full", "path": str(REAL / "MNIST" / "raw"),
+        "name": "mnist", "title": "MNIST", "source": "full", "path": d.info["path"],
         "checksum": "md5", "sizes": {"train": 60000, "test": 10000},
         "full_sizes": {"train": 60000, "test": 10000}, "citation": d.info["citation"],
         "licence": d.info["licence"], "sample_reason": None,
