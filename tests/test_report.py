@@ -86,7 +86,7 @@ def test_metrics_json(ok):
 
 @pipeline
 def test_kernel_gets_absolute_data_dir_and_notebook_folder(ok):
-    assert ok.records["data_dir"] == DATA
+    assert Path(ok.records["data_dir"]) == Path(DATA).resolve()  # absolute; LABKIT_DATA may be a link
     assert Path(ok.records["cwd"]) == FIXTURES.resolve()
 
 
