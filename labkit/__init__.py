@@ -24,7 +24,7 @@ _API = {
     "standardize": "labkit.train", "to_float": "labkit.train",
     "Sweep": "labkit.sweeps", "sweep": "labkit.sweeps",
     "curves": "labkit.plots", "image_grid": "labkit.plots", "image_table": "labkit.plots",
-    "show_table": "labkit.tables",
+    "show_table": "labkit.tables", "show_text": "labkit.tables",
     "tr": "labkit.i18n",
 }
 

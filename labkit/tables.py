@@ -62,3 +62,21 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
         shown = localize(df).reset_index() if df.index.name is not None else localize(df)
         text = shown.to_string(index=df.index.name is None, float_format=lambda v: format_number(v, digits))
         print(f"{caption}\n" if caption else "", text, sep="")
+
+
+def show_text(markdown: str) -> None:
+    """Show prose the notebook wrote from the run's numbers (a summary, a measured finding) as report text.
+
+    ``markdown`` is displayed as Markdown, so it is part of the report's prose: a report printed
+    without logs (``labkit report --no-logs``) keeps it, where a ``print`` would be dropped as a log.
+    In a plain script it is printed.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import Markdown, display
+    except ImportError:
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display(Markdown(markdown))
+    else:
+        print(markdown)

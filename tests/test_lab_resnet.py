@@ -16,9 +16,11 @@ HEADINGS = ("Environment and provenance", "1. Objectives", "2. Principles", "3. 
 
 
 def _outputs_text(ipynb) -> str:
+    """The text the code cells showed: printed streams and generated Markdown (labkit.show_text)."""
     nb = nbformat.read(ipynb, as_version=4)
-    return "\n".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
-                     if o.get("output_type") == "stream")
+    return "\n".join(o.get("text", "") if o.get("output_type") == "stream" else o.get("data", {}).get("text/markdown", "")
+                     for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                     if o.get("output_type") in ("stream", "display_data"))
 
 
 @pytest.fixture(scope="module")
