@@ -72,3 +72,28 @@ def hidden_check_verdicts(lab: str, replaced: dict[int, str] | None = None, *, r
     if only is not None:
         results = {name: result for name, result in results.items() if name in only}
     return {**results, "__errors__": errors}
+
+
+def release_fill_and_grade(lab: str, tmp_path: Path) -> tuple[Any, dict[str, dict], Path]:
+    """``labkit release LAB``, then ``labkit grade`` of two submissions with 2 workers: ``alice`` (the
+    release filled in with the solution) and ``unfilled`` (the release as handed out).
+
+    Returns ``(released notebook, gradebook rows by student, output folder)``.
+    """
+    import csv
+
+    from labkit.cli import main
+    from labkit.grade.release import fill_in
+
+    assert main(["release", lab, "--out", str(tmp_path / "release")]) == 0
+    released = nbformat.read(tmp_path / "release" / f"{lab}.ipynb", as_version=4)
+    solution = nbformat.read(ROOT / "notebooks" / f"{lab}.ipynb", as_version=4)
+    subs = tmp_path / "submissions"
+    (subs / "alice").mkdir(parents=True)
+    nbformat.write(fill_in(released, solution), subs / "alice" / f"{lab}.ipynb")
+    nbformat.write(released, subs / "unfilled.ipynb")
+    out = tmp_path / "grades"
+    assert main(["grade", lab, str(subs), "--out", str(out), "--workers", "2"]) == 0
+    with open(out / "gradebook.csv", encoding="utf-8") as table:
+        rows = {row["student"]: row for row in csv.DictReader(table)}
+    return released, rows, out

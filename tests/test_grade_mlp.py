@@ -7,17 +7,14 @@ stub and scores only what it shows without any exercise done.
 """
 from __future__ import annotations
 
-import csv
 import json
 import os
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from conftest import full_data_dir
-from labkit.cli import main
-from labkit.grade.release import fill_in
+from grading_support import release_fill_and_grade
 from labkit.grade.sandbox import bwrap_executable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,17 +28,7 @@ def test_release_fill_in_and_grade_the_mlp_lab(tmp_path, monkeypatch, capsys):
     if data is None:
         pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
     monkeypatch.setenv("LABKIT_DATA", str(data))
-    assert main(["release", "mlp", "--out", str(tmp_path / "release")]) == 0
-    released = nbformat.read(tmp_path / "release" / "mlp.ipynb", as_version=4)
-    solution = nbformat.read(ROOT / "notebooks" / "mlp.ipynb", as_version=4)
-    subs = tmp_path / "submissions"
-    (subs / "alice").mkdir(parents=True)
-    nbformat.write(fill_in(released, solution), subs / "alice" / "mlp.ipynb")
-    nbformat.write(released, subs / "unfilled.ipynb")
-
-    out = tmp_path / "grades"
-    assert main(["grade", "mlp", str(subs), "--out", str(out), "--workers", "2"]) == 0
-    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
+    _, rows, out = release_fill_and_grade("mlp", tmp_path)
     assert rows["alice"]["status"] == "graded" and float(rows["alice"]["total"]) == 12, rows["alice"]
     alice = json.loads((out / "results" / "alice.json").read_text())
     assert all(item["passed"] for item in alice["items"]), alice["items"]

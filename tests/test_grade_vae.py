@@ -8,7 +8,6 @@ checks — what the grader's fresh check kernel runs. The wrong answers are in t
 """
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
@@ -18,9 +17,8 @@ import pytest
 import yaml
 
 from conftest import full_data_dir
-from labkit.cli import main
+from grading_support import release_fill_and_grade
 from labkit.grade.hidden import CHECK_MIME, HIDDEN_TAG
-from labkit.grade.release import fill_in
 from labkit.grade.rubric import load_rubric
 from labkit.grade.sandbox import bwrap_executable
 
@@ -42,21 +40,11 @@ def _data(monkeypatch):
 @pytest.mark.skipif(bwrap_executable() is None, reason="bubblewrap is not installed (make setup)")
 def test_solution_full_marks_and_unfilled_release_at_most_a_third(tmp_path, monkeypatch):
     _data(monkeypatch)
-    assert main(["release", "vae", "--out", str(tmp_path / "release")]) == 0
-    released = nbformat.read(tmp_path / "release" / "vae.ipynb", as_version=4)
-    solution = nbformat.read(NOTEBOOK, as_version=4)
+    released, rows, out = release_fill_and_grade("vae", tmp_path)
     text = json.dumps(released.cells)
     assert "BEGIN SOLUTION" not in text and HIDDEN_TAG not in text
     assert text.count("NotImplementedError") == len(WRONG)  # one stub per exercise
-    subs = tmp_path / "submissions"
-    (subs / "alice").mkdir(parents=True)
-    nbformat.write(fill_in(released, solution), subs / "alice" / "vae.ipynb")
-    nbformat.write(released, subs / "unfilled.ipynb")
-
-    out = tmp_path / "grades"
-    assert main(["grade", "vae", str(subs), "--out", str(out), "--workers", "2"]) == 0
     total = sum(item.points for item in load_rubric(ROOT / "grading" / "vae.yaml").items)
-    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
     alice = json.loads((out / "results" / "alice.json").read_text())
     assert rows["alice"]["status"] == "graded" and float(rows["alice"]["total"]) == total, alice["items"]
     checks = {c["name"]: c for c in alice["checks"]}
