@@ -1,6 +1,7 @@
 """The student version of a lab (labkit.grade.release and `labkit release`)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nbformat
@@ -207,9 +208,11 @@ def test_the_student_kits_make_report_passes_the_report_options(tmp_path):
     if shutil.which("make") is None:
         pytest.skip("make is not installed")
     (tmp_path / "Makefile").write_text(STUDENT_MAKEFILE, encoding="utf-8")
-    line = subprocess.run(["make", "-n", "report", "LAB=vae", "PROFILE=smoke", "REPORT_LANG=zh",
+    # Run as a top-level make even under `make test`: a nested make prints "Entering directory".
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    line = subprocess.run(["make", "--no-print-directory", "-n", "report", "LAB=vae", "PROFILE=smoke", "REPORT_LANG=zh",
                            "STUDENT=student.yaml", "CODE=exercises", "LOGS=no", "P=epochs=1 lr=0.01"],
-                          cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+                          cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert line[:3] == ["labkit", "report", "notebooks/vae.ipynb"]
     for option in (["--profile", "smoke"], ["--lang", "zh"], ["--student", "student.yaml"],
                    ["--code", "exercises"], ["--out", "reports/vae"]):
