@@ -138,18 +138,64 @@ def test_runs_that_did_not_finish_score_nothing(status):
 
 
 def test_statuses_are_classified_from_what_was_seen():
-    failure = {"kind": "error", "cell_index": 3, "ename": "MemoryError", "evalue": ""}
-    assert classify(failure, None, False, True, 0)[0] == "memory"
-    assert classify({**failure, "ename": "RuntimeError", "evalue": "DefaultCPUAllocator: can't allocate memory"},
+    from labkit.report.cells import CellFailure
+
+    def failure(ename: str = "MemoryError", evalue: str = "", kind: str = "error") -> CellFailure:
+        return CellFailure(3, None, ename, evalue, kind=kind)
+
+    assert classify(failure(), None, False, True, 0)[0] == "memory"
+    assert classify(failure("RuntimeError", "DefaultCPUAllocator: can't allocate memory"),
                     None, False, True, 0)[0] == "memory"
-    assert classify({**failure, "ename": "ValueError"}, None, False, True, 0) == ("error", "cell 3: ValueError")
-    assert classify({**failure, "kind": "dead_kernel", "ename": "DeadKernelError"}, None, False, True, 0)[0] == "killed"
-    assert classify({**failure, "kind": "timeout", "ename": "Timeout"}, None, False, True, 0)[0] == "timeout"
+    assert classify(failure("ValueError"), None, False, True, 0) == ("error", "cell 3: ValueError")
+    assert classify(failure("DeadKernelError", kind="dead_kernel"), None, False, True, 0)[0] == "killed"
+    assert classify(failure("Timeout", kind="timeout"), None, False, True, 0)[0] == "timeout"
     assert classify(None, "memory", False, True, 0)[0] == "memory"
     assert classify(None, "processes", False, True, 0)[0] == "killed"
     assert classify(None, None, True, False, -9)[0] == "timeout"
     assert classify(None, None, False, False, -9)[0] == "killed"
     assert classify(None, None, False, True, 0) == ("graded", "")
+
+
+def test_a_results_failure_is_a_cell_failure_that_crosses_json_and_marks_the_students_cell():
+    """One model of a failed cell (labkit.report.cells): the sandbox's JSON, the result file and the
+    feedback page's marker agree on the index in the student's file, injected parameters or not."""
+    import json
+
+    from labkit.grade.execute import run_as_submitted
+    from labkit.grade.gradebook import feedback_html
+    from labkit.grade.result import GradeResult
+    from labkit.report.cells import CellFailure, CellMap
+
+    failure = CellFailure(4, 3, "KeyError", "'x'", kind="error")
+    result = GradeResult(student="s", lab="toy", status="error", failure=failure.to_dict())
+    assert isinstance(result.failure, CellFailure) and result.failure.to_dict() == failure.to_dict()
+    saved = json.loads(json.dumps(result.to_dict()))
+    assert saved["failure"] == {"cell_index": 4, "execution_count": 3, "ename": "KeyError", "evalue": "'x'",
+                                "kind": "error"}
+    again = GradeResult.from_dict(saved)
+    assert again.failure.cell_index == 4 and again["failure"].message().startswith("cell 4")
+    with pytest.raises(ValueError, match="not a grade result"):
+        GradeResult.from_dict({**saved, "failure": {"ename": "KeyError"}})
+
+    # the injected parameters cell (after the parameters cell) is not the student's: indices skip it
+    cells = [nbformat.v4.new_markdown_cell(f"Cell-{i}-of-the-student") for i in range(4)]
+    injected = nbformat.v4.new_code_cell("profile = 'smoke'")
+    injected.metadata["tags"] = ["injected-parameters"]
+    run = nbformat.v4.new_notebook(cells=cells[:2] + [injected] + cells[2:])
+    mapping = CellMap.skipping_injected(run.cells)
+    assert [mapping.source_index(i) for i in range(5)] == [0, 1, 2, 2, 3]
+    assert [mapping.run_index(i) for i in range(5)] == [0, 1, 3, 4, 5]
+    page = feedback_html(GradeResult(student="s", lab="toy", status="error",
+                                     failure=CellFailure(2, 3, "KeyError", "'x2'")), run)
+    marker = page.index("This cell stopped the notebook: KeyError")
+    assert page.index("Cell-1-of-the-student") < page.index("profile") < marker < page.index("Cell-2-of-the-student")
+
+    handed_in = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1"), nbformat.v4.new_code_cell("1/0")])
+    handed_in.cells[1].outputs = [nbformat.v4.new_output("error", ename="ZeroDivisionError",
+                                                         evalue="division by zero", traceback=[])]
+    seen = run_as_submitted(handed_in)
+    assert (seen.status, seen.reason) == ("error", "cell 1: ZeroDivisionError: division by zero")
+    assert isinstance(seen.failure, CellFailure) and seen.failure.cell_index == 1
 
 
 @pytest.mark.parametrize("data, message", [

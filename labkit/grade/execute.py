@@ -45,6 +45,7 @@ from typing import Any
 import nbformat
 
 from labkit.grade.result import GradeResult
+from labkit.report.cells import INJECTED_TAG, CellFailure, CellMap
 from labkit.grade.scoring import Evidence, score
 from labkit.grade.rubric import Limits, PlanCell, Rubric
 from labkit.grade.sandbox import Sandbox, SandboxSettings
@@ -92,7 +93,7 @@ class Run:
     status: str
     reason: str = ""
     notebook: Any = None
-    failure: dict[str, Any] | None = None
+    failure: CellFailure | None = None  #: its cell_index is the student's (CellMap)
     checks: dict[str, dict] = field(default_factory=dict)
     checks_ran: bool = False
     check_errors: list[str] = field(default_factory=list)
@@ -153,11 +154,6 @@ def _inject(nb: Any, parameters: dict[str, Any]) -> Any:
     return parameterize_notebook(nb, dict(parameters), kernel_name="python3", language="python")
 
 
-def _source_index(nb: Any, index: int) -> int:
-    """An index in the injected notebook, as an index in the student's notebook."""
-    return index - sum(1 for cell in nb.cells[:index] if "injected-parameters" in cell.metadata.get("tags", []))
-
-
 def _lines(source: str) -> list[str]:
     return [" ".join(line.split()) for line in source.splitlines() if line.strip()]
 
@@ -181,7 +177,7 @@ def match_exercises(rubric: Rubric, submitted: Any) -> list[tuple[PlanCell, Any,
     half) of the released cell's lines other than the stubs.
     """
     cells = [cell for cell in submitted.cells if cell.cell_type == "code"
-             and "injected-parameters" not in cell.metadata.get("tags", [])]
+             and INJECTED_TAG not in cell.metadata.get("tags", [])]
     by_id = {str(cell.get("id")): position for position, cell in enumerate(cells) if cell.get("id")}
     matched, after, taken = [], -1, set()
     for plan_cell in rubric.plan:
@@ -249,23 +245,24 @@ def _reader(stream: Any, inbox: "queue.Queue[dict | None]") -> None:
     inbox.put(None)
 
 
-def classify(failure: dict[str, Any] | None, limit: str | None, timed_out: bool,
+def classify(failure: CellFailure | None, limit: str | None, timed_out: bool,
              got_notebook: bool, returncode: int | None) -> tuple[str, str]:
-    """``(status, reason)`` of a run from what was seen."""
+    """``(status, reason)`` of a run from what was seen: the failed cell, a sandbox limit reached
+    (``"memory"``, ``"processes"``), the clock, whether a notebook came back, the runner's exit code."""
     if limit == "memory":
         return "memory", "the sandbox ran out of memory"
     if limit == "processes":
         return "killed", "the sandbox reached its limit on processes"
     if failure is not None:
-        where = f"cell {failure['cell_index']}"
-        text = f"{failure['ename']}: {failure['evalue']}".strip(": ")
-        if failure["kind"] == "timeout":
+        where = f"cell {failure.cell_index}"
+        text = f"{failure.ename}: {failure.evalue}".strip(": ")
+        if failure.kind == "timeout":
             return "timeout", f"the notebook ran out of time ({where})"
-        if failure["ename"] == "MemoryError" or any(w in failure["evalue"].lower() for w in _MEMORY_WORDS):
+        if failure.ename == "MemoryError" or any(w in failure.evalue.lower() for w in _MEMORY_WORDS):
             return "memory", f"{where}: {text}"
-        if any(w in failure["evalue"].lower() for w in _DISK_WORDS):
+        if any(w in failure.evalue.lower() for w in _DISK_WORDS):
             return "disk", f"{where}: the submission wrote more than its disk limit ({text})"
-        if failure["kind"] == "dead_kernel":
+        if failure.kind == "dead_kernel":
             return "killed", f"the kernel died in {where}"
         return "error", f"{where}: {text}"
     if timed_out:
@@ -330,8 +327,8 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any, plan:
         event = message.get("event")
         if event == "notebook" and notebook_message is None:
             notebook_message = message
-            failure = message.get("failure")
-            status, _ = classify(failure, None, False, True, None)
+            sent = message.get("failure")
+            status, _ = classify(CellFailure.from_dict(sent) if sent else None, None, False, True, None)
             run_checks = checks_expected = status in ("graded", "error") and bool(task.rubric.checks.sources)
             reply = {"verdict": plan if run_checks else None, "budget": limits.check_timeout}
             try:
@@ -353,9 +350,10 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any, plan:
     limit = limit or sandbox.limit_reached()
 
     nb = nbformat.reads(notebook_message["notebook"], as_version=4) if notebook_message else None
-    failure = notebook_message.get("failure") if notebook_message else None
-    if failure is not None and nb is not None:
-        failure = {**failure, "cell_index": _source_index(nb, failure["cell_index"])}
+    sent = notebook_message.get("failure") if notebook_message else None
+    failure = CellFailure.from_dict(sent) if sent else None
+    if failure is not None and nb is not None:  # the injected notebook's index -> the student's
+        failure.cell_index = CellMap.skipping_injected(nb.cells).source_index(failure.cell_index)
     status, reason = classify(failure, limit, timed_out and notebook_message is None,
                               notebook_message is not None, process.returncode)
     if notebook_message and notebook_message.get("disk_full") and status in ("graded", "error", "killed"):
@@ -413,8 +411,8 @@ def run_as_submitted(nb: Any) -> Run:
     for index, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if output.get("output_type") == "error":
-                failure = {"kind": "error", "cell_index": index, "execution_count": cell.get("execution_count"),
-                           "ename": output.get("ename", ""), "evalue": output.get("evalue", "")}
+                failure = CellFailure(index, cell.get("execution_count"), output.get("ename", ""),
+                                      output.get("evalue", ""), kind="error")
                 status, reason = classify(failure, None, False, True, None)
                 return Run(status=status, reason=reason, notebook=nb, failure=failure)
     return Run(status="graded", notebook=nb)

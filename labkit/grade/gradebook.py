@@ -27,6 +27,7 @@ from urllib.parse import quote
 import nbformat
 
 from labkit.grade.rubric import Rubric
+from labkit.report.cells import CellFailure, CellMap
 
 _STATUS_NOTE = {
     "graded": "ran to the end; every item scored",
@@ -316,9 +317,8 @@ def _summary_cell(result: dict[str, Any]) -> Any:
     return cell
 
 
-def _failure_marker(result: dict[str, Any]) -> Any:
-    failure = result["failure"]
-    text = html.escape(f"This cell stopped the notebook: {failure.get('ename', '')}: {failure.get('evalue', '')}")
+def _failure_marker(failure: CellFailure) -> Any:
+    text = html.escape(f"This cell stopped the notebook: {failure.ename}: {failure.evalue}")
     cell = nbformat.v4.new_markdown_cell(
         f'<div class="labkit-error-anchor labkit-nomath" id="labkit-grade-failure">{text}</div>')
     cell.metadata["tags"] = ["labkit-grade"]
@@ -385,15 +385,12 @@ def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str | None = 
 
     lang = lang or str(result.get("lang") or "en")
     shown = bounded(copy.deepcopy(nb)) if nb is not None else nbformat.v4.new_notebook()
-    if result.get("failure") and nb is not None:
-        position, seen = len(shown.cells), -1
-        for index, cell in enumerate(shown.cells):
-            if "injected-parameters" not in cell.metadata.get("tags", []):
-                seen += 1
-            if seen == result["failure"]["cell_index"]:
-                position = index
-                break
-        shown.cells.insert(position, _failure_marker(result))
+    failure = result.get("failure")
+    if isinstance(failure, dict):  # a result given as a plain dict
+        failure = CellFailure.from_dict(failure)
+    if failure is not None and nb is not None:  # the marker goes just before the student's failed cell
+        position = CellMap.skipping_injected(shown.cells).run_index(failure.cell_index)
+        shown.cells.insert(position, _failure_marker(failure))
     shown.cells.insert(0, _summary_cell(result))
     shown.cells = filter_language(shown.cells, lang)  # the run's language only (cells tagged lang-en / lang-zh)
     with tempfile.TemporaryDirectory(prefix="labkit-feedback-") as folder:

@@ -8,7 +8,8 @@ object per line:
 
 1. ``{"event": "notebook", "notebook": ..., "failure": ..., "seconds": ...,
    "disk_full": ...}`` when the student's cells have run (or one failed, or
-   time ran out);
+   time ran out); ``failure`` is :meth:`labkit.report.cells.CellFailure.to_dict`
+   (``cell_index`` counted in the injected notebook that ran) or null;
 2. the grader answers on stdin with ``{"verdict": plan | null, "budget":
    seconds}``: the plan (the lab's setup cells, the student's exercise cells,
    the hidden-check cells) enters the sandbox only now, and only through
@@ -144,11 +145,6 @@ def _full_disk(folders: list[str]) -> str:
     return ""
 
 
-def _failure(kind: str, index: int, cell: Any, ename: str, evalue: str) -> dict[str, Any]:
-    return {"kind": kind, "cell_index": index, "execution_count": cell.get("execution_count"),
-            "ename": ename, "evalue": evalue}
-
-
 def _cap(nb: Any) -> None:
     import nbformat
 
@@ -160,24 +156,31 @@ def _cap(nb: Any) -> None:
                              "text": "[labkit grade: outputs removed, the notebook was too large]\n"}]
 
 
-async def _run_notebook(client: Any, nb: Any, deadline: float) -> dict[str, Any] | None:
+async def _run_notebook(client: Any, nb: Any, deadline: float) -> Any:
+    """The :class:`~labkit.report.cells.CellFailure` that stopped ``nb`` (its index in ``nb``, which the
+    grader maps to the student's file), or None when every cell ran."""
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    from labkit.report.cells import CellFailure
+
+    def failure(kind: str, index: int, cell: Any, ename: str, evalue: str) -> CellFailure:
+        return CellFailure(index, cell.get("execution_count"), ename, evalue, kind=kind)
 
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code" or not cell.source.strip():
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return _failure("timeout", index, cell, "Timeout", "the notebook ran out of time before this cell")
+            return failure("timeout", index, cell, "Timeout", "the notebook ran out of time before this cell")
         client.timeout = max(1, math.ceil(remaining))
         try:
             await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
         except CellExecutionError as error:
-            return _failure("error", index, cell, error.ename, error.evalue)
+            return failure("error", index, cell, error.ename, error.evalue)
         except CellTimeoutError:
-            return _failure("timeout", index, cell, "Timeout", "the notebook ran out of time in this cell")
+            return failure("timeout", index, cell, "Timeout", "the notebook ran out of time in this cell")
         except DeadKernelError:
-            return _failure("dead_kernel", index, cell, "DeadKernelError", "the kernel died")
+            return failure("dead_kernel", index, cell, "DeadKernelError", "the kernel died")
     return None
 
 
@@ -315,7 +318,8 @@ async def _session(args: argparse.Namespace, channel: Channel) -> None:
                 threading.Thread(target=_reap_orphans, args=(KEEP,), daemon=True).start()
             failure = await _run_notebook(client, nb, started + args.timeout)
             _cap(nb)
-            channel.send({"event": "notebook", "notebook": nbformat.writes(nb), "failure": failure,
+            channel.send({"event": "notebook", "notebook": nbformat.writes(nb),
+                          "failure": failure.to_dict() if failure is not None else None,
                           "seconds": round(time.monotonic() - started, 3),
                           "disk_full": _full_disk([work, tempfile.gettempdir()]) if args.sandboxed else ""})
             reply = await asyncio.get_running_loop().run_in_executor(None, channel.receive)

@@ -8,8 +8,11 @@ result too: status ``error`` with ``internal`` set (never written to
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import copy
+from dataclasses import dataclass, field, fields
 from typing import Any
+
+from labkit.report.cells import CellFailure
 
 
 @dataclass
@@ -23,7 +26,7 @@ class GradeResult:
     items: list[dict[str, Any]] = field(default_factory=list)  #: each item's points and message (ItemResult)
     total: float = 0.0
     max_total: float = 0.0
-    failure: dict[str, Any] | None = None  #: the cell that stopped the notebook
+    failure: CellFailure | None = None  #: the cell that stopped the notebook (its index in the student's file)
     checks: list[dict[str, Any]] = field(default_factory=list)  #: the hidden checks' results
     check_errors: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)  #: suspicious exercise code (labkit.grade.flags)
@@ -42,16 +45,32 @@ class GradeResult:
     name: str = ""  #: from the roster (--roster)
     group: str = ""  #: the class, from the roster
 
+    def __post_init__(self) -> None:
+        if isinstance(self.failure, dict):  # read back from JSON, or sent by the sandbox
+            self.failure = CellFailure.from_dict(self.failure)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready: ``failure`` as :meth:`CellFailure.to_dict <labkit.report.cells.CellFailure.to_dict>`."""
+        data = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "failure":
+                data[f.name] = value.to_dict() if value is not None else None
+            else:
+                data[f.name] = copy.deepcopy(value)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "GradeResult":
-        """A result read back from ``results/<student>.json`` (unknown keys ignored); ValueError if it is not one."""
+        """A result read back from ``results/<student>.json`` (unknown keys ignored; ``failure`` becomes a
+        :class:`~labkit.report.cells.CellFailure`); ValueError if it is not one."""
         if not isinstance(data, dict) or not {"student", "lab", "status"} <= set(data):
             raise ValueError("not a grade result")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in known})
+        except (KeyError, TypeError) as exc:  # a failure without its cell_index, ...
+            raise ValueError(f"not a grade result: {type(exc).__name__}: {exc}") from None
 
     def __getitem__(self, key: str) -> Any:
         try:

@@ -114,6 +114,14 @@ class CellMap:
     def __len__(self) -> int:
         return len(self._sources)
 
+    def run_index(self, source_index: int) -> int:
+        """The index in the copy of the student's cell ``source_index`` (the inverse of :meth:`source_index`);
+        ``len(self)`` when that cell is not in the copy (a marker "at" it then goes at the end)."""
+        try:
+            return self._sources.index(source_index)
+        except ValueError:
+            return len(self._sources)
+
     def source_index(self, run_index: int) -> int:
         """The student's index of the copy's cell ``run_index``."""
         for source in self._sources[run_index:]:
