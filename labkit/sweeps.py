@@ -3,10 +3,11 @@
 >>> result = sweep(train_one, {"optimizer": ["sgd", "adam"]})  # doctest: +SKIP
 >>> result.show(caption="Optimizer")                            # table + curves
 
-A :class:`Sweep` is also the notebook's collection of named runs: runs
-computed elsewhere are added with :meth:`Sweep.add` (with anything to keep
-beside the history: the model, samples, a score), and :meth:`Sweep.select`
-picks some of them for a table or a figure.
+A :class:`Sweep` is also the notebook's collection of named runs (no grid):
+:meth:`Sweep.run` trains one and keeps it under its name, runs computed
+elsewhere are added with :meth:`Sweep.add` (with anything to keep beside the
+history: the model, samples, a score), and :meth:`Sweep.select` picks some of
+them for a table or a figure.
 """
 from __future__ import annotations
 
@@ -46,7 +47,9 @@ def setting_label(setting: Mapping[str, Any], formats: Mapping[str, Format] | No
 
 
 def _record_key(label: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in label.replace(", ", "_"))
+    """A label as part of a record name: ``"lr=0.1, bs=64"`` -> ``"lr_0.1_bs_64"``, ``"10%"`` -> ``"10pct"``."""
+    text = label.replace(", ", "_").replace("%", "pct")
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
 
 
 @dataclass
@@ -85,6 +88,25 @@ class Sweep:
         self.extras[label] = dict(extras)
         return history
 
+    def run(self, label: str, train: Callable[..., Any], /, **setting: Any) -> History:
+        """Train one named run, ``train(**setting)``, and add it as ``label`` (a run without a grid).
+
+        ``train`` follows :func:`sweep`'s contract: it returns a History or
+        ``(history, extras)``; a ``train`` with a ``run_name`` parameter gets
+        ``label`` (a named run's full name is its label). ``setting`` is kept in
+        ``self.settings[label]``, the extras in ``self.extras[label]``. Raises
+        ValueError if ``label`` is already a run (before training), TypeError
+        if ``train`` returns something else. Returns the history.
+
+        >>> runs = Sweep("runs")                                          # doctest: +SKIP
+        >>> runs.run("MLP VAE", train_vae, epochs=10)                     # doctest: +SKIP
+        >>> runs.extras["MLP VAE"]["model"]                               # doctest: +SKIP
+        """
+        if label in self.histories:
+            raise ValueError(f"sweep {self.name!r} already has a run labelled {label!r}")
+        history, extras = _call(train, setting, label)
+        return self.add(label, history, setting, **extras)
+
     def select(self, labels: Iterable[str], name: str | None = None) -> "Sweep":
         """A sweep of some of these runs (in the order given), sharing their histories and extras."""
         labels = list(labels)
@@ -104,12 +126,13 @@ class Sweep:
     def __contains__(self, label: object) -> bool:
         return label in self.histories
 
-    def table(self, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-        """One row per setting (index ``setting``): the final metrics and ``summary`` values.
+    def table(self, metrics: Sequence[str] | None = None, index: str = "setting") -> pd.DataFrame:
+        """One row per run (index named ``index``: ``"setting"``, or ``"model"`` for named runs): the
+        final metrics and ``summary`` values.
 
         See :func:`labkit.train.histories_table`.
         """
-        return histories_table(self.histories, metrics)
+        return histories_table(self.histories, metrics, index=index)
 
     def curves(self, metrics: Sequence[str] = ("loss", "acc"), title: str | None = None, **kwargs):
         """The curves of every setting overlaid (see :func:`labkit.plots.curves`)."""
@@ -125,13 +148,20 @@ class Sweep:
         self.curves(curve_metrics, title=caption or self.name)
         plt.show()
 
-    def record(self, metrics: Sequence[str], prefix: str | None = None) -> dict[str, Any]:
-        """Record ``<prefix>_<setting>_<metric>`` for every setting; returns what was recorded."""
+    def record(self, metrics: Sequence[str] | Mapping[str, str], prefix: str | None = None) -> dict[str, Any]:
+        """Record ``<prefix>_<label>_<metric>`` for every run; returns ``{name: value}`` as recorded.
+
+        ``metrics`` lists History keys, or maps the name's last part to a key when the two differ
+        (``{"test_loss_nats": "test_loss"}`` records ``history.last("test_loss")`` as
+        ``..._test_loss_nats``). ``prefix`` defaults to ``sweep_<name>``; the label is written
+        with ``_`` for characters other than letters, digits and ``._-`` (``%`` as ``pct``).
+        """
         prefix = prefix or f"sweep_{self.name}"
+        named = dict(metrics) if isinstance(metrics, Mapping) else {metric: metric for metric in metrics}
         recorded = {}
         for label, history in self.histories.items():
-            for metric in metrics:
-                key = f"{prefix}_{_record_key(label)}_{metric}"
+            for suffix, metric in named.items():
+                key = f"{prefix}_{_record_key(label)}_{suffix}"
                 recorded[key] = record(key, history.last(metric))
         return recorded
 
@@ -154,6 +184,17 @@ def _takes_run_name(train: Callable[..., Any]) -> bool:
         return False
 
 
+def _call(train: Callable[..., Any], setting: Mapping[str, Any], run_name: str) -> tuple[History, Mapping[str, Any]]:
+    """``train(**setting)`` (with ``run_name`` if it takes one), as ``(history, extras)``."""
+    kwargs = {**setting, "run_name": run_name} if _takes_run_name(train) else dict(setting)
+    returned = train(**kwargs)
+    history, extras = returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, {})
+    if not isinstance(history, History) or not isinstance(extras, Mapping):
+        raise TypeError(f"the sweep's train function must return a History (or (History, dict)), "
+                        f"got {type(returned).__name__}")
+    return history, extras
+
+
 def sweep(train: Callable[..., Any], grid: Mapping[str, Sequence[Any]], name: str | None = None, *,
           labels: Mapping[str, Format] | None = None, into: Sweep | None = None) -> Sweep:
     """Call ``train(**setting)`` for every setting of ``grid`` and collect the runs.
@@ -173,14 +214,8 @@ def sweep(train: Callable[..., Any], grid: Mapping[str, Sequence[Any]], name: st
     """
     result = into if into is not None else Sweep(name or "_".join(grid))
     run_name_prefix = name or result.name
-    pass_name = _takes_run_name(train)
     for setting in grid_settings(grid):
         label = setting_label(setting, labels)
-        kwargs = {**setting, "run_name": f"{run_name_prefix}={label}"} if pass_name else setting
-        returned = train(**kwargs)
-        history, extras = returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, {})
-        if not isinstance(history, History) or not isinstance(extras, Mapping):
-            raise TypeError(f"the sweep's train function must return a History (or (History, dict)), "
-                            f"got {type(returned).__name__}")
+        history, extras = _call(train, setting, f"{run_name_prefix}={label}")
         result.add(label, history, setting, **extras)
     return result

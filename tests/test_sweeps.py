@@ -91,3 +91,35 @@ def test_histories_table_rows_columns_and_empty_input():
     assert list(histories_table([named]).index) == ["x"]
     empty = histories_table({}, ["fid"])
     assert empty.empty and list(empty.columns) == ["fid"]
+
+
+def test_named_runs_train_once_each_under_their_name():
+    calls = []
+
+    def train(lr, run_name, epochs=2):
+        calls.append((run_name, lr, epochs))
+        return fake_train(lr), {"model": f"net-{lr}"}
+
+    runs = Sweep("runs")
+    history = runs.run("MLP VAE", train, lr=0.1, epochs=3)
+    assert calls == [("MLP VAE", 0.1, 3)]  # a named run's full name is its label
+    assert runs.histories["MLP VAE"] is history and history.name == "MLP VAE"
+    assert runs.settings["MLP VAE"] == {"lr": 0.1, "epochs": 3} and runs.extras["MLP VAE"] == {"model": "net-0.1"}
+    runs.run("plain", fake_train, lr=0.01)  # a train without run_name, returning only a History
+    assert runs.extras["plain"] == {} and list(runs.table(["fid"], index="model").index) == ["MLP VAE", "plain"]
+    assert runs.table(index="model").index.name == "model"
+    with pytest.raises(ValueError, match="already has a run labelled 'plain'"):
+        runs.run("plain", train, lr=0.5)
+    assert len(calls) == 1  # refused before training
+    with pytest.raises(TypeError, match="must return a History"):
+        runs.run("bad", lambda: 1.0)
+    assert "bad" not in runs
+
+
+def test_record_names_metrics_and_labels_with_percent():
+    noise = sweep(fake_train, {"lr": [0.01, 0.2]}, name="noise", labels={"lr": lambda v: f"{100 * v:g}%"})
+    assert list(noise.histories) == ["1%", "20%"]
+    got = noise.record({"test_loss_nats": "test_loss", "fid": "fid"}, prefix="noise")
+    assert set(got) == {"noise_1pct_test_loss_nats", "noise_1pct_fid", "noise_20pct_test_loss_nats", "noise_20pct_fid"}
+    assert rec.RECORDS["noise_20pct_test_loss_nats"] == pytest.approx(1.4) and got["noise_1pct_fid"] == pytest.approx(0.1)
+    assert set(sweep(fake_train, {"lr": [0.1], "batch_size": [64]}, name="g").record(["fid"])) == {"sweep_g_lr_0.1_batch_size_64_fid"}
