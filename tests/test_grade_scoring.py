@@ -364,3 +364,32 @@ def test_the_gradebook_folds_long_messages_and_counts_students_in_whole_numbers(
         patch.setattr(MaxNLocator, "__init__", spy)
         gradebook.statistics_figure(gradebook.statistics(results, rubric), rubric, tmp_path / "statistics.png")
     assert True in axes  # the histogram's count axis has integer ticks
+
+
+def test_the_statistics_give_each_items_distribution_mean_and_median(tmp_path):
+    """Issue 16 item 3: a histogram of the totals and of every item (mean and median marked) on the gradebook page."""
+    from labkit.grade import gradebook
+    from labkit.grade.rubric import load_rubric
+
+    rubric = load_rubric(str(Path(__file__).parent / "fixtures" / "grading" / "lab" / "toy_manual.yaml"))
+    earned = [{"mse": 3, "sections": 1, "discussion": 3.5}, {"mse": 0, "sections": 1, "discussion": 1},
+              {"mse": 3, "sections": 0, "discussion": 0}, {"mse": 0, "sections": 0, "discussion": 0}]
+    results = [{"student": f"s{n}", "status": "graded", "total": float(sum(points.values())),
+                "items": [{"id": k, "points": v, "passed": v == {"mse": 3, "sections": 1, "discussion": 4}[k]}
+                          for k, v in points.items()]} for n, points in enumerate(earned)]
+    results.append({"student": "absent", "status": "missing", "total": 0.0, "items": []})
+    summary = gradebook.statistics(results, rubric)
+    items = {i["id"]: i for i in summary["items"]}
+    assert items["discussion"]["points"] == [3.5, 1, 0, 0]  # the missing student is not a zero
+    assert (items["discussion"]["mean"], items["discussion"]["median"]) == (1.125, 0.5)
+    assert (items["mse"]["median"], summary["median"], summary["counts"]) == (1.5, 2.5, {"graded": 4, "missing": 1})
+    drawn = []
+    original = gradebook._histogram
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(gradebook, "_histogram", lambda axes, values, *rest, **kw: (drawn.append((rest[3], values)),
+                                                                                  original(axes, values, *rest, **kw)))
+        section = gradebook.statistics_html(results, rubric, tmp_path)
+    assert [title for title, _ in drawn] == ["Totals (out of 8)", "mse (of 3)", "sections (of 1)", "discussion (of 4)"]
+    assert drawn[3][1] == [3.5, 1, 0, 0]
+    assert '<tr data-item="discussion">' in section and '<td class="num median">0.5</td>' in section
+    assert (tmp_path / "statistics.png").stat().st_size > 1000

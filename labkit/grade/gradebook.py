@@ -212,7 +212,8 @@ Click a column header to sort.</p>
 
 
 def statistics(results: list[Any], rubric: Rubric) -> dict[str, Any]:
-    """Totals' mean and median, each item's mean and pass rate, the status counts, the items most students missed."""
+    """Totals' mean and median, each item's points (one per student), mean, median and pass rate, the status
+    counts, the items most students missed (missing students left out of the numbers, counted in the statuses)."""
     import statistics as stats
 
     scored = [r for r in results if r["status"] not in ("missing",)]
@@ -224,6 +225,7 @@ def statistics(results: list[Any], rubric: Rubric) -> dict[str, Any]:
         passed = [bool(g and g["passed"]) for g in got]
         items.append({"id": item.id, "title": item.title, "max": item.points, "points": points,
                       "mean": stats.fmean(points) if points else 0.0,
+                      "median": stats.median(points) if points else 0.0,
                       "pass_rate": sum(passed) / len(passed) if passed else 0.0})
     counts: dict[str, int] = {}
     for r in results:
@@ -233,29 +235,50 @@ def statistics(results: list[Any], rubric: Rubric) -> dict[str, Any]:
             "hardest": sorted(items, key=lambda i: i["pass_rate"])[:3]}
 
 
+def _histogram(axes: Any, values: list[float], maximum: float, mean: float, median: float, title: str,
+               bins: int, title_size: float = 9) -> None:
+    """One histogram of points on ``axes``: ``bins`` bins over [0, maximum], the mean and median marked."""
+    from matplotlib.ticker import MaxNLocator
+
+    axes.hist(values, bins=bins, range=(0, maximum or 1), color="#4c72b0", edgecolor="white")
+    axes.axvline(mean, color="#c44e52", label=f"mean {mean:.2f}")
+    axes.axvline(median, color="#55a868", linestyle="--", label=f"median {median:.2f}")
+    axes.set_title(title, fontsize=title_size)
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # students are counted in whole numbers
+    axes.legend(fontsize=7)
+
+
 def statistics_figure(summary: dict[str, Any], rubric: Rubric, path: Path) -> Path:
-    """``statistics.png``: the histogram of totals beside each item's mean points (share of its maximum)."""
+    """``statistics.png``: the histogram of totals, each item's mean points (share of its maximum), and the
+    histogram of every item's points (mean and median marked), four items a row."""
+    import math
+
     import matplotlib
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(10, 3.6), dpi=110)
-    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
-    from matplotlib.ticker import MaxNLocator
-
-    bins = max(5, min(20, int(rubric.max_points) + 1))
-    left.hist(summary["totals"], bins=bins, range=(0, rubric.max_points), color="#4c72b0", edgecolor="white")
-    left.axvline(summary["mean"], color="#c44e52", label=f"mean {summary['mean']:.2f}")
-    left.axvline(summary["median"], color="#55a868", linestyle="--", label=f"median {summary['median']:.2f}")
-    left.set(title=f"Totals (out of {rubric.max_points:g})", xlabel="points", ylabel="students")
-    left.yaxis.set_major_locator(MaxNLocator(integer=True))  # students are counted in whole numbers
-    left.legend(fontsize=8)
-    names = [i["id"] for i in summary["items"]]
-    shares = [i["mean"] / i["max"] if i["max"] else 0.0 for i in summary["items"]]
+    items = summary["items"]
+    columns = min(4, max(1, len(items)))
+    rows = math.ceil(len(items) / columns)
+    figure = Figure(figsize=(10, 3.6 + 2.4 * rows), dpi=110, layout="constrained")
+    top, bottom = figure.subfigures(2, 1, height_ratios=[3.6, 2.4 * rows]) if rows else (figure, None)
+    left, right = top.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
+    _histogram(left, summary["totals"], rubric.max_points, summary["mean"], summary["median"],
+               f"Totals (out of {rubric.max_points:g})", max(5, min(20, int(rubric.max_points) + 1)), title_size=12)
+    left.set(xlabel="points", ylabel="students")
+    names = [i["id"] for i in items]
+    shares = [i["mean"] / i["max"] if i["max"] else 0.0 for i in items]
     right.barh(names[::-1], shares[::-1], color="#8172b2")
     right.set(title="Mean points per item (share of its maximum)", xlim=(0, 1))
-    figure.tight_layout()
+    if bottom is not None:
+        grid = bottom.subplots(rows, columns, squeeze=False)
+        for axes, item in zip(grid.flat, items):
+            _histogram(axes, item["points"], item["max"], item["mean"], item["median"],
+                       f"{item['id']} (of {item['max']:g})", max(2, min(10, int(item["max"]) + 1)))
+        for axes in list(grid.flat)[len(items):]:
+            axes.set_visible(False)
+        bottom.supylabel("students", fontsize=9)
     figure.savefig(path)
     return path
 
@@ -271,17 +294,19 @@ def statistics_html(results: Iterable[dict[str, Any]], rubric: Rubric, out_dir: 
     figure = statistics_figure(summary, rubric, out_dir / "statistics.png")
     image = base64.b64encode(figure.read_bytes()).decode()
     esc = html.escape
-    rows = "".join(f"<tr><td>{esc(i['id'])}</td><td>{esc(i['title'])}</td><td class=\"num\">{i['mean']:.2f} / "
-                   f"{_points(i['max'])}</td><td class=\"num\">{i['pass_rate']:.0%}</td></tr>" for i in summary["items"])
+    rows = "".join(f"<tr data-item=\"{esc(i['id'])}\"><td>{esc(i['id'])}</td><td>{esc(i['title'])}</td>"
+                   f"<td class=\"num mean\">{i['mean']:.2f} / {_points(i['max'])}</td>"
+                   f"<td class=\"num median\">{_points(i['median'])}</td>"
+                   f"<td class=\"num\">{i['pass_rate']:.0%}</td></tr>" for i in summary["items"])
     hardest = ", ".join(f"{esc(i['id'])} ({i['pass_rate']:.0%} earned it)" for i in summary["hardest"])
     counts = ", ".join(f"{esc(k)} {v}" for k, v in sorted(summary["counts"].items()))
     return (f'<section id="statistics"><h2>Statistics</h2>'
             f'<p>Totals: mean <span id="stat-mean">{summary["mean"]:.2f}</span>, median '
             f'<span id="stat-median">{summary["median"]:.2f}</span> (of {_points(rubric.max_points)}); statuses: '
             f'{counts}. Missed most: {hardest}.</p>'
-            f'<img id="statistics-figure" alt="histogram of totals and mean points per item" '
+            f'<img id="statistics-figure" alt="histograms of the totals and of each item\'s points, mean points per item" '
             f'src="data:image/png;base64,{image}" style="max-width: 100%">'
-            f'<table class="stats"><thead><tr><th>item</th><th>title</th><th>mean</th><th>earned by</th></tr></thead>'
+            f'<table class="stats"><thead><tr><th>item</th><th>title</th><th>mean</th><th>median</th><th>earned by</th></tr></thead>'
             f'<tbody>{rows}</tbody></table></section>')
 
 

@@ -19,11 +19,16 @@ reported as such, and an entry out of range is an error naming the row.
 """
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import html
+import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
+
+from labkit.plumbing import atomic_write, atomic_path
 
 MANUAL_CSV = "manual.csv"
 _FIELDS = ["student", "item", "points", "comment"]
@@ -93,22 +98,26 @@ def read_entries(out_dir: Path, rubric: Any) -> dict[tuple[str, str], tuple[floa
     return entries
 
 
-def write_entries(out_dir: Path, rubric: Any, students: Iterable[str],
-                  entries: dict[tuple[str, str], tuple[float | None, str]]) -> Path:
-    """Rewrite ``manual.csv``: every entry kept, a blank row added for each student and manual item without one."""
+def _rows(rubric: Any, students: Iterable[str], entries: dict[tuple[str, str], tuple[float | None, str]]
+          ) -> list[tuple[str, str, float | None, str]]:
+    """Every entry, and a blank one for each student and manual item without one, sorted by (student, item)."""
     items = [item.id for item in rubric.items if item.kind == "manual"]
     rows = dict(entries)
     for student in students:
         for item in items:
             rows.setdefault((student, item), (None, ""))
+    return [(student, item, points, comment) for (student, item), (points, comment) in sorted(rows.items())]
+
+
+def write_entries(out_dir: Path, rubric: Any, students: Iterable[str],
+                  entries: dict[tuple[str, str], tuple[float | None, str]]) -> Path:
+    """Rewrite ``manual.csv``: every entry kept, a blank row added for each student and manual item without one."""
     path = out_dir / MANUAL_CSV
-    partial = path.with_name(path.name + ".part")
-    with open(partial, "w", newline="", encoding="utf-8") as handle:
+    with atomic_path(path) as partial, open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(_FIELDS)
-        for (student, item), (points, comment) in sorted(rows.items()):
+        for student, item, points, comment in _rows(rubric, students, entries):
             writer.writerow([student, item, "" if points is None else f"{points:g}", comment])
-    partial.replace(path)
     return path
 
 
@@ -137,12 +146,91 @@ def merge(result: Any, rubric: Any, entries: dict[tuple[str, str], tuple[float |
     return changed
 
 
+#: The manual-grading page's script: the entry form builds ``manual.csv`` (every row of the file as the last
+#: ``labkit grade`` wrote it, this item's rows from the form) and offers it as a download. No server, no alert().
+_FORM_JS = r"""
+(function () {
+  var data = JSON.parse(document.getElementById("manual-data").textContent);
+  var status = document.getElementById("save-status");
+  function field(text) {  // as Python's csv writer quotes (QUOTE_MINIMAL)
+    text = String(text);
+    return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+  }
+  function entries() {  // this item's points and comments from the form; null (and marks) when one is invalid
+    var found = {}, bad = [];
+    document.querySelectorAll("section.student").forEach(function (section) {
+      var input = section.querySelector("input.points-input"), comment = section.querySelector("textarea");
+      var text = input.value.trim(), points = Number(text);
+      var ok = text === "" || (isFinite(points) && points >= 0 && points <= data.max);
+      input.setAttribute("aria-invalid", ok ? "false" : "true");
+      if (!ok) bad.push(section.dataset.student);
+      found[section.dataset.student] = [text === "" ? "" : String(points), comment.value.trim()];
+    });
+    if (bad.length) {
+      status.textContent = "Not saved: points must be a number from 0 to " + data.max + " (or empty) for " +
+        bad.join(", ") + ".";
+      status.className = "error";
+      return null;
+    }
+    return found;
+  }
+  function csv() {
+    var form = entries();
+    if (form === null) return null;
+    var rows = data.rows.map(function (row) {
+      return row[1] === data.item && form.hasOwnProperty(row[0]) ? [row[0], row[1]].concat(form[row[0]]) : row;
+    });
+    return ["student,item,points,comment"].concat(rows.map(function (row) {
+      return row.map(field).join(",");
+    })).join("\r\n") + "\r\n";
+  }
+  function save() {
+    var text = csv();
+    if (text === null) return;
+    document.getElementById("manual-csv").value = text;
+    var link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([text], {type: "text/csv;charset=utf-8"}));
+    link.download = "manual.csv";
+    document.body.appendChild(link);
+    link.click();
+    link.remove();
+    var n = Object.values(entries()).filter(function (e) { return e[0] !== ""; }).length;
+    status.textContent = "manual.csv downloaded (" + n + " of " + data.students + " student(s) with points for " +
+      data.item + "): put it in the output folder in place of manual.csv, then run labkit grade.";
+    status.className = "saved";
+  }
+  document.getElementById("save").addEventListener("click", save);
+  document.querySelectorAll("input.points-input, textarea").forEach(function (el) {
+    el.addEventListener("input", function () { if (csv() !== null) { status.textContent = "unsaved changes"; status.className = ""; } });
+  });
+})();
+"""
+
+
+def _json_in_html(value: Any) -> str:
+    """JSON safe inside a ``<script type="application/json">`` element (no ``</script>`` can end it)."""
+    return json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def write_pages(out_dir: Path, rubric: Any, results: list[Any], notebooks: dict[str, Any],
                 entries: dict[tuple[str, str], tuple[float | None, str]]) -> list[Path]:
-    """``manual/<item>.html`` for each manual item: every student's answer, figures, points and comment."""
+    """``manual/<item>.html`` for each manual item: every student's answer and figures, and an entry form.
+
+    The form has, for each student, a points field (0 to the item's points) and a comment box, prefilled
+    from ``entries`` (``manual.csv`` as read by this run); its *Save* button downloads a complete
+    ``manual.csv`` (:data:`_FORM_JS`: every row of the file, this item's from the form) that the next
+    ``labkit grade`` merges. The page's only script is that one, allowed by its hash in the page's
+    Content-Security-Policy; the students' text is shown as text.
+    """
     esc = html.escape
+    script_hash = base64.b64encode(hashlib.sha256(_FORM_JS.encode()).digest()).decode()
+    csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'"
+    students = [result.student for result in sorted(results, key=lambda r: r.student)]
+    rows = [[student, item, "" if points is None else f"{points:g}", comment]
+            for student, item, points, comment in _rows(rubric, students, entries)]
+    manual_items = [item for item in rubric.items if item.kind == "manual"]
     pages = []
-    for item in (item for item in rubric.items if item.kind == "manual"):
+    for item in manual_items:
         blocks = []
         for result in sorted(results, key=lambda r: r.student):
             text, figures = analysis(notebooks.get(result.student), item.target)
@@ -151,13 +239,24 @@ def write_pages(out_dir: Path, rubric: Any, results: list[Any], notebooks: dict[
                       else '<p class="empty">(empty: the student wrote nothing here)</p>')
             images = "".join(f'<img alt="figure" src="data:{mime};base64,{esc(data)}">' for mime, data in figures)
             given = "—" if points is None else f"{points:g}"
-            blocks.append(f'<section class="student" data-student="{esc(result.student)}">'
-                          f"<h2>{esc(result.student)}</h2>{answer}<div class=\"figures\">{images}</div>"
+            student = esc(result.student)
+            blocks.append(f'<section class="student" data-student="{student}">'
+                          f"<h2>{student}</h2>{answer}<div class=\"figures\">{images}</div>"
                           f'<p class="grade">points: <strong class="points">{given}</strong> / {item.points:g}'
-                          f'{" — " + esc(comment) if comment else ""}</p></section>')
+                          f'{" — " + esc(comment) if comment else ""}</p>'
+                          f'<div class="entry"><label>points <input type="number" class="points-input" '
+                          f'name="points:{student}" min="0" max="{item.points:g}" step="any" inputmode="decimal" '
+                          f'value="{"" if points is None else f"{points:g}"}"></label> / {item.points:g} '
+                          f'<label>comment <textarea name="comment:{student}" rows="2">{esc(comment)}</textarea>'
+                          f"</label></div></section>")
+        data = {"item": item.id, "max": item.points, "students": len(students), "rows": rows}
+        others = [other.id for other in manual_items if other.id != item.id]
+        caution = (f"<p class=\"caution\">The file holds the other manual items' entries ({esc(', '.join(others))}) as the "
+                   f"last <code>labkit grade</code> wrote them: after saving this page's file, run "
+                   f"<code>labkit grade</code> again before filling in another item's page.</p>" if others else "")
         page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<meta http-equiv="Content-Security-Policy" content="{csp}">
 <title>{esc(item.title)} — manual grading</title>
 <style>
 body {{ font-family: "Noto Sans", "Noto Sans CJK SC", Arial, sans-serif; margin: 2em; max-width: 60em; }}
@@ -165,17 +264,30 @@ section.student {{ border-top: 1px solid #ccc; padding: 0.5em 0; }}
 pre.answer {{ white-space: pre-wrap; font-family: inherit; background: #f7f7f7; padding: 0.7em; }}
 p.empty {{ color: #c62828; font-style: italic; }}
 .figures img {{ max-width: 45%; margin: 0.3em; border: 1px solid #ddd; }}
+.entry {{ display: flex; gap: 1.5em; align-items: flex-start; }}
+.entry input {{ width: 5em; }} .entry textarea {{ width: 32em; vertical-align: top; }}
+input[aria-invalid="true"] {{ outline: 2px solid #c62828; }}
+#save-bar {{ position: sticky; bottom: 0; background: #fff; border-top: 1px solid #ccc; padding: 0.6em 0; }}
+#save-status.error {{ color: #c62828; }} #save-status.saved {{ color: #1a7f37; }}
+#manual-csv {{ display: none; }}
+@media print {{ .entry, #save-bar {{ display: none; }} }}
 </style></head><body>
 <h1>{esc(item.title)}</h1>
 <p>Item <code>{esc(item.id)}</code>, {item.points:g} points, answers in the cells tagged
-<code>analysis:{esc(item.target)}</code>; {len(results)} student(s). Enter each student's points and a comment in
-<code>{MANUAL_CSV}</code> (in the output folder, one row per student and item), then run <code>labkit grade</code>
-again: nothing is re-run, the totals, the gradebook and the feedback pages take them in.</p>
+<code>analysis:{esc(item.target)}</code>; {len(results)} student(s). Enter each student's points (0 to
+{item.points:g}, empty: not graded yet) and a comment below and press <em>Save manual.csv</em>: the browser downloads
+<code>{MANUAL_CSV}</code> (every row of the file, this item's from this form); put it in the output folder in
+place of the old one and run <code>labkit grade</code> again: nothing is re-run, the totals, the gradebook and the
+feedback pages take the entries in. The file can also be edited by hand (one row per student and item).</p>
+{caution}
 {"".join(blocks)}
+<div id="save-bar"><button type="button" id="save">Save manual.csv</button> <span id="save-status" role="status"></span></div>
+<textarea id="manual-csv" readonly aria-hidden="true"></textarea>
+<script type="application/json" id="manual-data">{_json_in_html(data)}</script>
+<script>{_FORM_JS}</script>
 </body></html>
 """
         path = out_dir / "manual" / f"{item.id}.html"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
+        atomic_write(path, page)
         pages.append(path)
     return pages

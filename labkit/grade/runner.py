@@ -581,8 +581,8 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         notebooks = {s: _executed(out, results[s]) for s in results}
         write_entries(out, rubric, sorted(results), manual_entries)
         pages = write_pages(out, rubric, [results[s] for s in sorted(results)], notebooks, manual_entries)
-        say(f"manual items: {', '.join(str(p.relative_to(out)) for p in pages)}; points and comments go in "
-            f"{out / 'manual.csv'}")
+        say(f"manual items: {', '.join(str(p.relative_to(out)) for p in pages)} (each page's form saves a new "
+            f"manual.csv); points and comments go in {out / 'manual.csv'}")
     summary.results = [results[s.student] for s in found if s.student in results]
     if roster is not None:
         summary.results = apply_roster(summary.results, roster, rubric)
