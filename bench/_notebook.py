@@ -56,5 +56,5 @@ def definitions(lab: str, **given) -> Definitions:
             exec(compile(ast.Module(body=[node], type_ignores=[]), f"notebooks/{lab}.ipynb", "exec"), namespace)
         except Exception:  # noqa: BLE001 - a definition that needs the notebook's run is left out
             continue
-    namespace.pop("__builtins__", None)
-    return Definitions(_lab=lab, **namespace)
+    # the functions' globals are ``namespace`` itself: it keeps ``__builtins__`` (a definition calling len() needs it)
+    return Definitions(_lab=lab, **{k: v for k, v in namespace.items() if k != "__builtins__"})

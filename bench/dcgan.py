@@ -4,10 +4,12 @@
     python bench/dcgan.py --device cpu --images 6400 --breakdown   # 100 steps on the CPU, DataLoader share
     python bench/dcgan.py --device cuda           # on a GPU
 
-Both loops train the same networks (those of notebooks/dcgan.ipynb, repeated
-here because labkit never imports a notebook) from the same initial weights
-for one epoch at batch 64 with Adam(2e-4, betas 0.5/0.999), on the same
-machine in the same run, each after an untimed warm-up of five steps.
+Both loops train the same networks, the notebook's own ``Generator`` and
+``Discriminator`` (the kit recipe's layers; built from notebooks/dcgan.ipynb
+by bench/_notebook.py), initialised by the notebook's ``init_weights`` to the
+same weights, for one epoch at batch 64 with Adam(2e-4, betas 0.5/0.999), on
+the same machine in the same run with the same thread count, each after an
+untimed warm-up of five steps.
 
 * source: ``torchvision.datasets.MNIST`` with per-sample ``ToTensor`` and
   ``Normalize((0.5,), (0.5,))`` through a shuffled ``DataLoader`` (batch 64,
@@ -17,11 +19,13 @@ machine in the same run, each after an untimed warm-up of five steps.
   the generator, as in the PyTorch DCGAN example); ``loss.item()`` is read
   every step for the running log. The MNIST files are decompressed into a
   temporary folder first, as the source's ``download=True`` would (untimed).
-* labkit: the dataset as one uint8 tensor on the device, batches by index
-  through ``labkit.fit(step=gan_step)`` with ``vision.prepare`` scaling to
-  [-1, 1]; ``BCEWithLogitsLoss`` on the discriminator's logits; the fake
-  batch generated once per step; the discriminator's weights frozen during
-  the generator's backward pass (their gradients would be thrown away);
+* labkit: the notebook's loop: the dataset as one uint8 tensor on the device,
+  batches by index through ``labkit.fit(step=...)`` calling the notebook's
+  ``train_step`` (its exercise, the solution's version), with
+  ``vision.prepare`` scaling to [-1, 1]; ``BCEWithLogitsLoss`` on the
+  discriminator's logits; the fake batch generated once per step; the
+  discriminator's weights frozen during the generator's backward pass (their
+  gradients would be thrown away);
   channels-last memory format (oneDNN's faster convolution kernels on the CPU,
   tensor cores on GPUs) and fused Adam; losses summed on the device and read
   once per epoch (no host synchronisation per step).
@@ -29,14 +33,15 @@ machine in the same run, each after an untimed warm-up of five steps.
 On a GPU, cuDNN autotuning and TF32 (switched on globally by ``vision.speed_up``
 during the warm-up) apply to both loops.
 
-Prints both timings, then the last line ``dcgan_epoch_speedup_vs_source: <x>``.
-Measures, never asserts. On a shared CPU the absolute times are noisy (the
-load average is printed before and after): the two loops run back to back,
-so their ratio is the number to read. On a CPU shared by several busy
-processes, spinning OpenMP threads slow both loops by an order of magnitude,
-so the script sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set. The
-CPU time of the process is printed too: it is less sensitive to other
-processes than the wall time.
+Prints both timings, the fraction of this machine's dense convolution
+throughput at the networks' shapes that labkit's loop reaches
+(bench/_throughput.py: ``dcgan_fraction_of_dense_throughput: <x>``), then the
+last line ``dcgan_epoch_speedup_vs_source: <x>``. Measures, never asserts. On a
+shared CPU the absolute times are noisy (the load average is printed before
+and after): the two loops run back to back with the same thread count
+(``--threads``, default labkit's thread policy's choice at the start), so
+their ratio is the number to read. The CPU time of the process is printed
+too: it is less sensitive to other processes than the wall time.
 """
 from __future__ import annotations
 
@@ -49,10 +54,6 @@ import tempfile
 import time
 from pathlib import Path
 
-# Idle OpenMP threads sleep instead of spinning: on a CPU shared with other busy processes, spinning
-# threads slow every loop by an order of magnitude (both loops alike). Set it to ACTIVE to compare.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
@@ -62,63 +63,33 @@ import labkit  # noqa: E402
 from labkit import data, vision  # noqa: E402
 from labkit.device import device_name  # noqa: E402
 
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _notebook import definitions  # noqa: E402
+from _throughput import dense_work, fix_threads, fraction_of_dense  # noqa: E402
+
 LATENT = 100
 LR, BETAS = 2e-4, (0.5, 0.999)
+#: The notebook's classes and functions (Generator, Discriminator, init_weights, train_step, G_LAYERS, D_LAYERS).
+NB = definitions("dcgan")
 
 
-class Generator(nn.Module):
-    """z (latent×1×1) → 4×4×64 → 7×7×32 → 14×14×16 → 28×28×1, tanh."""
+class Pair(nn.Module):
+    """The notebook's two networks of the kit recipe in one module (``.g``, ``.d``), as its ``GAN`` holds them;
+    ``probability=True``: the discriminator ends in a Sigmoid, as the source's did."""
 
-    def __init__(self, latent: int = LATENT):
+    def __init__(self, probability: bool = False):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.ConvTranspose2d(latent, 64, 4, 1, 0, bias=False), nn.BatchNorm2d(64), nn.ReLU(True),
-            nn.ConvTranspose2d(64, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU(True),
-            nn.ConvTranspose2d(32, 16, 4, 2, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU(True),
-            nn.ConvTranspose2d(16, 1, 4, 2, 1, bias=False), nn.Tanh(),
-        )
-
-    def forward(self, z):
-        return self.net(z)
+        self.g = NB.Generator(LATENT, NB.G_LAYERS["kit"])
+        self.d = NB.Discriminator(NB.D_LAYERS["kit"], probability=probability)
 
 
-class Discriminator(nn.Module):
-    """28×28×1 → 14×14×16 → 7×7×32 → 4×4×64 → one logit (``sigmoid=True``: a probability, as the source)."""
-
-    def __init__(self, sigmoid: bool = False):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 16, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(16, 32, 4, 2, 1, bias=False), nn.BatchNorm2d(32), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(32, 64, 3, 2, 1, bias=False), nn.BatchNorm2d(64), nn.LeakyReLU(0.2, True),
-            nn.Conv2d(64, 1, 4, 1, 0, bias=False),
-            *([nn.Sigmoid()] if sigmoid else []),
-        )
-
-    def forward(self, x):
-        return self.net(x).view(-1)
-
-
-class GAN(nn.Module):
-    def __init__(self, sigmoid: bool = False):
-        super().__init__()
-        self.g = Generator()
-        self.d = Discriminator(sigmoid)
-
-
-def init_weights(module: nn.Module) -> None:
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
-def build(device: torch.device, sigmoid: bool, fast: bool = False, seed: int = 0):
-    """The GAN and its two Adam optimizers; ``fast``: the notebook's channels-last layout and fused Adam."""
+def build(device: torch.device, probability: bool, fast: bool = False, seed: int = 0):
+    """The networks and their two Adam optimizers; ``fast``: the notebook's channels-last layout and fused Adam."""
+    gan = Pair(probability).to(device)
     torch.manual_seed(seed)
-    gan = GAN(sigmoid).to(device)
-    gan.apply(init_weights)
+    gan.apply(NB.init_weights)
     if fast:
         vision.speed_up(gan, channels_last=True)
     fused = True if fast and device.type in ("cpu", "cuda") else None
@@ -149,7 +120,7 @@ def source_dataset(raw_gz: Path, workdir: Path):
 
 def source_epoch(dataset, device, batch_size: int, images: int) -> float:
     """The source's loop: DataLoader, Sigmoid + BCELoss, .item() every step. Returns wall seconds."""
-    gan, opt_g, opt_d = build(device, sigmoid=True)
+    gan, opt_g, opt_d = build(device, probability=True)
     subset = torch.utils.data.Subset(dataset, range(images))
     loader = torch.utils.data.DataLoader(subset, batch_size=batch_size, shuffle=True)
     criterion = nn.BCELoss()
@@ -182,39 +153,28 @@ def source_epoch(dataset, device, batch_size: int, images: int) -> float:
 
 # --------------------------------------------------------------------------- labkit's loop
 
-def make_gan_step(opt_g, opt_d, latent: int = LATENT):
-    """The notebook's gan_step: logits + BCEWithLogits, one fake batch, D frozen for G's backward."""
-    bce = nn.BCEWithLogitsLoss()
+def notebook_step(opt_g, opt_d):
+    """The notebook's ``train_gan`` step: its ``train_step`` with BCEWithLogitsLoss on the logits (kit recipe)."""
+    criterion = nn.BCEWithLogitsLoss()
 
-    def gan_step(gan, real, _labels):
-        n = real.shape[0]
-        ones, zeros = real.new_ones(n), real.new_zeros(n)
-        fake = gan.g(torch.randn(n, latent, 1, 1, device=real.device))
-        logit_real = gan.d(real)
-        logit_fake = gan.d(fake.detach())
-        loss_d = bce(logit_real, ones) + bce(logit_fake, zeros)
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-        gan.d.requires_grad_(False)
-        loss_g = bce(gan.d(fake), ones)
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        gan.d.requires_grad_(True)
-        return {"loss_d": loss_d, "loss_g": loss_g,
-                "d_real": torch.sigmoid(logit_real).mean(), "d_fake": torch.sigmoid(logit_fake).mean()}
+    def step(gan, real, _labels):
+        return NB.train_step(gan, real, opt_g, opt_d, criterion, LATENT, torch.sigmoid)
 
-    return gan_step
+    return step
+
+
+def labkit_fit(train, device, batch_size: int, images: int) -> None:
+    """One epoch of the notebook's loop on the first ``images`` of ``train``, from fresh networks."""
+    gan, opt_g, opt_d = build(device, probability=False, fast=True)
+    labkit.fit(gan, (train.x[:images], train.y[:images]), epochs=1, batch_size=batch_size,
+               step=notebook_step(opt_g, opt_d), optimizer={"g": opt_g, "d": opt_d},
+               prepare=vision.prepare((0.5,), (0.5,), augment=False, channels_last=True), progress_bar=False)
 
 
 def labkit_epoch(train, device, batch_size: int, images: int) -> float:
-    gan, opt_g, opt_d = build(device, sigmoid=False, fast=True)
-    subset = (train.x[:images], train.y[:images])
     sync(device)
     started = time.perf_counter()
-    labkit.fit(gan, subset, epochs=1, batch_size=batch_size, step=make_gan_step(opt_g, opt_d),
-               optimizer={"g": opt_g, "d": opt_d}, prepare=vision.prepare((0.5,), (0.5,), augment=False, channels_last=True), progress_bar=False)
+    labkit_fit(train, device, batch_size, images)
     sync(device)
     return time.perf_counter() - started
 
@@ -240,11 +200,11 @@ def main(argv: list[str] | None = None) -> None:
                         help="folder with MNIST/raw/*.gz (default: $LABKIT_DATA, else ../shared/data)")
     parser.add_argument("--batch-size", type=int, default=64, help="batch size of both loops (source: 64)")
     parser.add_argument("--images", type=int, default=60000, help="training images per epoch (default: all 60,000)")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads of both loops (0: labkit's thread policy's choice at the start)")
     parser.add_argument("--breakdown", action="store_true", help="also time the source's DataLoader alone")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    fix_threads(args.threads or None)
     device = labkit.pick_device(args.device)
     raw_gz = Path(args.data) / "MNIST" / "raw"
     if not (raw_gz / "train-images-idx3-ubyte.gz").is_file():
@@ -280,6 +240,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"load average after: {_load()} (a shared CPU makes absolute times noisy; read the ratio)")
     if device.type == "cpu":
         print(f"ratio of process CPU times: {source_cpu / ours_cpu:.2f}")
+    work = dense_work(lambda: labkit_fit(mnist.train, device, args.batch_size, args.batch_size))
+    fraction_of_dense("dcgan", work, ours, steps)
     print(f"dcgan_epoch_speedup_vs_source: {source / ours:.2f}")
 
 

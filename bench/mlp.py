@@ -3,7 +3,11 @@
 The source loop is what the course's reports wrote by hand: torchvision's ``MNIST`` dataset with a
 per-sample ``ToTensor`` transform, a ``DataLoader`` with batch 256, and ``loss.item()`` /
 accuracy read back on every step. labkit's loop (``labkit.fit``) keeps the dataset as one tensor and
-batches by index. Both train the same model with the same optimizer, in the same process.
+batches by index. Both train the same model (the notebook's own ``make_model("mlp")``: 784-256-128-64-10
+with BatchNorm, built from notebooks/mlp.ipynb by bench/_notebook.py) with the same optimizer, in the
+same process, with the same thread count (``--threads``; default labkit's thread policy's choice at
+the start). Also printed: the fraction of this machine's dense matmul throughput at the model's
+shapes that labkit's loop reaches (bench/_throughput.py; ``mlp_fraction_of_dense_throughput: <x>``).
 
 Also measured: the report pipeline's overhead (papermill + HTML + PDF) over executing the same notebook
 bare with nbclient.
@@ -29,18 +33,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import labkit  # noqa: E402
+from _notebook import definitions  # noqa: E402
 from _source import classifier_epoch  # noqa: E402
+from _throughput import dense_work, fix_threads, fraction_of_dense  # noqa: E402
 from labkit import data  # noqa: E402
 
 MEAN, STD = 0.1307, 0.3081
+BATCH = 256
 
 
 def mlp() -> nn.Module:
-    layers, width = [nn.Flatten()], 784
-    for hidden in (256, 128, 64):
-        layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
-        width = hidden
-    return nn.Sequential(*layers, nn.Linear(width, 10))
+    """The mlp notebook's MLP: ``make_model("mlp")``."""
+    return definitions("mlp").make_model("mlp")
 
 
 def source_loop(root: Path, epochs: int) -> float:
@@ -50,7 +54,7 @@ def source_loop(root: Path, epochs: int) -> float:
 
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
     train = torchvision.datasets.MNIST(root, train=True, transform=transform, download=False)
-    loader = torch.utils.data.DataLoader(train, batch_size=256, shuffle=True)
+    loader = torch.utils.data.DataLoader(train, batch_size=BATCH, shuffle=True)
     torch.manual_seed(0)
     model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
@@ -60,16 +64,17 @@ def source_loop(root: Path, epochs: int) -> float:
     return (time.perf_counter() - start) / epochs
 
 
-def labkit_loop(epochs: int) -> float:
-    mnist = data.load("mnist")
-    if mnist.info["source"] == "sample":
-        sys.exit("bench/mlp.py needs the full MNIST: set LABKIT_DATA (e.g. LABKIT_DATA=../shared/data)")
+def labkit_fit(train, epochs: int) -> None:
     labkit.seed_everything(0)
     model = mlp()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.005)
-    start = time.perf_counter()
-    labkit.fit(model, mnist.train, epochs=epochs, batch_size=256, loss=labkit.classify(),
+    labkit.fit(model, train, epochs=epochs, batch_size=BATCH, loss=labkit.classify(),
                optimizer=optimizer, prepare=labkit.standardize(MEAN, STD), progress_bar=False)
+
+
+def labkit_loop(train, epochs: int) -> float:
+    start = time.perf_counter()
+    labkit_fit(train, epochs)
     return (time.perf_counter() - start) / epochs
 
 
@@ -108,10 +113,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--skip-pipeline", action="store_true", help="skip the report-pipeline overhead")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of both loops (default: labkit's thread policy's choice at the start)")
     args = parser.parse_args()
+    fix_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data {data.data_dir()}")
-    ours = labkit_loop(args.epochs)
+    mnist = data.load("mnist")
+    if mnist.info["source"] == "sample":
+        sys.exit("bench/mlp.py needs the full MNIST: set LABKIT_DATA (e.g. LABKIT_DATA=../shared/data)")
+    ours = labkit_loop(mnist.train, args.epochs)
     print(f"labkit loop: {ours:.2f} s/epoch")
+    work = dense_work(lambda: labkit_fit((mnist.train.x[:BATCH], mnist.train.y[:BATCH]), 1))
+    fraction_of_dense("mlp", work, ours, -(-len(mnist.train) // BATCH))
     with tempfile.TemporaryDirectory() as tmp:
         theirs = source_loop(unpacked_mnist(Path(tmp)), args.epochs)
     print(f"source loop (DataLoader + ToTensor, batch 256): {theirs:.2f} s/epoch")

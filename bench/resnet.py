@@ -19,6 +19,11 @@ cuDNN's autotuning, compilation) are not timed. Throughput = images / seconds of
     python bench/resnet.py                              # CPU: width 16, 640 images, 3 repeats
     python bench/resnet.py --device cuda --epochs 1     # GPU: the real ResNet-18 on all 50,000 images
 
+Both loops run with the same thread count (``--threads``; default labkit's thread policy's choice at
+the start). Also printed: the fraction of this machine's dense convolution throughput at the network's
+shapes that labkit's (eager) loop reaches (bench/_throughput.py;
+``resnet_fraction_of_dense_throughput: <x>``).
+
 The last line is ``resnet_epoch_speedup_vs_source: <x>`` (labkit images/s over the source's).
 """
 from __future__ import annotations
@@ -38,6 +43,7 @@ import torch  # noqa: E402
 
 from _notebook import definitions  # noqa: E402
 from _source import classifier_epoch  # noqa: E402
+from _throughput import dense_work, fix_threads, fraction_of_dense  # noqa: E402
 
 
 # ----------------------------------------------------------------- the model: the notebook's own
@@ -133,11 +139,10 @@ def time_labkit(args, x, y, device, compile_model: bool) -> float:
 
 
 def run_bench(args) -> None:
-    from labkit import data
+    from labkit import data, vision
     from labkit.device import device_name, pick_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    fix_threads(args.threads)
     device = pick_device(args.device)
     cuda = device.type == "cuda"
     width = args.width or (64 if cuda else 16)
@@ -179,6 +184,11 @@ def run_bench(args) -> None:
     src = line("source loop (DataLoader + per-image PIL transforms, float32, .item() per step)", source)
     lab = line("labkit loop (data on the device, vision.prepare, fit" + (
         ", bf16, channels_last, cudnn.benchmark)" if cuda else ", channels_last)"), fast)
+    model = vision.speed_up(ResNet18(args.width).to(device), channels_last=True)
+    xb, yb = x[:args.batch_size].to(device), y[:args.batch_size].to(device)
+    work = dense_work(lambda: labkit_epochs(model, xb, yb, torch.optim.Adam(model.parameters(), lr=1e-3),
+                                            args.batch_size, 1, True, cuda, args.seed))
+    fraction_of_dense("resnet", work, args.batch_size / lab, 1)
     best = lab
     if compiled:
         best = max(best, line("labkit loop + torch.compile" + (f" ({args.compile_mode})" if args.compile_mode else ""),
@@ -197,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=0, help="the source DataLoader's num_workers (default 0)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up batches per loop (default 3)")
     parser.add_argument("--repeats", type=int, default=None, help="alternate the loops this often (default: 3 CPU, 1 CUDA)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of both loops (default: labkit's thread policy's choice)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="also time labkit's loop with torch.compile (default: on CUDA, off on the CPU)")
     parser.add_argument("--compile-mode", default=None,

@@ -1,4 +1,4 @@
-"""Run every benchmark in bench/ in turn and print their result lines at the end.
+"""Run every benchmark in bench/ in turn and print their result lines (``name: number``) at the end.
 
     LABKIT_DATA=../shared/data python bench/run.py [NAME ...]
 
@@ -7,11 +7,14 @@ absolute times); see each script's docstring.
 """
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+#: A result line: ``vae_epoch_speedup_vs_source: 3.12``, ``vae_fraction_of_dense_throughput: 0.41``.
+RESULT = re.compile(r"^[a-z0-9_]+: -?[0-9.]+(e[-+]?[0-9]+)?$")
 
 
 def main(names: list[str]) -> int:
@@ -23,9 +26,9 @@ def main(names: list[str]) -> int:
         print(f"== {script.name}", flush=True)
         proc = subprocess.run([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
         print(proc.stdout, end="", flush=True)
-        lines = [line for line in proc.stdout.splitlines() if line.strip()]
+        lines = [line for line in proc.stdout.splitlines() if RESULT.match(line.strip())]
         if proc.returncode == 0 and lines:
-            results.append(lines[-1])
+            results += lines
         else:
             failed.append(script.name)
     print("== results")

@@ -18,6 +18,10 @@ cost does not depend on how many pairs are timed); ``--source-pairs 0`` times a 
 
     LABKIT_DATA=../shared/data python bench/seq2seq.py [--source-pairs 1000] [--threads N] [--batch-size 64]
 
+Both loops run with the same thread count (``--threads``; default labkit's thread policy's choice at the
+start). Also printed: the fraction of this machine's dense matmul throughput at the model's shapes that
+labkit's loop reaches (bench/_throughput.py; ``seq2seq_fraction_of_dense_throughput: <x>``).
+
 Last line: ``seq2seq_epoch_speedup_vs_source: <x>``.
 """
 from __future__ import annotations
@@ -42,6 +46,7 @@ from labkit.seq2seq import EOS, PAD, SOS  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _notebook import definitions  # noqa: E402
+from _throughput import dense_work, fix_threads, fraction_of_dense  # noqa: E402
 
 #: The lab's own vocabulary class (notebooks/seq2seq.ipynb; labkit has none: it is the lab's exercise 1).
 Vocabulary = definitions("seq2seq").Vocabulary
@@ -140,12 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--source-pairs", type=int, default=1000,
                         help="pairs the source loop is timed on, scaled to an epoch (0: a whole epoch)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads of both loops (0: labkit's thread policy's choice at the start)")
     parser.add_argument("--batch-size", type=int, default=BATCH,
                         help=f"sentence pairs per batch of labkit's loop (default {BATCH}; the quick profile uses 128)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    fix_threads(args.threads or None)
 
     raw = data.load_pairs("eng-fra")
     pairs = text.prepare_pairs(raw.pairs, max_length=MAX_LENGTH, prefixes=text.ENG_PREFIXES, reverse=True)
@@ -160,6 +165,10 @@ def main() -> None:
     model = Translator(len(corpus.source_vocab), len(corpus.target_vocab))
     ours = labkit_epoch(model, corpus.train, args.batch_size)
     print(f"labkit loop (batches of {args.batch_size}, padded and masked): {ours:.2f} s/epoch")
+    scratch = Translator(len(corpus.source_vocab), len(corpus.target_vocab))
+    src, tgt = corpus.train
+    work = dense_work(lambda: labkit_epoch(scratch, (src[:args.batch_size], tgt[:args.batch_size]), args.batch_size))
+    fraction_of_dense("seq2seq", work, ours, -(-n // args.batch_size))
 
     labkit.seed_everything(0)
     model = Translator(len(corpus.source_vocab), len(corpus.target_vocab))

@@ -8,9 +8,11 @@ applies ``ToTensor`` and a flattening ``Lambda``, batch 128, shuffled; the
 model ends with a sigmoid and the loss is ``binary_cross_entropy`` (sum) plus
 the KL term; plain ``Adam``; ``loss.item()`` after every step.
 
-The labkit loop (the vae notebook's recipe): the data held on the device as
-one uint8 tensor and batched by index (``labkit.fit``), the two encoder heads
-as one ``Linear(400, 40)``, the decoder returning logits and the loss as
+The labkit loop (the vae notebook's recipe, with the notebook's own
+``MLPVAE`` and ``vae_loss()``, built from notebooks/vae.ipynb by
+bench/_notebook.py): the data held on the device as one uint8 tensor and
+batched by index (``labkit.fit``), the two encoder heads as one
+``Linear(400, 40)``, the decoder returning logits and the loss as
 ``binary_cross_entropy_with_logits`` (sum), ``Adam(fused=True)``, losses
 summed on the device and read once per epoch.
 
@@ -18,7 +20,10 @@ A middle row, "labkit loop, source model", isolates what holding the data as
 tensors buys on its own. Both loops train the same architecture with the same
 hyper-parameters; each epoch starts from fresh weights. Timings are the best
 of ``--repeats`` epochs (the machine may be shared: the best is the least
-disturbed). The last line is ``vae_epoch_speedup_vs_source: <x>``.
+disturbed). Then the fraction of this machine's dense matmul throughput at
+the model's shapes that labkit's loop reaches (bench/_throughput.py):
+``vae_fraction_of_dense_throughput: <x>``. The last line is
+``vae_epoch_speedup_vs_source: <x>``.
 """
 from __future__ import annotations
 
@@ -27,15 +32,20 @@ import os
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
 
 import labkit  # noqa: E402
+from _notebook import definitions  # noqa: E402
+from _throughput import dense_work, fix_threads, fraction_of_dense  # noqa: E402
 from labkit import data  # noqa: E402
 
 BATCH, LR, LATENT, HIDDEN, PIXELS = 128, 1e-3, 20, 400, 784
@@ -100,28 +110,14 @@ def source_epoch(images: np.ndarray, labels: np.ndarray) -> float:
     return seconds
 
 
-# ---------------------------------------------------------------- labkit's loop
+# ---------------------------------------------------------------- labkit's loop: the notebook's model and loss
 
 
-class KitVAE(nn.Module):
-    """The vae notebook's MLPVAE (ReLU, no dropout): one Linear(400, 40) for both heads, logits out."""
-
-    def __init__(self):
-        super().__init__()
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(PIXELS, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 2 * LATENT))
-        self.decoder = nn.Sequential(nn.Linear(LATENT, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, PIXELS))
-
-    def forward(self, x):
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
-        z = torch.addcmul(mu, torch.randn_like(mu), (0.5 * logvar).exp())
-        return self.decoder(z).view_as(x), mu, logvar
-
-
-def kit_loss(model, x, y):
-    logits, mu, logvar = model(x)
-    rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
-    kl = 0.5 * (mu.square() + logvar.exp() - 1 - logvar).sum() / len(x)
-    return rec + kl
+def notebook_vae():
+    """``(MLPVAE, vae_loss())`` of notebooks/vae.ipynb: the 784-400-20 VAE (one Linear(400, 40) for both heads,
+    logits out) and its negative ELBO (BCE with logits, summed over pixels, plus KL, per image)."""
+    ns = definitions("vae", cfg=SimpleNamespace(latent_dim=LATENT), CHANNELS=1, HEIGHT=28, WIDTH=28)
+    return ns.MLPVAE, ns.vae_loss()
 
 
 def source_model_loss(model, x, y):
@@ -142,18 +138,21 @@ def kit_epoch(split, model: nn.Module, loss, optimizer, label: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=2, help="epochs timed per loop (the best counts)")
-    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads of both loops (default: labkit's thread policy's choice at the start)")
+    parser.add_argument("--images", type=int, default=0, help="training images per epoch (default 0: all)")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    fix_threads(args.threads)
     mnist = data.load("mnist")
     if mnist.info["source"] == "sample":
         print("WARNING: the full MNIST is not in LABKIT_DATA; timing the embedded sample instead", flush=True)
-    images = mnist.train.x[:, 0].numpy()
-    labels = mnist.train.y.numpy()
+    train = mnist.train if not args.images else SimpleNamespace(x=mnist.train.x[:args.images],
+                                                                  y=mnist.train.y[:args.images])
+    images = train.x[:, 0].numpy()
+    labels = train.y.numpy()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {load:.2f}; {len(labels)} images, batch {BATCH}, Adam lr {LR}", flush=True)
+    MLPVAE, elbo = notebook_vae()
     times: dict[str, list[float]] = {"source": [], "tensors": [], "labkit": []}
     for repeat in range(args.repeats):
         print(f"repeat {repeat + 1}/{args.repeats}", flush=True)
@@ -161,11 +160,11 @@ def main(argv: list[str] | None = None) -> int:
         times["source"].append(source_epoch(images, labels))
         torch.manual_seed(repeat)
         model = SourceVAE()
-        times["tensors"].append(kit_epoch(mnist.train, model, source_model_loss,
+        times["tensors"].append(kit_epoch(train, model, source_model_loss,
                                           torch.optim.Adam(model.parameters(), lr=LR), "labkit loop, source model"))
         torch.manual_seed(repeat)
-        model = KitVAE()
-        times["labkit"].append(kit_epoch(mnist.train, model, kit_loss,
+        model = MLPVAE()
+        times["labkit"].append(kit_epoch(train, model, elbo,
                                          torch.optim.Adam(model.parameters(), lr=LR, fused=True), "labkit loop"))
     best = {k: min(v) for k, v in times.items()}
     print(f"source loop (DataLoader + ToTensor + Lambda, sigmoid + BCE, Adam): {best['source']:.2f} s/epoch")
@@ -173,6 +172,12 @@ def main(argv: list[str] | None = None) -> int:
           f"({best['source'] / best['tensors']:.2f}x)")
     print(f"labkit loop (tensors, fused heads, BCE with logits, fused Adam): {best['labkit']:.2f} s/epoch "
           f"({best['source'] / best['labkit']:.2f}x)")
+    scratch = MLPVAE()
+    one_batch = (train.x[:BATCH], train.y[:BATCH])
+    work = dense_work(lambda: labkit.fit(scratch, one_batch, epochs=1, batch_size=BATCH, loss=elbo,
+                                         optimizer=torch.optim.Adam(scratch.parameters(), lr=LR, fused=True),
+                                         progress_bar=False))
+    fraction_of_dense("vae", work, best["labkit"], -(-len(labels) // BATCH))
     print(f"vae_epoch_speedup_vs_source: {best['source'] / best['labkit']:.2f}")
     return 0
 
