@@ -147,7 +147,8 @@ def merge(result: Any, rubric: Any, entries: dict[tuple[str, str], tuple[float |
 
 
 #: The manual-grading page's script: the entry form builds ``manual.csv`` (every row of the file as the last
-#: ``labkit grade`` wrote it, this item's rows from the form) and offers it as a download. No server, no alert().
+#: ``labkit grade`` wrote it, or as a loaded ``manual.csv`` has it; this item's rows from the form) and offers it
+#: as a download. No server, no alert().
 _FORM_JS = r"""
 (function () {
   var data = JSON.parse(document.getElementById("manual-data").textContent);
@@ -187,7 +188,6 @@ _FORM_JS = r"""
   function save() {
     var text = csv();
     if (text === null) return;
-    document.getElementById("manual-csv").value = text;
     var link = document.createElement("a");
     link.href = URL.createObjectURL(new Blob([text], {type: "text/csv;charset=utf-8"}));
     link.download = "manual.csv";
@@ -199,9 +199,62 @@ _FORM_JS = r"""
       data.item + "): put it in the output folder in place of manual.csv, then run labkit grade.";
     status.className = "saved";
   }
+  function parse(text) {  // RFC 4180 CSV, as Python's csv module and spreadsheets write it
+    var rows = [], row = [], value = "", quoted = false;
+    text = text.replace(/^\ufeff/, "");
+    for (var i = 0; i < text.length; i++) {
+      var c = text[i];
+      if (quoted) {
+        if (c !== '"') value += c;
+        else if (text[i + 1] === '"') { value += '"'; i++; }
+        else quoted = false;
+      } else if (c === '"') quoted = true;
+      else if (c === ",") { row.push(value); value = ""; }
+      else if (c === "\n" || c === "\r") {
+        if (c === "\r" && text[i + 1] === "\n") i++;
+        row.push(value); rows.push(row); row = []; value = "";
+      } else value += c;
+    }
+    if (value !== "" || row.length) { row.push(value); rows.push(row); }
+    return rows.filter(function (r) { return r.join("").trim() !== ""; });
+  }
+  function load(file) {  // the current manual.csv: its rows replace the page's, and fill the fields not edited here
+    file.text().then(function (text) {
+      var table = parse(text), header = (table.shift() || []).map(function (h) { return h.trim(); });
+      var at = ["student", "item", "points", "comment"].map(function (name) { return header.indexOf(name); });
+      if (at.indexOf(-1) >= 0) {
+        status.textContent = "Not loaded: " + file.name + " has no student,item,points,comment header.";
+        status.className = "error";
+        return;
+      }
+      var rows = table.map(function (r) { return at.map(function (i) { return (r[i] || "").trim(); }); });
+      var have = {}, kept = [];
+      rows.forEach(function (r) { have[r[0] + "\u0000" + r[1]] = true; });
+      data.rows.forEach(function (r) { if (!have[r[0] + "\u0000" + r[1]]) rows.push(r); });
+      rows.sort(function (a, b) { return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0; });
+      data.rows = rows;
+      document.querySelectorAll("section.student").forEach(function (section) {
+        var row = rows.filter(function (r) { return r[0] === section.dataset.student && r[1] === data.item; })[0];
+        var input = section.querySelector("input.points-input"), box = section.querySelector("textarea");
+        if (!row) return;
+        if (input.dataset.edited || box.dataset.edited) { kept.push(section.dataset.student); return; }
+        input.value = row[2];
+        box.value = row[3];
+      });
+      status.textContent = "Loaded " + file.name + " (" + rows.length + " rows)" +
+        (kept.length ? "; kept what you typed for " + kept.join(", ") : "") + ".";
+      status.className = "";
+    });
+  }
   document.getElementById("save").addEventListener("click", save);
+  document.getElementById("load").addEventListener("change", function (event) {
+    if (event.target.files.length) load(event.target.files[0]);
+  });
   document.querySelectorAll("input.points-input, textarea").forEach(function (el) {
-    el.addEventListener("input", function () { if (csv() !== null) { status.textContent = "unsaved changes"; status.className = ""; } });
+    el.addEventListener("input", function () {
+      el.dataset.edited = "1";
+      if (csv() !== null) { status.textContent = "unsaved changes"; status.className = ""; }
+    });
   });
 })();
 """
@@ -252,8 +305,9 @@ def write_pages(out_dir: Path, rubric: Any, results: list[Any], notebooks: dict[
         data = {"item": item.id, "max": item.points, "students": len(students), "rows": rows}
         others = [other.id for other in manual_items if other.id != item.id]
         caution = (f"<p class=\"caution\">The file holds the other manual items' entries ({esc(', '.join(others))}) as the "
-                   f"last <code>labkit grade</code> wrote them: after saving this page's file, run "
-                   f"<code>labkit grade</code> again before filling in another item's page.</p>" if others else "")
+                   f"last <code>labkit grade</code> wrote them. If you saved another item's page since, load that "
+                   f"<code>{MANUAL_CSV}</code> here first (next to <em>Save</em>), or run <code>labkit grade</code> "
+                   f"again to refresh this page.</p>" if others else "")
         page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{csp}">
@@ -269,7 +323,6 @@ p.empty {{ color: #c62828; font-style: italic; }}
 input[aria-invalid="true"] {{ outline: 2px solid #c62828; }}
 #save-bar {{ position: sticky; bottom: 0; background: #fff; border-top: 1px solid #ccc; padding: 0.6em 0; }}
 #save-status.error {{ color: #c62828; }} #save-status.saved {{ color: #1a7f37; }}
-#manual-csv {{ display: none; }}
 @media print {{ .entry, #save-bar {{ display: none; }} }}
 </style></head><body>
 <h1>{esc(item.title)}</h1>
@@ -278,11 +331,13 @@ input[aria-invalid="true"] {{ outline: 2px solid #c62828; }}
 {item.points:g}, empty: not graded yet) and a comment below and press <em>Save manual.csv</em>: the browser downloads
 <code>{MANUAL_CSV}</code> (every row of the file, this item's from this form); put it in the output folder in
 place of the old one and run <code>labkit grade</code> again: nothing is re-run, the totals, the gradebook and the
-feedback pages take the entries in. The file can also be edited by hand (one row per student and item).</p>
+feedback pages take the entries in. The file can also be edited by hand (one row per student and item); load it
+here (next to <em>Save</em>) to continue from it.</p>
 {caution}
 {"".join(blocks)}
-<div id="save-bar"><button type="button" id="save">Save manual.csv</button> <span id="save-status" role="status"></span></div>
-<textarea id="manual-csv" readonly aria-hidden="true"></textarea>
+<div id="save-bar"><button type="button" id="save">Save manual.csv</button>
+<label>or load the current one first: <input type="file" id="load" accept=".csv,text/csv"></label>
+<span id="save-status" role="status"></span></div>
 <script type="application/json" id="manual-data">{_json_in_html(data)}</script>
 <script>{_FORM_JS}</script>
 </body></html>
