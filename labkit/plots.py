@@ -57,6 +57,15 @@ def setup_matplotlib() -> str | None:
     return family
 
 
+#: The widest figure, in inches, that prints at (about) its own size on the A4 report: the printed
+#: output area is 6.3 in wide, and a figure shown at the kit's 110 dpi takes 110/96 of its inches there.
+#: A wider figure is shrunk to the page by the browser, and its text with it (a 13-inch figure printed
+#: its 10 pt labels at 4 pt), so :func:`finish` draws it at this width instead.
+PAGE_WIDTH = 6.3
+#: The height, in inches, of one row of panels in :func:`curves`.
+PANEL_HEIGHT = 2.9
+
+
 def _runs(runs: History | Mapping[str, History]) -> Mapping[str, History]:
     return {runs.name or "": runs} if isinstance(runs, History) else runs
 
@@ -74,9 +83,14 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
     metrics = [m for m in metrics if any(f"{s}_{m}" in h for h in runs.values() for s in splits)]
     if not metrics:
         raise ValueError("none of the requested metrics were recorded in these runs")
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.6), squeeze=False)
+    columns = min(len(metrics), 2)  # two panels a row: each keeps a readable width on the page
+    rows = math.ceil(len(metrics) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(PAGE_WIDTH if columns == 2 else 4.6, PANEL_HEIGHT * rows),
+                             squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, metric in zip(axes[0], metrics):
+    for ax, metric in zip(axes.flat, metrics):
         for i, (label, history) in enumerate(runs.items()):
             colour = colours[i % len(colours)]
             for split, style in zip(splits, ("--", "-", ":")):
@@ -89,17 +103,43 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
         ax.set_ylabel(metric_label(metric))
         if logy:
             ax.set_yscale("log")
-        ax.legend(fontsize=7, ncol=1 if len(runs) < 5 else 2)
+        ax.legend(fontsize=7.5, ncol=1 if len(runs) < 5 else 2)
     return finish(fig, title)
 
 
+#: The least height, in inches, of a row of chart panels that :func:`fit_page` narrowed.
+MIN_ROW_HEIGHT = 1.9
+
+
+def fit_page(fig, width: float = PAGE_WIDTH):
+    """Narrow ``fig`` to at most ``width`` inches, so that its text prints at its own point size on the
+    report's page; a narrower figure is left as it is. Returns it.
+
+    Image grids keep their aspect ratio; a figure of charts keeps at least :data:`MIN_ROW_HEIGHT` per
+    row of panels (the titles and tick labels keep their size, so the plotting area must not shrink
+    to a sliver).
+    """
+    w, h = fig.get_size_inches()
+    if w <= width:
+        return fig
+    height = h * width / w
+    charts = [ax for ax in fig.axes if ax.axison and not ax.images and ax.get_subplotspec() is not None]
+    if charts:
+        rows = max(ax.get_subplotspec().get_gridspec().nrows for ax in charts)
+        height = max(height, min(h, MIN_ROW_HEIGHT * rows))
+    fig.set_size_inches(width, height)
+    return fig
+
+
 def finish(fig, title: str | None = None, ax=None):
-    """Title a figure (``ax``'s title if given, else the figure's), lay it out tightly, return it.
+    """Title a figure (``ax``'s title if given, else the figure's), fit it to the page (:func:`fit_page`),
+    lay it out tightly, return it.
 
     The last step of every figure labkit draws, so they all look alike.
     """
     if title:
         (ax.set_title if ax is not None else fig.suptitle)(title)
+    fit_page(fig)
     fig.tight_layout()
     return fig
 

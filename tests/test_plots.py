@@ -58,3 +58,31 @@ def test_curves_labels_in_chinese():
     assert [ax.get_ylabel() for ax in fig.axes] == ["重构损失", "损失"]
     legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
     assert legend == ["学习率=0.1 (训练)", "学习率=0.1 (测试)"]
+
+
+def test_every_figure_fits_the_printed_page():
+    """Figures are drawn at most PAGE_WIDTH inches wide (a wider one is shrunk by the browser, and its
+    10 pt labels with it: a 13-inch figure printed them at 4 pt); curves wrap to two panels a row."""
+    import matplotlib.pyplot as plt
+
+    from labkit import image_scores
+
+    imgs = torch.rand(64, 1, 28, 28)
+    rows = [{"epoch": e, **{f"{s}_{m}": 1.0 / e for s in ("train", "test") for m in ("loss", "acc", "recon")}}
+            for e in (1, 2, 3)]
+    three = plots.curves({"a": History("a", rows), "b": History("b", rows)}, metrics=("loss", "acc", "recon"))
+    assert sum(ax.axison for ax in three.axes) == 3 and len({ax.get_position().x0 for ax in three.axes}) == 2
+    score = image_scores.ImageScore(fid=1.0, class_histogram=[0.1] * 10, class_entropy=2.3, n=100)
+    figures = [three, plots.image_grid(imgs, nrow=16), plots.image_table({"a": imgs, "b": imgs}, nrow=16),
+               image_scores.class_histograms({str(i): score for i in range(4)})]
+    try:
+        for fig in figures:
+            width, height = fig.get_size_inches()
+            assert width <= plots.PAGE_WIDTH + 1e-6, (fig, width)
+            assert height > 0.5
+    finally:
+        for fig in figures:
+            plt.close(fig)
+    narrow = plots.finish(plt.figure(figsize=(4, 3)))
+    assert tuple(narrow.get_size_inches()) == (4, 3)  # a figure that fits is left as drawn
+    plt.close(narrow)

@@ -451,12 +451,59 @@ def pandoc_path() -> str | None:
     return shutil.which("pandoc")
 
 
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_FIELD = ('<w:r><w:fldChar w:fldCharType="begin"/></w:r><w:r><w:instrText xml:space="preserve"> {0} </w:instrText>'
+          '</w:r><w:r><w:fldChar w:fldCharType="separate"/></w:r><w:r><w:t>1</w:t></w:r>'
+          '<w:r><w:fldChar w:fldCharType="end"/></w:r>')
+#: The footer of every page but the first (the cover): "page / pages", centred.
+_FOOTER = (f'<?xml version="1.0" encoding="UTF-8" standalone="yes"?><w:ftr xmlns:w="{_W}"><w:p><w:pPr>'
+           '<w:jc w:val="center"/></w:pPr>' + _FIELD.format("PAGE")
+           + '<w:r><w:t xml:space="preserve"> / </w:t></w:r>' + _FIELD.format("NUMPAGES") + '</w:p></w:ftr>')
+_FOOTER_ID = "rIdLabkitFooter"
+#: A4 (twentieths of a point: 210 x 297 mm), 2 cm margins, a first page (the cover) of its own, unnumbered.
+_SECTION = (f'<w:sectPr><w:footerReference w:type="default" r:id="{_FOOTER_ID}"/>'
+            '<w:pgSz w:w="11906" w:h="16838"/><w:pgMar w:top="1134" w:right="1134" w:bottom="1134" '
+            'w:left="1134" w:header="567" w:footer="567" w:gutter="0"/><w:titlePg/></w:sectPr>')
+
+
+def reference_docx(exe: str, folder: Path | str, *, timeout: float = 60) -> Path:
+    """pandoc's default reference document (its styles) with the printed page of the PDF report:
+    A4, 2 cm margins, and "page / pages" at the foot of every page but the cover.
+
+    Written into ``folder`` as ``reference.docx`` and returned (for ``pandoc --reference-doc``; pandoc
+    takes page size, margins and footers from it). Raises :class:`DocxError` when pandoc fails.
+    """
+    import zipfile
+
+    plain, path = Path(folder) / "default-reference.docx", Path(folder) / "reference.docx"
+    make_file([exe, "--output", str(plain), "--print-default-data-file", "reference.docx"], plain,
+              tool="pandoc", doing="writing its reference document", timeout=timeout, error=DocxError)
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename == "word/document.xml":
+                text = re.sub(r"<w:sectPr\s*/>|<w:sectPr\b.*?</w:sectPr>", "", data.decode("utf-8"), flags=re.S)
+                data = text.replace("</w:body>", _SECTION + "</w:body>").encode("utf-8")
+            elif item.filename == "word/_rels/document.xml.rels":
+                data = data.decode("utf-8").replace("</Relationships>", (
+                    '<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
+                    f'footer" Id="{_FOOTER_ID}" Target="footer1.xml" /></Relationships>')).encode("utf-8")
+            elif item.filename == "[Content_Types].xml":
+                data = data.decode("utf-8").replace("</Types>", (
+                    '<Override PartName="/word/footer1.xml" ContentType="application/vnd.openxmlformats-'
+                    'officedocument.wordprocessingml.footer+xml" /></Types>')).encode("utf-8")
+            target.writestr(item, data)
+        target.writestr("word/footer1.xml", _FOOTER)
+    return path
+
+
 def to_docx(nb: Any, docx: Path | str, *, lang: str = "en", resources_path: Path | str | None = None,
             timeout: float = 300) -> Path:
     """Write a prepared notebook (:func:`prepare` with ``target="docx"``) as a Word file with pandoc.
 
     Figures (PNG/JPEG/SVG outputs) are embedded, pandas/HTML tables become Word tables, ``$...$`` math
-    becomes Word equations (OMML), Chinese text is marked ``zh-CN``. Raises :class:`PandocMissing`
+    becomes Word equations (OMML), Chinese text is marked ``zh-CN``; pages are A4 and numbered after
+    the cover (:func:`reference_docx`). Raises :class:`PandocMissing`
     when pandoc is not installed and :class:`DocxError` when it fails; an existing ``docx`` is only
     replaced by a complete file.
     """
@@ -471,7 +518,7 @@ def to_docx(nb: Any, docx: Path | str, *, lang: str = "en", resources_path: Path
         nb.metadata.pop("widgets", None)
         nbformat.write(nb, source)
         command = [exe, "--from", "ipynb", "--to", "docx", "--output", str(partial),
-                   "--lua-filter", str(_LUA_FILTER),
+                   "--lua-filter", str(_LUA_FILTER), "--reference-doc", str(reference_docx(exe, tmp)),
                    "--metadata", f"lang={'zh-CN' if lang == 'zh' else 'en-US'}",
                    "--resource-path", str(Path(resources_path or docx.parent).resolve()), str(source)]
         make_file(command, partial, tool="pandoc", doing=f"writing {docx.name}", timeout=timeout,
