@@ -174,6 +174,7 @@ def test_a_results_failure_is_a_cell_failure_that_crosses_json_and_marks_the_stu
                                 "kind": "error"}
     again = GradeResult.from_dict(saved)
     assert again.failure.cell_index == 4 and again["failure"].message().startswith("cell 4")
+    assert again["failure"]["ename"] == "KeyError" and again.get("failure").get("kind") == "error"  # read both ways
     with pytest.raises(ValueError, match="not a grade result"):
         GradeResult.from_dict({**saved, "failure": {"ename": "KeyError"}})
 

@@ -76,6 +76,18 @@ class CellFailure(Exception):
         return (type(self), (self.cell_index, self.execution_count, self.ename, self.evalue,
                              self.traceback, self.kind))
 
+    def __getitem__(self, key: str) -> Any:
+        """``failure["ename"]``: a field read as from :meth:`to_dict` (the grader's results are read both ways)."""
+        if key not in self.to_dict():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
     def to_dict(self) -> dict[str, Any]:
         """``{"cell_index", "execution_count", "ename", "evalue", "kind"}`` (JSON-ready, no traceback)."""
         data = asdict(self)
