@@ -9,7 +9,9 @@ after a warm-up, and counts training steps per second:
 * ``labkit idle``: labkit's thread policy (``labkit.threads``: all usable cores, fewer when other
   work competes, checked once a second as ``labkit.fit`` does), nothing else running;
 * ``torch busy`` and ``labkit busy``: the same beside four processes that spin on the CPU
-  (started and stopped by this script).
+  (started and stopped by this script);
+* with ``--fixed N ...``: also ``N threads busy`` (``LABKIT_THREADS=N``) beside them, e.g.
+  ``--fixed 1 2`` to compare labkit's choice with each fixed count.
 
 The models are the notebooks' own (``bench/_notebook.py``) at their smoke/quick sizes.
 Last lines: ``shared_cpu_slowdown: <worst labkit busy/idle time ratio>`` (target <= 4 on
@@ -134,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
     parser.add_argument("--labs", nargs="+", default=list(LABS), choices=LABS)
     parser.add_argument("--busy", type=int, default=4, help="busy processes beside the contended runs")
+    parser.add_argument("--fixed", nargs="*", type=int, default=[], metavar="N",
+                        help="also time these fixed thread counts beside the busy processes")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -148,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.5)
             row["torch busy"] = run_child(lab, "torch", args.seconds)
             row["labkit busy"] = run_child(lab, "auto", args.seconds)
+            for count in args.fixed:
+                row[f"{count} threads busy"] = run_child(lab, str(count), args.seconds)
         finally:
             for proc in spinners:
                 proc.kill()
