@@ -14,8 +14,9 @@ The modules, in the order data flows through them:
 * :mod:`~labkit.grade.hidden` — ``@check``, for the instructor's hidden-check cells;
 * :mod:`~labkit.grade.kinds` — each kind of rubric item: its validation and its scoring;
 * :mod:`~labkit.grade.scoring` — scores the rubric items;
-* :mod:`~labkit.grade.result` — :class:`~labkit.grade.result.GradeResult`, one submission's grade;
-* :mod:`~labkit.grade.manual` — hand-graded items (analysis cells, manual.csv);
+* :mod:`~labkit.grade.result` — :class:`~labkit.grade.result.GradeResult`, one submission's grade
+  (its failed cell is the report's :class:`~labkit.report.cells.CellFailure`);
+* :mod:`~labkit.grade.manual` — hand-graded items (analysis cells, manual.csv, the pages' entry form);
 * :mod:`~labkit.grade.gradebook` — gradebook.csv/.html, statistics and the feedback pages;
 * :mod:`~labkit.grade.similarity` — ``labkit similarity`` (copydetect).
 
