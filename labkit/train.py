@@ -180,6 +180,9 @@ class _Totals:
 
     def add(self, values: Mapping[str, torch.Tensor], n: int) -> None:
         for key, value in values.items():
+            if key in self.sums and torch.is_tensor(value) and value.device == self.sums[key].device:
+                self.sums[key].add_(value.detach(), alpha=n)  # one in-place op per metric and step
+                continue
             value = value.detach().float() * n if torch.is_tensor(value) else torch.tensor(float(value) * n)
             self.sums[key] = self.sums[key] + value if key in self.sums else value
         self.count += n
