@@ -370,7 +370,8 @@ def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_si
         for i in range(steps):
             threads.adapt()  # fewer threads while other work competes for the cores (labkit.threads)
             idx = order[i * batch_size:(i + 1) * batch_size]
-            x, y = prepare(x_train[idx], y_train[idx], True)
+            # index_select copies whole rows (x_train[idx] gathers element by element: 10-17x slower on the CPU)
+            x, y = prepare(x_train.index_select(0, idx), y_train.index_select(0, idx), True)
             if step is not None:
                 with _autocast(device, bf16):
                     values = dict(step(model, x, y))
