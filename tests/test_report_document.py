@@ -281,6 +281,48 @@ def test_wide_table_column_groups_print_at_one_readable_size(tmp_path):
                                                   capture_output=True, text=True).stdout
 
 
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+def test_narrow_table_caption_prints_on_one_line(tmp_path):
+    """A two-column table's caption is not wrapped to the table's width (it printed in four lines)."""
+    import pandas as pd
+
+    from labkit.report import pipeline as report
+    from labkit.tables import styled
+
+    if report.chromium_path() is None:
+        pytest.skip("Chromium is not installed")
+    frame = pd.DataFrame({"value": ["adam", 64]}, index=pd.Index(["optimizer", "batch_size"], name="setting"))
+    table = styled(frame, caption="CAPSTART ResNet-18 训练设置（方案：source） CAPEND").to_html()
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/html": table, "text/plain": "table"})])])
+    report.to_html(nb, tmp_path / "t.html", lang="zh")
+    report.html_to_pdf(tmp_path / "t.html", tmp_path / "t.pdf")
+    bbox = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "t.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    top = {m.group(2): float(m.group(1)) for m in re.finditer(r'yMin="([\d.]+)"[^>]*>(CAPSTART|CAPEND)<', bbox)}
+    assert set(top) == {"CAPSTART", "CAPEND"} and abs(top["CAPSTART"] - top["CAPEND"]) < 2, top
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+def test_pages_are_numbered_after_the_cover(tmp_path):
+    """Every page but the cover carries "n / total" at its foot (a printed report is handed in loose)."""
+    from labkit.report import pipeline as report
+
+    if report.chromium_path() is None:
+        pytest.skip("Chromium is not installed")
+    nb = executed_notebook()
+    nb.cells += [new_markdown_cell(f"段落 {i}：" + "证据下界的推导。" * 30) for i in range(40)]
+    report.to_html(document.prepare(nb, lang="zh"), tmp_path / "t.html", lang="zh")
+    report.html_to_pdf(tmp_path / "t.html", tmp_path / "t.pdf")
+    printed = subprocess.run(["pdftotext", str(tmp_path / "t.pdf"), "-"], capture_output=True, text=True,
+                             check=True).stdout.split("\f")[:-1]
+    total = len(printed)
+    assert total >= 3
+    assert "实验报告" in printed[0] and not re.search(rf"(?m)^\s*1\s*/\s*{total}\s*$", printed[0])
+    for number, page in enumerate(printed[1:], start=2):
+        assert re.search(rf"(?m)^\s*{number}\s*/\s*{total}\s*$", page), f"page {number} has no page number"
+
+
 # --------------------------------------------------------------------------- Word
 
 def docx_parts(path: Path) -> tuple[str, list[str]]:
@@ -305,6 +347,12 @@ def test_docx_has_figures_tables_math_and_chinese(tmp_path):
     assert xml.count('<w:br w:type="page"/>') == 1  # after the cover page
     for text in ("实验一：标题", "张三", "学号", "模型", "准确率", "待填写"):
         assert text in xml
+    # printed like the PDF: A4, pages numbered after the cover
+    page = re.search(r"<w:pgSz [^>]*>", xml).group(0)
+    assert 'w:w="11906"' in page and 'w:h="16838"' in page and "<w:titlePg" in xml
+    with zipfile.ZipFile(path) as docx:
+        footer = docx.read("word/footer1.xml").decode("utf-8")
+    assert "PAGE" in footer and "NUMPAGES" in footer
     assert not (tmp_path / "lab.docx.part").exists()
 
 
