@@ -347,6 +347,8 @@ def test_docx_has_figures_tables_math_and_chinese(tmp_path):
     assert xml.count('<w:br w:type="page"/>') == 1  # after the cover page
     for text in ("实验一：标题", "张三", "学号", "模型", "准确率", "待填写"):
         assert text in xml
+    # labkit's records and banners print as their line, not as their JSON payload
+    assert "[recorded] acc = 0.5" in xml and "Dataset MNIST" in xml and '"source"' not in xml.replace("&quot;", '"')
     # printed like the PDF: A4, pages numbered after the cover
     page = re.search(r"<w:pgSz [^>]*>", xml).group(0)
     assert 'w:w="11906"' in page and 'w:h="16838"' in page and "<w:titlePg" in xml

@@ -383,13 +383,18 @@ def _keep_output(output: Any, options: PrintOptions) -> Any | None:
     return output  # errors are always shown
 
 
-def _table_as_html(output: Any) -> Any:
-    """For pandoc: an output holding an HTML table keeps only its HTML (pandoc's ipynb reader would
-    otherwise pick the text/plain form), which the Lua filter turns into a Word table."""
+def _for_pandoc(output: Any) -> Any:
+    """An output as pandoc should print it in the Word file: one holding an HTML table keeps only
+    its HTML (pandoc's ipynb reader would otherwise pick the text/plain form), which the Lua filter
+    turns into a Word table; labkit's own bundles (records, the run banner, datasets) keep
+    only their text/plain line (pandoc printed their JSON payload)."""
     data = output.get("data", {})
     if "<table" in str(data.get("text/html", "")) and "text/plain" in data:
         output = copy.deepcopy(output)
         del output["data"]["text/plain"]
+    elif "text/plain" in data and any(mime in data for mime in _LOG_MIMES):
+        output = copy.deepcopy(output)
+        output["data"] = {"text/plain": data["text/plain"]}
     return output
 
 
@@ -421,7 +426,7 @@ def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student:
             cell.outputs = [kept for kept in (_keep_output(o, options) for o in cell.get("outputs", []))
                             if kept is not None]
             if target == "docx":
-                cell.outputs = [_table_as_html(o) for o in cell.outputs]
+                cell.outputs = [_for_pandoc(o) for o in cell.outputs]
             if hide:
                 if not cell.outputs:
                     continue
