@@ -126,3 +126,142 @@ def test_statistics_only_roster_and_the_lms_export(subs, tmp_path, capsys):
     lms = rows(out / "lms.csv")
     assert sorted(lms) == ["alice", "bob", "carol", "dave"]
     assert lms["dave"]["total"] == "0" and lms["dave"]["comment"].startswith("missing")
+
+
+class DevTools:
+    """Headless Chromium driven over the Chrome DevTools Protocol on a pipe (``--remote-debugging-pipe``:
+    JSON messages ending in a NUL byte, commands on the browser's fd 3, answers on its fd 4). No client
+    library: a few commands are all the manual-grading page test needs."""
+
+    def __init__(self, chrome: str, profile: Path):
+        import os
+
+        self._commands_r, self._commands = os.pipe()
+        self._answers, self._answers_w = os.pipe()
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}",
+                "--remote-debugging-pipe", "about:blank"]
+        self.process = subprocess.Popen(
+            ["bash", "-c", f'exec "$0" "$@" 3<&{self._commands_r} 4>&{self._answers_w}', chrome, *args],
+            pass_fds=(self._commands_r, self._answers_w), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.close(self._commands_r)
+        os.close(self._answers_w)
+        self._next, self._buffer = 0, b""
+
+    def call(self, method: str, session: str | None = None, timeout: float = 60, **params) -> dict:
+        import json
+        import os
+        import select
+        import time
+
+        self._next += 1
+        message = {"id": self._next, "method": method, "params": params, **({"sessionId": session} if session else {})}
+        os.write(self._commands, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" in self._buffer:
+                raw, self._buffer = self._buffer.split(b"\0", 1)
+                answer = json.loads(raw)
+                if answer.get("id") == self._next:
+                    assert "error" not in answer, (method, answer["error"])
+                    return answer["result"]
+            ready, _, _ = select.select([self._answers], [], [], max(0.0, deadline - time.monotonic()))
+            assert ready, f"Chromium did not answer {method} in {timeout} s"
+            chunk = os.read(self._answers, 1 << 16)
+            assert chunk, f"Chromium closed its pipe during {method}"
+            self._buffer += chunk
+
+    def evaluate(self, session: str, expression: str):
+        result = self.call("Runtime.evaluate", session, expression=expression, returnByValue=True,
+                           awaitPromise=True)
+        assert "exceptionDetails" not in result, result["exceptionDetails"]
+        return result["result"].get("value")
+
+    def close(self) -> None:
+        import os
+
+        for fd in (self._commands, self._answers):
+            os.close(fd)
+        self.process.kill()
+        self.process.wait(timeout=30)
+
+
+def test_the_manual_grading_page_form_saves_a_manual_csv_that_the_next_grade_merges(subs, tmp_path, capsys):
+    """The entry form of manual/<item>.html, in headless Chromium: points out of range refused on the page, a
+    hand-edited manual.csv loaded, two students' points and comments typed in, Save pressed, the downloaded
+    manual.csv put in place, and the next `labkit grade` merges it (nothing re-run)."""
+    import time
+
+    from labkit.report.pipeline import chromium_path
+
+    chrome = chromium_path()
+    if chrome is None:
+        pytest.skip("Chromium is not installed")
+    out = tmp_path / "out"
+    grade(subs, out)
+    capsys.readouterr()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser = DevTools(chrome, tmp_path / "chromium-form")
+    try:
+        browser.call("Browser.setDownloadBehavior", behavior="allow", downloadPath=str(downloads))
+        target = browser.call("Target.createTarget", url=(out / "manual" / "discussion.html").resolve().as_uri())
+        session = browser.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)["sessionId"]
+        for _ in range(100):
+            if browser.evaluate(session, 'document.readyState === "complete" && !!document.getElementById("save")'):
+                break
+            time.sleep(0.1)
+        fill = """(function (entries) {
+            for (var student in entries) {
+              var section = document.querySelector('section.student[data-student="' + student + '"]');
+              var input = section.querySelector("input.points-input"), box = section.querySelector("textarea");
+              input.value = entries[student][0]; input.dispatchEvent(new Event("input"));
+              box.value = entries[student][1]; box.dispatchEvent(new Event("input"));
+            }
+            document.getElementById("save").click();
+            return [document.getElementById("save-status").textContent,
+                    document.querySelector('input[name="points:alice"]').max];
+          })(%s)"""
+        # out of range first: nothing is downloaded, the page says why (no alert() blocks it)
+        status, bound = browser.evaluate(session, fill % '{"bob": ["9", ""]}')
+        assert status.startswith("Not saved") and "from 0 to 4" in status and "bob" in status and bound == "4"
+        # the current manual.csv, edited by hand meanwhile, loaded into the page: it fills the fields not typed in
+        by_hand = tmp_path / "by-hand.csv"
+        by_hand.write_text("student,item,points,comment\nbob,discussion,0,x\ncarol,discussion,2,\"by hand, late\"\n",
+                           encoding="utf-8")
+        root = browser.call("DOM.getDocument", session)["root"]["nodeId"]
+        picker = browser.call("DOM.querySelector", session, nodeId=root, selector="#load")["nodeId"]
+        browser.call("DOM.setFileInputFiles", session, nodeId=picker, files=[str(by_hand)])
+        for _ in range(100):
+            status = browser.evaluate(session, 'document.getElementById("save-status").textContent')
+            if status.startswith("Loaded"):
+                break
+            time.sleep(0.1)
+        assert status == "Loaded by-hand.csv (3 rows); kept what you typed for bob.", status
+        assert browser.evaluate(session, '[document.querySelector(\'input[name="points:carol"]\').value, '
+                                         'document.querySelector(\'input[name="points:bob"]\').value]') == ["2", "9"]
+        status, _ = browser.evaluate(session, fill % '{"alice": ["3.5", "清楚，但没有讨论噪声的大小, \\"噪声\\""], '
+                                                      '"bob": ["1", "too short"]}')
+        assert status.startswith("manual.csv downloaded (3 of 3"), status
+        saved = downloads / "manual.csv"
+        for _ in range(200):
+            if saved.is_file() and not list(downloads.glob("*.crdownload")):
+                break
+            time.sleep(0.1)
+    finally:
+        browser.close()
+    text = saved.read_text(encoding="utf-8")
+    table = list(csv.DictReader(text.splitlines()))
+    assert [(r["student"], r["item"], r["points"]) for r in table] == [
+        ("alice", "discussion", "3.5"), ("bob", "discussion", "1"), ("carol", "discussion", "2")]
+    assert table[0]["comment"] == '清楚，但没有讨论噪声的大小, "噪声"' and table[2]["comment"] == "by hand, late"
+
+    shutil.copy(saved, out / "manual.csv")
+    grade(subs, out)
+    printed = capsys.readouterr().out
+    assert printed.count("already graded") == 3  # merged without running anybody
+    totals = rows(out / "gradebook.csv")
+    assert float(totals["alice"]["discussion"]) == 3.5 and float(totals["bob"]["discussion"]) == 1
+    assert float(totals["carol"]["discussion"]) == 2
+    assert float(totals["alice"]["total"]) == float(totals["carol"]["total"]) + 1.5
+    page = (out / "manual" / "discussion.html").read_text(encoding="utf-8")
+    assert 'name="points:alice" min="0" max="4" step="any" inputmode="decimal" value="3.5"' in page  # prefilled
