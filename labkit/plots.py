@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import glob
 import math
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import torch
 from matplotlib import font_manager
+from matplotlib.ticker import MaxNLocator
 
 from labkit.i18n import label as metric_label, setting_label, t
 from labkit.train import History
@@ -100,11 +101,29 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
                     name = f"{shown} ({t('figure.' + split)})" if label else t("figure." + split)
                     ax.plot(history["epoch"], history[key], style, color=colour, label=name, marker="." if len(history[key]) < 30 else None)
         ax.set_xlabel(t("figure.epoch"))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(metric_label(metric))
         if logy:
             ax.set_yscale("log")
-        ax.legend(fontsize=7.5, ncol=1 if len(runs) < 5 else 2)
-    return finish(fig, title)
+    entries: dict[str, Any] = {}
+    for ax in axes.flat[:len(metrics)]:
+        for handle, name in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(name, handle)
+    if len(metrics) == 1 and len(entries) <= 4:
+        axes.flat[0].legend(fontsize=7.5)
+        return finish(fig, title)
+    # one legend for all panels, where it hides no curve: in the empty panel, else beneath the panels
+    if len(metrics) < axes.size:
+        spare = axes.flat[len(metrics)]
+        spare.legend(entries.values(), entries.keys(), loc="center", fontsize=7.5, frameon=False,
+                     ncol=1 if len(entries) <= 12 else 2)
+        return finish(fig, title)
+    ncol = min(len(entries), 4 if max(map(len, entries)) <= 18 else 2)
+    below = 0.17 * math.ceil(len(entries) / ncol) + 0.06  # inches for the legend's rows
+    width, height = fig.get_size_inches()
+    fig.set_size_inches(width, height + below)
+    fig.legend(entries.values(), entries.keys(), loc="lower center", ncol=ncol, fontsize=7.5, frameon=False)
+    return finish(fig, title, bottom=below)
 
 
 #: The least height, in inches, of a row of chart panels that :func:`fit_page` narrowed.
@@ -131,16 +150,16 @@ def fit_page(fig, width: float = PAGE_WIDTH):
     return fig
 
 
-def finish(fig, title: str | None = None, ax=None):
+def finish(fig, title: str | None = None, ax=None, *, bottom: float = 0.0):
     """Title a figure (``ax``'s title if given, else the figure's), fit it to the page (:func:`fit_page`),
-    lay it out tightly, return it.
+    lay it out tightly, return it. ``bottom``: inches kept free at the foot (for a figure legend).
 
     The last step of every figure labkit draws, so they all look alike.
     """
     if title:
         (ax.set_title if ax is not None else fig.suptitle)(title)
     fit_page(fig)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, min(bottom / fig.get_size_inches()[1], 0.5), 1, 1))
     return fig
 
 

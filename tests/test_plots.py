@@ -56,7 +56,7 @@ def test_curves_labels_in_chinese():
     finally:
         set_language("en")
     assert [ax.get_ylabel() for ax in fig.axes] == ["重构损失", "损失"]
-    legend = [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+    legend = [text.get_text() for text in fig.legends[0].get_texts()]  # one legend for both panels
     assert legend == ["学习率=0.1 (训练)", "学习率=0.1 (测试)"]
 
 
@@ -86,3 +86,28 @@ def test_every_figure_fits_the_printed_page():
     narrow = plots.finish(plt.figure(figsize=(4, 3)))
     assert tuple(narrow.get_size_inches()) == (4, 3)  # a figure that fits is left as drawn
     plt.close(narrow)
+
+
+def test_curves_legend_hides_no_curve():
+    """Many runs: one legend for the figure, in the empty panel or beneath the panels, never over the
+    curves (eight entries inside a panel covered them)."""
+    import matplotlib.pyplot as plt
+
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "test_loss": 1.1 / e, "train_acc": e / 5, "test_acc": e / 6,
+             "train_recon": 2.0 / e, "test_recon": 2.1 / e} for e in (1, 2, 3)]
+    runs = {f"run {i}": History(f"run {i}", rows) for i in range(4)}
+    two = plots.curves(runs, metrics=("loss", "acc"))
+    three = plots.curves(runs, metrics=("loss", "acc", "recon"))
+    one = plots.curves(runs, metrics=("loss",))
+    try:
+        for fig in (two, one):
+            assert not any(ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1
+            assert len(fig.legends[0].get_texts()) == 8
+            legend = fig.legends[0].get_window_extent(fig.canvas.get_renderer())
+            assert all(legend.y1 <= ax.get_tightbbox(fig.canvas.get_renderer()).y0 + 1 for ax in fig.axes)
+        spare = [ax for ax in three.axes if not ax.axison]
+        assert len(spare) == 1 and len(spare[0].get_legend().get_texts()) == 8
+        assert not any(ax.get_legend() for ax in three.axes if ax.axison)
+    finally:
+        for fig in (two, three, one):
+            plt.close(fig)
