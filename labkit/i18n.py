@@ -151,7 +151,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "metric.teacher_forcing_end": "Final teacher forcing ratio",
         "metric.train_kl": "Train KL divergence",
         "metric.train_elbo_nats": "Train ELBO (nats)",
+        "metric.zero_init": "Zero-init",
+        "metric.flip_tta": "Flip TTA",
+        "metric.steps_per_epoch": "Steps per epoch",
+        "metric.warmup": "Warm-up",
+        "metric.momentum": "Momentum",
+        "metric.n": "n",
+        "metric.cross_entropy": "Cross-entropy",
+        "metric.nll": "NLL",
+        "metric.mse": "MSE",
         "figure.epoch": "Epoch",
+        "figure.one_epoch": "one epoch: final values",
+        "scores.floor": "real train (floor)",
+        "scores.noise": "real train + noise σ={std}",
         "figure.train": "train",
         "figure.test": "test",
         "run.banner": "labkit {version} · lab {lab} · profile {profile} · seed {seed} · device {device}",
@@ -318,7 +330,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "metric.teacher_forcing_end": "最终教师强制比例",
         "metric.train_kl": "训练 KL 散度",
         "metric.train_elbo_nats": "训练证据下界 (ELBO，nats)",
+        "metric.zero_init": "残差块零初始化",
+        "metric.flip_tta": "翻转测试时增强 (TTA)",
+        "metric.steps_per_epoch": "每轮步数",
+        "metric.warmup": "预热",
+        "metric.momentum": "动量",
+        "metric.n": "图像数",
+        "metric.cross_entropy": "交叉熵",
+        "metric.nll": "负对数似然 (NLL)",
+        "metric.mse": "均方误差 (MSE)",
         "figure.epoch": "轮次",
+        "figure.one_epoch": "仅一个轮次：最终值",
+        "scores.floor": "真实训练图像（下限）",
+        "scores.noise": "真实训练图像 + 噪声 σ={std}",
         "figure.train": "训练",
         "figure.test": "测试",
         "run.banner": "labkit {version} · 实验 {lab} · 配置档 {profile} · 随机种子 {seed} · 设备 {device}",
@@ -404,9 +428,17 @@ def label(name: object, lang: str | None = None) -> object:
     """
     if not isinstance(name, str):
         return name
-    key = f"metric.{name}"
     table = STRINGS[check_language(lang or _current)]
-    return table.get(key, STRINGS["en"].get(key, name))
+    for key in (f"metric.{name}", f"metric.{_identifier(name)}"):
+        if key in table or key in STRINGS["en"]:
+            return table.get(key, STRINGS["en"][key])
+    return name
+
+
+def _identifier(name: str) -> str:
+    """A name as written in a table (``batch size``, ``zero-init``, ``steps/epoch``, ``flip TTA``) in the
+    form of the kit's keys (``batch_size``, ``zero_init``, ``steps_per_epoch``, ``flip_tta``)."""
+    return "_".join(name.strip().lower().replace("/", " per ").replace("-", " ").split())
 
 
 def setting_label(text: object, lang: str | None = None) -> object:

@@ -52,3 +52,15 @@ def test_tr_follows_the_language():
     finally:
         i18n.set_language("en")
     assert i18n.tr("Loss", "损失") == "Loss"
+
+
+def test_label_reads_names_as_tables_write_them():
+    """A settings table's row names with spaces, hyphens or a slash find the kit's key
+    (``batch size`` printed untranslated beside 优化器 in the resnet settings table)."""
+    from labkit.i18n import label
+
+    assert [label(n, "zh") for n in ("batch size", "weight decay", "label smoothing", "zero-init", "flip TTA",
+                                     "steps/epoch", "batch_size")] == \
+        ["批大小", "权重衰减", "标签平滑", "残差块零初始化", "翻转测试时增强 (TTA)", "每轮步数", "批大小"]
+    assert label("steps/epoch", "en") == "Steps per epoch"
+    assert label("my own name", "zh") == "my own name" and label("stage1", "zh") == "stage1" and label(3, "zh") == 3
