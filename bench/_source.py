@@ -7,12 +7,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from labkit import threads
+
 
 def classifier_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer,
                      device: torch.device | None = None, max_batches: int | None = None) -> tuple[int, float, float]:
     """One epoch as the source wrote it: batches from a DataLoader, ``.item()`` read on every step.
 
-    Returns (images seen, mean loss, accuracy).
+    Returns (images seen, mean loss, accuracy). ``threads.adapt()`` before each step applies the same
+    thread policy as ``labkit.fit`` (bench/_throughput.py ``fix_threads``), not part of the source's code.
     """
     model.train()
     criterion = nn.CrossEntropyLoss()
@@ -20,6 +23,7 @@ def classifier_epoch(model: nn.Module, loader, optimizer: torch.optim.Optimizer,
     for i, (x, y) in enumerate(loader):
         if max_batches is not None and i >= max_batches:
             break
+        threads.adapt()
         if device is not None:
             x, y = x.to(device), y.to(device)
         out = model(x)

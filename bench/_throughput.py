@@ -20,12 +20,15 @@ How it counts:
   layer needs no input gradient, a frozen network (a GAN's discriminator during the generator's
   step) no weight gradient.
 * The machine's dense throughput at those shapes: the recorded forward ops replayed alone, back to
-  back, on the same tensors and threads, timed with ``time.perf_counter`` (the median of repeated
-  replays over about ``seconds`` seconds, so that a shared machine's disturbances weigh the same as
-  in the loop's own timing).
+  back, on the same tensors and threads (the median of repeated replays over about a second).
 * fraction = (3 x forward FLOPs x steps / loop seconds) / (forward FLOPs / replay seconds).
   1.0 means the loop runs as fast as its matrix products alone would; the rest of the gap is
   element-wise work (activations, normalisation, the optimizer), Python and kernel-launch overhead.
+  Seconds are the **process's CPU time** when the bench passes the loop's (``time.process_time``;
+  the replay's is taken the same way): on a machine shared with other work a process waits for a
+  core for much of an epoch's wall time, but hardly during a replay of a few milliseconds, so wall
+  times would understate the fraction by the load (0.10 instead of 0.5 beside a load of 12 on 2
+  cores). Without the loop's CPU time, wall times are used.
 """
 from __future__ import annotations
 
@@ -57,21 +60,24 @@ class DenseWork:
         """Training FLOPs of one step: :data:`TRAINING_FACTOR` x the forward's."""
         return TRAINING_FACTOR * self.forward_flops
 
-    def replay_seconds(self, seconds: float = 1.0) -> float:
-        """Median wall seconds of one back-to-back replay of the forward's dense ops (no autograd)."""
-        times: list[float] = []
+    def replay_seconds(self, seconds: float = 1.0) -> tuple[float, float]:
+        """Median (wall, process CPU) seconds of one back-to-back replay of the forward's dense ops (no autograd)."""
+        walls: list[float] = []
+        cpus: list[float] = []
+        cuda = any(torch.is_tensor(a) and a.is_cuda for a in self.calls[0][1])
         with torch.no_grad():
             for func, args, kwargs, _ in self.calls:  # warm-up: oneDNN primitive creation, caches
                 func(*args, **kwargs)
             started = time.perf_counter()
-            while len(times) < 3 or (time.perf_counter() - started < seconds and len(times) < 1000):
-                t0 = time.perf_counter()
+            while len(walls) < 3 or (time.perf_counter() - started < seconds and len(walls) < 1000):
+                t0, c0 = time.perf_counter(), time.process_time()
                 for func, args, kwargs, _ in self.calls:
                     func(*args, **kwargs)
-                if any(torch.is_tensor(a) and a.is_cuda for a in self.calls[0][1]):
+                if cuda:
                     torch.cuda.synchronize()
-                times.append(time.perf_counter() - t0)
-        return statistics.median(times)
+                walls.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
+        return statistics.median(walls), statistics.median(cpus)
 
 
 class _Recorder(TorchDispatchMode):
@@ -98,42 +104,51 @@ def dense_work(step: Callable[[], Any]) -> DenseWork:
     return recorder.work
 
 
-def fraction_of_dense(lab: str, work: DenseWork, loop_seconds: float, steps: int, replay_for: float = 1.0) -> float:
+def fraction_of_dense(lab: str, work: DenseWork, loop_seconds: float, steps: int, loop_cpu_seconds: float | None = None,
+                      replay_for: float = 1.0) -> float:
     """Print the loop's and the machine's GFLOP/s and the line ``<lab>_fraction_of_dense_throughput: <x>``.
 
-    ``loop_seconds``: wall seconds the timed loop took for ``steps`` training steps of the recorded shape.
-    Replays the recorded ops for about ``replay_for`` seconds (call it right after the loop, so that
-    both see the same threads and the same load). Returns the fraction.
+    ``loop_seconds`` (wall) and ``loop_cpu_seconds`` (the process's CPU time, if the bench took it):
+    what the timed loop took for ``steps`` training steps of the recorded shape. Replays the recorded
+    ops for about ``replay_for`` seconds (call it right after the loop, so that both see the same
+    threads). The fraction uses CPU times when ``loop_cpu_seconds`` is given (see the module
+    docstring), else wall times. Returns the fraction.
     """
-    dense = work.replay_seconds(replay_for)
-    machine = work.forward_flops / dense / 1e9
-    loop = work.step_flops * steps / loop_seconds / 1e9
+    wall, cpu = work.replay_seconds(replay_for)
+    gflop = work.forward_flops / 1e9
     kinds = sorted({str(c[0].overloadpacket).replace("aten.", "") for c in work.calls})
-    print(f"dense throughput at the lab's shapes ({len(work.calls)} forward {'/'.join(kinds)} ops, "
-          f"{work.forward_flops / 1e9:.3f} GFLOP per step, replayed alone, {torch.get_num_threads()} threads): "
-          f"{machine:.1f} GFLOP/s")
-    print(f"labkit loop: {TRAINING_FACTOR} x {work.forward_flops / 1e9:.3f} GFLOP per step (forward + backward "
-          f"~ 3x forward) x {steps} steps in {loop_seconds:.2f} s: {loop:.1f} GFLOP/s")
-    fraction = loop / machine
+    print(f"dense throughput at the lab's shapes ({len(work.calls)} forward {'/'.join(kinds)} ops, {gflop:.3f} GFLOP "
+          f"per step, replayed alone, {torch.get_num_threads()} threads): {gflop / wall:.1f} GFLOP/s "
+          f"({gflop / max(cpu, 1e-9):.1f} per CPU-second)")
+    print(f"labkit loop: {TRAINING_FACTOR} x {gflop:.3f} GFLOP per step (forward + backward ~ 3x forward) x {steps} "
+          f"steps in {loop_seconds:.2f} s: {work.step_flops * steps / loop_seconds / 1e9:.1f} GFLOP/s"
+          + (f" ({loop_cpu_seconds:.2f} s of CPU time: {work.step_flops * steps / loop_cpu_seconds / 1e9:.1f} "
+             f"per CPU-second)" if loop_cpu_seconds else ""))
+    if loop_cpu_seconds:
+        fraction = TRAINING_FACTOR * cpu * steps / loop_cpu_seconds
+    else:
+        fraction = TRAINING_FACTOR * wall * steps / loop_seconds
     print(f"{lab}_fraction_of_dense_throughput: {fraction:.2f}", flush=True)
     return fraction
 
 
 def fix_threads(requested: int | None = None) -> int:
-    """One thread count for every loop of a bench run, so that the loops compare under the same conditions.
+    """The thread policy of a bench run: the same for every loop, so that the ratio measures the loops.
 
-    ``requested`` (a bench's ``--threads``), else labkit's thread policy's choice now
-    (``labkit.threads.adapt``: the usable cores, fewer while other work competes). The count is
-    then held for the whole run (``LABKIT_THREADS`` is set, so ``labkit.fit`` does not adapt it
-    while the source's loop, which has no thread policy, keeps whatever torch has): otherwise on a
-    shared machine the source loop alone would run with torch's default, spinning threads.
-    Returns the count.
+    ``requested`` (a bench's ``--threads``): exactly that many threads for the whole run
+    (``LABKIT_THREADS`` is set, so ``labkit.fit`` keeps it). Else labkit's adaptive policy
+    (``labkit.threads``: the usable cores, fewer while other work competes), which ``labkit.fit``
+    applies before every step and each bench's source loop too (it calls ``labkit.threads.adapt()``
+    before every step: the source's code plus the environment's thread policy). Without that, on a
+    shared machine the source loop alone would run torch's default, spinning threads and collapse
+    (bench/shared_cpu.py measures the thread policy itself). Returns the thread count now.
     """
     import os
 
     from labkit import threads
 
-    count = requested or threads.adapt(force=True)
-    torch.set_num_threads(count)
-    os.environ[threads.ENV] = str(count)
-    return count
+    if requested:
+        torch.set_num_threads(requested)
+        os.environ[threads.ENV] = str(requested)
+        return requested
+    return threads.adapt(force=True)

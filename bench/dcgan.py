@@ -8,7 +8,7 @@ Both loops train the same networks, the notebook's own ``Generator`` and
 ``Discriminator`` (the kit recipe's layers; built from notebooks/dcgan.ipynb
 by bench/_notebook.py), initialised by the notebook's ``init_weights`` to the
 same weights, for one epoch at batch 64 with Adam(2e-4, betas 0.5/0.999), on
-the same machine in the same run with the same thread count, each after an
+the same machine in the same run under the same thread policy, each after an
 untimed warm-up of five steps.
 
 * source: ``torchvision.datasets.MNIST`` with per-sample ``ToTensor`` and
@@ -38,9 +38,9 @@ throughput at the networks' shapes that labkit's loop reaches
 (bench/_throughput.py: ``dcgan_fraction_of_dense_throughput: <x>``), then the
 last line ``dcgan_epoch_speedup_vs_source: <x>``. Measures, never asserts. On a
 shared CPU the absolute times are noisy (the load average is printed before
-and after): the two loops run back to back with the same thread count
-(``--threads``, default labkit's thread policy's choice at the start), so
-their ratio is the number to read. The CPU time of the process is printed
+and after): the two loops run back to back under the same thread policy
+(``--threads N``, else labkit's adaptive policy, which the source loop applies
+before every step too), so their ratio is the number to read. The CPU time of the process is printed
 too: it is less sensitive to other processes than the wall time.
 """
 from __future__ import annotations
@@ -60,7 +60,7 @@ from torch import nn  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import labkit  # noqa: E402
-from labkit import data, vision  # noqa: E402
+from labkit import data, threads, vision  # noqa: E402
 from labkit.device import device_name  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -128,6 +128,7 @@ def source_epoch(dataset, device, batch_size: int, images: int) -> float:
     sync(device)
     started = time.perf_counter()
     for real, _ in loader:
+        threads.adapt()  # the run's thread policy, as labkit.fit applies it (bench/_throughput.py)
         real = real.to(device)
         n = real.size(0)
         ones = torch.full((n,), 1.0, device=device)
@@ -201,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64, help="batch size of both loops (source: 64)")
     parser.add_argument("--images", type=int, default=60000, help="training images per epoch (default: all 60,000)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads of both loops (0: labkit's thread policy's choice at the start)")
+                        help="torch CPU threads of both loops (0: labkit's adaptive thread policy in both)")
     parser.add_argument("--breakdown", action="store_true", help="also time the source's DataLoader alone")
     args = parser.parse_args(argv)
     fix_threads(args.threads or None)
@@ -241,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
     if device.type == "cpu":
         print(f"ratio of process CPU times: {source_cpu / ours_cpu:.2f}")
     work = dense_work(lambda: labkit_fit(mnist.train, device, args.batch_size, args.batch_size))
-    fraction_of_dense("dcgan", work, ours, steps)
+    fraction_of_dense("dcgan", work, ours, steps, ours_cpu)
     print(f"dcgan_epoch_speedup_vs_source: {source / ours:.2f}")
 
 

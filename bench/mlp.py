@@ -5,8 +5,8 @@ per-sample ``ToTensor`` transform, a ``DataLoader`` with batch 256, and ``loss.i
 accuracy read back on every step. labkit's loop (``labkit.fit``) keeps the dataset as one tensor and
 batches by index. Both train the same model (the notebook's own ``make_model("mlp")``: 784-256-128-64-10
 with BatchNorm, built from notebooks/mlp.ipynb by bench/_notebook.py) with the same optimizer, in the
-same process, with the same thread count (``--threads``; default labkit's thread policy's choice at
-the start). Also printed: the fraction of this machine's dense matmul throughput at the model's
+same process, under the same thread policy (``--threads N``; else labkit's adaptive policy, which the
+source loop applies before every step too). Also printed: the fraction of this machine's dense matmul throughput at the model's
 shapes that labkit's loop reaches (bench/_throughput.py; ``mlp_fraction_of_dense_throughput: <x>``).
 
 Also measured: the report pipeline's overhead (papermill + HTML + PDF) over executing the same notebook
@@ -72,10 +72,11 @@ def labkit_fit(train, epochs: int) -> None:
                optimizer=optimizer, prepare=labkit.standardize(MEAN, STD), progress_bar=False)
 
 
-def labkit_loop(train, epochs: int) -> float:
-    start = time.perf_counter()
+def labkit_loop(train, epochs: int) -> tuple[float, float]:
+    """Wall and process CPU seconds per epoch of labkit's loop."""
+    start, cpu = time.perf_counter(), time.process_time()
     labkit_fit(train, epochs)
-    return (time.perf_counter() - start) / epochs
+    return (time.perf_counter() - start) / epochs, (time.process_time() - cpu) / epochs
 
 
 def unpacked_mnist(tmp: Path) -> Path:
@@ -114,17 +115,17 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--skip-pipeline", action="store_true", help="skip the report-pipeline overhead")
     parser.add_argument("--threads", type=int, default=None,
-                        help="torch threads of both loops (default: labkit's thread policy's choice at the start)")
+                        help="torch threads of both loops (default: labkit's adaptive thread policy in both)")
     args = parser.parse_args()
     fix_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data {data.data_dir()}")
     mnist = data.load("mnist")
     if mnist.info["source"] == "sample":
         sys.exit("bench/mlp.py needs the full MNIST: set LABKIT_DATA (e.g. LABKIT_DATA=../shared/data)")
-    ours = labkit_loop(mnist.train, args.epochs)
-    print(f"labkit loop: {ours:.2f} s/epoch")
+    ours, ours_cpu = labkit_loop(mnist.train, args.epochs)
+    print(f"labkit loop: {ours:.2f} s/epoch (process CPU time {ours_cpu:.2f} s)")
     work = dense_work(lambda: labkit_fit((mnist.train.x[:BATCH], mnist.train.y[:BATCH]), 1))
-    fraction_of_dense("mlp", work, ours, -(-len(mnist.train) // BATCH))
+    fraction_of_dense("mlp", work, ours, -(-len(mnist.train) // BATCH), ours_cpu)
     with tempfile.TemporaryDirectory() as tmp:
         theirs = source_loop(unpacked_mnist(Path(tmp)), args.epochs)
     print(f"source loop (DataLoader + ToTensor, batch 256): {theirs:.2f} s/epoch")

@@ -19,8 +19,8 @@ cuDNN's autotuning, compilation) are not timed. Throughput = images / seconds of
     python bench/resnet.py                              # CPU: width 16, 640 images, 3 repeats
     python bench/resnet.py --device cuda --epochs 1     # GPU: the real ResNet-18 on all 50,000 images
 
-Both loops run with the same thread count (``--threads``; default labkit's thread policy's choice at
-the start). Also printed: the fraction of this machine's dense convolution throughput at the network's
+Both loops run under the same thread policy (``--threads N``; else labkit's adaptive policy, which the
+source loop applies before every step too). Also printed: the fraction of this machine's dense convolution throughput at the network's
 shapes that labkit's (eager) loop reaches (bench/_throughput.py;
 ``resnet_fraction_of_dense_throughput: <x>``).
 
@@ -118,6 +118,10 @@ def time_source(args, x, y, device) -> float:
     return images / (time.perf_counter() - started)
 
 
+#: Images per second of process CPU time of each eager labkit run (for the fraction of dense throughput).
+CPU_RATES: list[float] = []
+
+
 def time_labkit(args, x, y, device, compile_model: bool) -> float:
     from labkit import vision
 
@@ -130,12 +134,15 @@ def time_labkit(args, x, y, device, compile_model: bool) -> float:
     warm = args.warmup * args.batch_size
     labkit_epochs(model, x[:warm], y[:warm], optimizer, args.batch_size, 1, True, cuda, args.seed)  # not timed
     _sync(device)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     history = labkit_epochs(model, x, y, optimizer, args.batch_size, args.epochs, True, cuda, args.seed)
     _sync(device)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert history.epochs == args.epochs
-    return (len(x) // args.batch_size) * args.batch_size * args.epochs / seconds
+    images = (len(x) // args.batch_size) * args.batch_size * args.epochs
+    if not compile_model:
+        CPU_RATES.append(images / cpu)
+    return images / seconds
 
 
 def run_bench(args) -> None:
@@ -188,7 +195,7 @@ def run_bench(args) -> None:
     xb, yb = x[:args.batch_size].to(device), y[:args.batch_size].to(device)
     work = dense_work(lambda: labkit_epochs(model, xb, yb, torch.optim.Adam(model.parameters(), lr=1e-3),
                                             args.batch_size, 1, True, cuda, args.seed))
-    fraction_of_dense("resnet", work, args.batch_size / lab, 1)
+    fraction_of_dense("resnet", work, args.batch_size / lab, 1, args.batch_size / statistics.median(CPU_RATES))
     best = lab
     if compiled:
         best = max(best, line("labkit loop + torch.compile" + (f" ({args.compile_mode})" if args.compile_mode else ""),
@@ -207,7 +214,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=0, help="the source DataLoader's num_workers (default 0)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed warm-up batches per loop (default 3)")
     parser.add_argument("--repeats", type=int, default=None, help="alternate the loops this often (default: 3 CPU, 1 CUDA)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of both loops (default: labkit's thread policy's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of both loops (default: labkit's adaptive thread policy in both)")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                         help="also time labkit's loop with torch.compile (default: on CUDA, off on the CPU)")
     parser.add_argument("--compile-mode", default=None,

@@ -18,8 +18,8 @@ cost does not depend on how many pairs are timed); ``--source-pairs 0`` times a 
 
     LABKIT_DATA=../shared/data python bench/seq2seq.py [--source-pairs 1000] [--threads N] [--batch-size 64]
 
-Both loops run with the same thread count (``--threads``; default labkit's thread policy's choice at the
-start). Also printed: the fraction of this machine's dense matmul throughput at the model's shapes that
+Both loops run under the same thread policy (``--threads N``; else labkit's adaptive policy, which the
+source loop applies before every step too). Also printed: the fraction of this machine's dense matmul throughput at the model's shapes that
 labkit's loop reaches (bench/_throughput.py; ``seq2seq_fraction_of_dense_throughput: <x>``).
 
 Last line: ``seq2seq_epoch_speedup_vs_source: <x>``.
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import labkit  # noqa: E402
-from labkit import data, seq2seq  # noqa: E402
+from labkit import data, seq2seq, threads  # noqa: E402
 from labkit.data import text  # noqa: E402
 from labkit.seq2seq import EOS, PAD, SOS  # noqa: E402
 
@@ -109,6 +109,7 @@ def source_epoch(model: Translator, pairs: list[tuple[str, str]], source_vocab: 
     # the source turned every pair into two index tensors before its loop
     tensors = [(torch.tensor(source_vocab.encode(s)), torch.tensor(target_vocab.encode(t))) for s, t in pairs]
     for source, target in tensors:
+        threads.adapt()  # the run's thread policy, as labkit.fit applies it (bench/_throughput.py)
         encoder_opt.zero_grad()
         decoder_opt.zero_grad()
         hidden = torch.zeros(1, 1, encoder.gru.hidden_size)
@@ -134,10 +135,14 @@ def source_epoch(model: Translator, pairs: list[tuple[str, str]], source_vocab: 
 
 
 def labkit_epoch(model: Translator, train: tuple[torch.Tensor, torch.Tensor], batch_size: int = BATCH) -> float:
-    """One epoch of labkit.fit over padded batches of ``batch_size``; returns the seconds it took."""
-    started = time.perf_counter()
+    """One epoch of labkit.fit over padded batches of ``batch_size``; returns the seconds it took.
+
+    The process CPU time it took is left in ``labkit_epoch.cpu_seconds``.
+    """
+    started, cpu = time.perf_counter(), time.process_time()
     labkit.fit(model, train, epochs=1, batch_size=batch_size, loss=seq2seq.SequenceLoss(TEACHER_FORCING),
                optimizer=torch.optim.SGD(model.parameters(), lr=LR), progress_bar=False)
+    labkit_epoch.cpu_seconds = time.process_time() - cpu
     return time.perf_counter() - started
 
 
@@ -146,7 +151,7 @@ def main() -> None:
     parser.add_argument("--source-pairs", type=int, default=1000,
                         help="pairs the source loop is timed on, scaled to an epoch (0: a whole epoch)")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads of both loops (0: labkit's thread policy's choice at the start)")
+                        help="torch threads of both loops (0: labkit's adaptive thread policy in both)")
     parser.add_argument("--batch-size", type=int, default=BATCH,
                         help=f"sentence pairs per batch of labkit's loop (default {BATCH}; the quick profile uses 128)")
     args = parser.parse_args()
@@ -164,11 +169,12 @@ def main() -> None:
     labkit.seed_everything(0)
     model = Translator(len(corpus.source_vocab), len(corpus.target_vocab))
     ours = labkit_epoch(model, corpus.train, args.batch_size)
+    ours_cpu = labkit_epoch.cpu_seconds
     print(f"labkit loop (batches of {args.batch_size}, padded and masked): {ours:.2f} s/epoch")
     scratch = Translator(len(corpus.source_vocab), len(corpus.target_vocab))
     src, tgt = corpus.train
     work = dense_work(lambda: labkit_epoch(scratch, (src[:args.batch_size], tgt[:args.batch_size]), args.batch_size))
-    fraction_of_dense("seq2seq", work, ours, -(-n // args.batch_size))
+    fraction_of_dense("seq2seq", work, ours, -(-n // args.batch_size), ours_cpu)
 
     labkit.seed_everything(0)
     model = Translator(len(corpus.source_vocab), len(corpus.target_vocab))

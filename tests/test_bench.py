@@ -53,7 +53,7 @@ def test_dense_work_counts_the_forward_products_of_one_training_step():
 def test_fraction_of_dense_prints_the_result_line(capsys):
     a, b = torch.randn(64, 64), torch.randn(64, 64, requires_grad=True)
     work = dense_work(lambda: (a @ b).sum().backward())
-    replay = work.replay_seconds(0.05)
+    replay = work.replay_seconds(0.05)[0]
     fraction = fraction_of_dense("toy", work, loop_seconds=1000 * replay, steps=10, replay_for=0.05)
     assert 0 < fraction < 0.5  # 10 steps of 3x the work in 1000x the time of one forward
     assert capsys.readouterr().out.splitlines()[-1] == f"toy_fraction_of_dense_throughput: {fraction:.2f}"
