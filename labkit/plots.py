@@ -91,6 +91,8 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
     for ax in axes.flat[len(metrics):]:
         ax.axis("off")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    if all(len(history["epoch"]) <= 1 for history in runs.values()):
+        return _final_bars(fig, axes, runs, metrics, splits, title, logy, colours)
     for ax, metric in zip(axes.flat, metrics):
         for i, (label, history) in enumerate(runs.items()):
             colour = colours[i % len(colours)]
@@ -124,6 +126,32 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
     fig.set_size_inches(width, height + below)
     fig.legend(entries.values(), entries.keys(), loc="lower center", ncol=ncol, fontsize=7.5, frameon=False)
     return finish(fig, title, bottom=below)
+
+
+def _final_bars(fig, axes, runs, metrics, splits, title, logy, colours):
+    """:func:`curves` for runs of one epoch: bars of the final values (a curve of one point is an axis
+    holding one dot), one group per run, the splits side by side (train hatched)."""
+    names = [str(setting_label(label)) or t("figure." + splits[-1]) for label in runs]
+    present = [s for s in splits if any(f"{s}_{m}" in h for h in runs.values() for m in metrics)]
+    width = 0.8 / max(len(present), 1)
+    for ax, metric in zip(axes.flat, metrics):
+        for j, split in enumerate(present):
+            key = f"{split}_{metric}"
+            values = [history.last(key) if key in history else float("nan") for history in runs.values()]
+            ax.bar([i + (j - (len(present) - 1) / 2) * width for i in range(len(runs))], values, width,
+                   color=[colours[i % len(colours)] for i in range(len(runs))],
+                   hatch="//" if split == "train" and len(present) > 1 else None, alpha=0.55 if split == "train" else 1,
+                   edgecolor="white", label=t("figure." + split))
+        ax.set_xticks(range(len(runs)), names, rotation=30 if max(map(len, names)) > 6 else 0,
+                      ha="right" if max(map(len, names)) > 6 else "center", fontsize=8)
+        ax.set_ylabel(metric_label(metric))
+        ax.set_xlabel(t("figure.one_epoch"), fontsize=8)
+        if logy:
+            ax.set_yscale("log")
+        ax.grid(axis="x", visible=False)
+    if len(present) > 1:
+        axes.flat[0].legend(fontsize=7.5)
+    return finish(fig, title)
 
 
 #: The least height, in inches, of a row of chart panels that :func:`fit_page` narrowed.

@@ -49,7 +49,8 @@ def test_curves_skip_missing_metrics():
 def test_curves_labels_in_chinese():
     from labkit.i18n import set_language
 
-    runs = {"lr=0.1": History(rows=[{"epoch": 1, "train_recon": 2.0, "test_recon": 1.5, "train_loss": 1.0}])}
+    runs = {"lr=0.1": History(rows=[{"epoch": e, "train_recon": 2.0, "test_recon": 1.5, "train_loss": 1.0}
+                                    for e in (1, 2)])}
     set_language("zh")
     try:
         fig = plots.curves(runs, metrics=("recon", "loss"))
@@ -111,3 +112,19 @@ def test_curves_legend_hides_no_curve():
     finally:
         for fig in (two, three, one):
             plt.close(fig)
+
+
+def test_one_epoch_runs_are_bars_not_dots():
+    """Runs of one epoch (a smoke sweep) are drawn as bars of the final values, one group per run."""
+    import matplotlib.pyplot as plt
+
+    runs = {f"lr={lr}": History(f"lr={lr}", [{"epoch": 1, "train_loss": lr * 10, "test_loss": lr * 11}])
+            for lr in (0.1, 0.01, 0.001)}
+    fig = plots.curves(runs, metrics=("loss", "acc"))
+    try:
+        (ax,) = fig.axes
+        assert not ax.lines and len(ax.patches) == 6  # three runs x (train, test)
+        assert [tick.get_text() for tick in ax.get_xticklabels()] == [f"Learning rate={lr}" for lr in (0.1, 0.01, 0.001)]
+        assert sorted(round(p.get_height(), 6) for p in ax.patches)[-1] == 1.1
+    finally:
+        plt.close(fig)
