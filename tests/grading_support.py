@@ -9,6 +9,7 @@ that each plausible wrong answer costs seconds, not a whole grading run.
 """
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -47,16 +48,42 @@ def with_regions(nb: Any, replaced: dict[int, str]) -> Any:
     return copy
 
 
+def region_number(nb: Any, cell_id: str, region: int = 0) -> int:
+    """The notebook-order number (for ``replaced``) of the ``region``-th solution region of the cell ``cell_id``."""
+    (index,) = [i for i, cell in enumerate(nb.cells) if cell.get("id") == cell_id]
+    numbers = [number for number, (at, _, _) in enumerate(exercise_regions(nb)) if at == index]
+    return numbers[region]
+
+
+def without_checks(sources: list[str], names: list[str]) -> list[str]:
+    """The hidden-check cell ``sources`` with the functions decorated ``@check(NAME, ...)`` for ``names``
+    cut out (decorators to last line; the rest of each cell kept as written)."""
+    kept = []
+    for source in sources:
+        lines = source.splitlines()
+        cut: set[int] = set()
+        for node in ast.parse(source).body:
+            for decorator in getattr(node, "decorator_list", []):
+                if (isinstance(decorator, ast.Call) and decorator.args and isinstance(decorator.args[0], ast.Constant)
+                        and decorator.args[0].value in names):
+                    first = min(d.lineno for d in node.decorator_list)
+                    cut.update(range(first - 1, node.end_lineno))
+        kept.append("\n".join(line for number, line in enumerate(lines) if number not in cut))
+    return kept
+
+
 def hidden_check_verdicts(lab: str, replaced: dict[int, str] | None = None, *, rubric: Any = None,
                           parameters: dict[str, Any] | None = None, only: list[str] | None = None,
-                          budget: float = 600) -> dict[str, dict[str, Any]]:
+                          skip: list[str] | None = None, budget: float = 600) -> dict[str, dict[str, Any]]:
     """``{check name: result}`` of ``lab``'s hidden checks on its solution with ``replaced`` regions.
 
     ``rubric``: a loaded rubric (default ``grading/<lab>.yaml``); ``parameters``: injected as the grader
     injects them (default ``{"profile": "smoke"}``); ``only``: keep just these checks' results (every
-    check still runs). Results carry ``"message"`` as the student would read it;
-    ``"__errors__"`` holds the cells' errors (setup or exercise cells, check cells). Needs ``LABKIT_DATA``
-    where the lab's setup cells load data.
+    check still runs); ``skip``: these checks do not run at all (cut from their cells: a slow retraining
+    check the full grading test covers). Results carry ``"message"`` as the student would read it;
+    ``"__errors__"`` holds the cells' errors (setup or exercise cells, check cells). Every exercise
+    cell must be found (the grader's notes are empty). Needs ``LABKIT_DATA`` where the lab's setup
+    cells load data.
     """
     from labkit.grade.execute import build_verdict_plan, shown_verdicts
     from labkit.grade.inside import run_verdicts
@@ -66,7 +93,12 @@ def hidden_check_verdicts(lab: str, replaced: dict[int, str] | None = None, *, r
     solution = nbformat.read(ROOT / "notebooks" / f"{lab}.ipynb", as_version=4)
     submission = with_regions(solution, replaced or {})
     submission.cells = [c for c in submission.cells if HIDDEN_TAG not in c.metadata.get("tags", [])]
-    plan, _, _ = build_verdict_plan(rubric, submission, parameters or {"profile": "smoke"})
+    plan, _, notes = build_verdict_plan(rubric, submission, parameters or {"profile": "smoke"})
+    assert not notes, notes
+    if skip:
+        assert set(skip) <= set(plan["check_names"]), (skip, plan["check_names"])
+        plan["checks"] = without_checks(plan["checks"], skip)
+        plan["check_names"] = [name for name in plan["check_names"] if name not in skip]
     verdicts = run_verdicts(plan, budget=budget)
     results, errors = shown_verdicts(plan["checks"], verdicts["results"], verdicts["errors"])
     if only is not None:
@@ -74,10 +106,18 @@ def hidden_check_verdicts(lab: str, replaced: dict[int, str] | None = None, *, r
     return {**results, "__errors__": errors}
 
 
-def release_fill_and_grade(lab: str, tmp_path: Path) -> tuple[Any, dict[str, dict], Path]:
+def run_hidden_checks(lab: str, variants: list[dict[int, str]] | None = None,
+                      parameters: dict[str, Any] | None = None, timeout: int = 600) -> list[dict[str, dict]]:
+    """:func:`hidden_check_verdicts` once per variant (``{region number: code}``; ``{}`` is the solution),
+    each in its own fresh verdict interpreter, as the grader runs them."""
+    return [hidden_check_verdicts(lab, variant, parameters=parameters, budget=timeout) for variant in variants or [{}]]
+
+
+def release_fill_and_grade(lab: str, tmp_path: Path, rubric: Path | None = None) -> tuple[Any, dict[str, dict], Path]:
     """``labkit release LAB``, then ``labkit grade`` of two submissions with 2 workers: ``alice`` (the
     release filled in with the solution) and ``unfilled`` (the release as handed out).
 
+    ``rubric``: grade against this rubric file instead of ``grading/<lab>.yaml``.
     Returns ``(released notebook, gradebook rows by student, output folder)``.
     """
     import csv
@@ -93,7 +133,7 @@ def release_fill_and_grade(lab: str, tmp_path: Path) -> tuple[Any, dict[str, dic
     nbformat.write(fill_in(released, solution), subs / "alice" / f"{lab}.ipynb")
     nbformat.write(released, subs / "unfilled.ipynb")
     out = tmp_path / "grades"
-    assert main(["grade", lab, str(subs), "--out", str(out), "--workers", "2"]) == 0
+    assert main(["grade", str(rubric) if rubric else lab, str(subs), "--out", str(out), "--workers", "2"]) == 0
     with open(out / "gradebook.csv", encoding="utf-8") as table:
         rows = {row["student"]: row for row in csv.DictReader(table)}
     return released, rows, out

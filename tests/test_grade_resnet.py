@@ -4,20 +4,18 @@ most a third, and each exercise's plausible wrong answer fails exactly its own c
 The wrong answers go through the grader's own verdict path (:func:`labkit.grade.execute.build_verdict_plan`
 and :func:`labkit.grade.inside.run_verdicts`: a fresh interpreter that runs the lab's setup cells, the
 submission's exercise cells and the hidden checks) without the sandboxed notebook run, to keep the suite
-fast; they run only the structural checks (the first hidden-check cell), not the training one.
+fast (:func:`grading_support.hidden_check_verdicts`); they run only the structural checks, not the training one.
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from labkit.cli import main
-from labkit.grade.hidden import HIDDEN_TAG
-from labkit.grade.release import STUB_PREFIX, _regions, fill_in, release_notebook
+from grading_support import hidden_check_verdicts, release_fill_and_grade
+from labkit.grade.release import STUB_PREFIX, release_notebook
 from labkit.grade.sandbox import bwrap_executable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,48 +52,11 @@ def _solution():
     return nbformat.read(ROOT / "notebooks" / "resnet.ipynb", as_version=4)
 
 
-def _submission(replaced: dict[int, str] | None = None):
-    """The released notebook with every stub filled with the solution, except the regions in ``replaced``
-    (region number in notebook order, from 0 -> the code of its body)."""
-    replaced = replaced or {}
-    solution = _solution()
-    blocks = []
-    for index, cell in enumerate(solution.cells):
-        if cell.cell_type == "code" and HIDDEN_TAG not in cell.metadata.get("tags", []):
-            lines = cell.source.splitlines()
-            blocks += [lines[begin + 1:end] for begin, end in _regions(cell.source, f"cell {index}")]
-    released, _, _ = release_notebook(solution)
-    seen = -1
-    for cell in released.cells:
-        if cell.cell_type != "code":
-            continue
-        lines = []
-        for line in cell.source.splitlines():
-            if not line.strip().startswith(STUB_PREFIX):
-                lines.append(line)
-                continue
-            seen += 1
-            indent = line[: len(line) - len(line.lstrip())]
-            lines += ([indent + row for row in replaced[seen].strip("\n").splitlines()] if seen in replaced
-                      else blocks[seen])
-        cell.source = "\n".join(lines)
-    assert seen == len(blocks) - 1
-    return released
-
-
-def _structural_verdicts(submitted) -> dict[str, dict]:
-    from labkit.grade.execute import build_verdict_plan
-    from labkit.grade.inside import run_verdicts
-    from labkit.grade.rubric import load_rubric
-
-    rubric = load_rubric("resnet")
-    plan, _, notes = build_verdict_plan(rubric, submitted, {"profile": "smoke"})
-    assert not notes, notes
-    plan["checks"] = [source for source in plan["checks"] if "@check(\"resnet18_trains\"" not in source]
-    plan["check_names"] = list(STRUCTURAL)
-    outcome = run_verdicts(plan, 300)
-    assert not outcome["errors"], outcome["errors"]
-    return {result["name"]: result for result in outcome["results"]}
+def _structural_verdicts(replaced: dict[int, str] | None = None) -> dict[str, dict]:
+    """The structural checks' results on the solution with ``replaced`` regions (the training check left out)."""
+    results = hidden_check_verdicts("resnet", replaced, skip=["resnet18_trains"], budget=300)
+    assert results.pop("__errors__") == []
+    return results
 
 
 def test_the_released_notebook_has_one_stub_per_region_with_a_hint():
@@ -139,16 +100,16 @@ self.head = nn.Sequential(nn.AdaptiveAvgPool2d((1, 1)), nn.Flatten(1), nn.Linear
 
 
 def test_other_correct_layouts_pass_every_check(data_dir):
-    results = _structural_verdicts(_submission(OTHER_LAYOUTS))
+    results = _structural_verdicts(OTHER_LAYOUTS)
     assert all(result["passed"] for result in results.values()), results
 
 
 @pytest.mark.parametrize("wrong", sorted(WRONG))
 def test_a_wrong_answer_fails_exactly_its_own_check(data_dir, wrong):
     if wrong == "relu_before_add":  # the solution itself passes every structural check
-        assert all(r["passed"] for r in _structural_verdicts(_submission()).values())
+        assert all(r["passed"] for r in _structural_verdicts().values())
     number, code, failing = WRONG[wrong]
-    results = _structural_verdicts(_submission({number: code}))
+    results = _structural_verdicts({number: code})
     assert set(results) == set(STRUCTURAL), results
     for name, result in results.items():
         assert result["passed"] == (name != failing), (wrong, name, result["message"])
@@ -158,16 +119,7 @@ def test_a_wrong_answer_fails_exactly_its_own_check(data_dir, wrong):
 
 @pytest.mark.skipif(bwrap_executable() is None, reason="bubblewrap is not installed (make setup)")
 def test_release_fill_in_and_grade_the_resnet_lab(data_dir, tmp_path):
-    assert main(["release", "resnet", "--out", str(tmp_path / "release")]) == 0
-    released = nbformat.read(tmp_path / "release" / "resnet.ipynb", as_version=4)
-    subs = tmp_path / "submissions"
-    (subs / "alice").mkdir(parents=True)
-    nbformat.write(fill_in(released, _solution()), subs / "alice" / "resnet.ipynb")
-    nbformat.write(released, subs / "unfilled.ipynb")
-
-    out = tmp_path / "grades"
-    assert main(["grade", "resnet", str(subs), "--out", str(out), "--workers", "2"]) == 0
-    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
+    _, rows, out = release_fill_and_grade("resnet", tmp_path)
     alice = json.loads((out / "results" / "alice.json").read_text())
     assert rows["alice"]["status"] == "graded" and float(rows["alice"]["total"]) == 14, alice["items"]
     assert all(item["passed"] for item in alice["items"]), alice["items"]

@@ -9,18 +9,14 @@ notebook's experiments and without the one check that retrains a model.
 """
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from conftest import full_data_dir
-from labkit.cli import main
-from labkit.grade.execute import build_verdict_plan
-from labkit.grade.inside import run_verdicts
-from labkit.grade.release import BEGIN, END, fill_in, release_notebook
+from grading_support import hidden_check_verdicts, region_number, release_fill_and_grade
+from labkit.grade.release import BEGIN, release_notebook
 from labkit.grade.rubric import load_rubric
 from labkit.grade.sandbox import bwrap_executable
 
@@ -51,68 +47,26 @@ WRONG_ANSWERS = {
 }
 
 
-def replace_region(source: str, region: int, body: list[str]) -> str:
-    """``source`` with its ``region``-th solution region (markers included) replaced by ``body``."""
-    lines, seen, out, inside = source.splitlines(), -1, [], False
-    for line in lines:
-        text = line.strip()
-        if text.startswith(BEGIN):
-            seen += 1
-            if seen == region:
-                indent = line[:len(line) - len(line.lstrip())]
-                out += [indent + code for code in body]
-                inside = True
-                continue
-        if inside:
-            inside = text != END
-            continue
-        out.append(line)
-    assert seen >= region, f"the cell has no solution region {region}"
-    return "\n".join(out)
-
-
-@pytest.fixture(scope="module")
-def data_dir():
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    return data
-
-
-@pytest.fixture(scope="module")
-def filled():
-    """What a student who writes exactly the model answer hands in (released, then filled in)."""
-    solution = nbformat.read(SOLUTION, as_version=4)
-    released, stubs, hidden = release_notebook(solution)
+def test_the_release_has_a_stub_per_region_and_no_checks():
+    released, stubs, hidden = release_notebook(nbformat.read(SOLUTION, as_version=4))
     assert stubs == 5 and hidden == 1
-    return fill_in(released, solution)
 
 
-def unit_verdicts(rubric, submission, monkeypatch, data) -> dict[str, dict]:
-    """The unit checks' results on ``submission``, from the grader's verdict process."""
+def unit_verdicts(replaced: dict[int, str] | None, monkeypatch, data) -> dict[str, dict]:
+    """The unit checks' results on the solution with ``replaced`` regions, from the grader's verdict process
+    (every check but the retraining one, which the full grading test covers)."""
     monkeypatch.setenv("LABKIT_DATA", str(data))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    plan, _, notes = build_verdict_plan(rubric, submission, {"profile": "smoke"})
-    assert not notes, notes
-    # every check but the last one (the retraining check, which the full grading test covers)
-    source = plan["checks"][0]
-    plan["checks"] = [source[:source.index('@check("translation"')]]
-    plan["check_names"] = list(UNIT_CHECKS)
-    verdicts = run_verdicts(plan, budget=120)
-    assert not verdicts["errors"], verdicts["errors"]
-    return {result["name"]: result for result in verdicts["results"]}
+    results = hidden_check_verdicts("seq2seq", replaced, skip=["translation"], budget=120)
+    assert results.pop("__errors__") == []
+    return results
 
 
 @pytest.mark.parametrize("wrong", list(WRONG_ANSWERS))
-def test_a_wrong_answer_fails_exactly_its_own_check(wrong, filled, data_dir, monkeypatch):
+def test_a_wrong_answer_fails_exactly_its_own_check(wrong, data_dir, monkeypatch):
     cell_id, region, body, own_check = WRONG_ANSWERS[wrong]
-    rubric = load_rubric("seq2seq")
-    solution = nbformat.read(SOLUTION, as_version=4)
-    submission = fill_in(release_notebook(solution)[0], solution)
-    (cell,) = [c for c in submission.cells if c.get("id") == cell_id]
-    (original,) = [c for c in solution.cells if c.get("id") == cell_id]
-    cell.source = replace_region(original.source, region, body)
-    results = unit_verdicts(rubric, submission, monkeypatch, data_dir)
+    number = region_number(nbformat.read(SOLUTION, as_version=4), cell_id, region)
+    results = unit_verdicts({number: "\n".join(body)}, monkeypatch, data_dir)
     assert set(results) == set(UNIT_CHECKS)
     failed = {name for name, result in results.items() if not result["passed"]}
     assert failed == {own_check}, {name: results[name]["message"] for name in failed}
@@ -120,27 +74,18 @@ def test_a_wrong_answer_fails_exactly_its_own_check(wrong, filled, data_dir, mon
     assert message and "assert " not in message and "torch." not in message, message  # says what, not how
 
 
-def test_the_model_answer_passes_every_unit_check(filled, data_dir, monkeypatch):
-    results = unit_verdicts(load_rubric("seq2seq"), filled, monkeypatch, data_dir)
+def test_the_model_answer_passes_every_unit_check(data_dir, monkeypatch):
+    results = unit_verdicts(None, monkeypatch, data_dir)
     assert all(result["passed"] for result in results.values()), results
 
 
 @pytest.mark.pipeline
 @pytest.mark.skipif(bwrap_executable() is None, reason="bubblewrap is not installed (make setup)")
-def test_release_fill_in_and_grade_the_seq2seq_lab(tmp_path, monkeypatch, data_dir, filled):
+def test_release_fill_in_and_grade_the_seq2seq_lab(tmp_path, monkeypatch, data_dir):
     monkeypatch.setenv("LABKIT_DATA", str(data_dir))
-    assert main(["release", "seq2seq", "--out", str(tmp_path / "release")]) == 0
-    released = nbformat.read(tmp_path / "release" / "seq2seq.ipynb", as_version=4)
+    released, rows, out = release_fill_and_grade("seq2seq", tmp_path)
     text = nbformat.writes(released)
     assert "hidden-check" not in text and BEGIN not in text and "@check(" not in text
-    subs = tmp_path / "submissions"
-    (subs / "alice").mkdir(parents=True)
-    nbformat.write(filled, subs / "alice" / "seq2seq.ipynb")
-    nbformat.write(released, subs / "unfilled.ipynb")
-
-    out = tmp_path / "grades"
-    assert main(["grade", "seq2seq", str(subs), "--out", str(out), "--workers", "2"]) == 0
-    rows = {row["student"]: row for row in csv.DictReader(open(out / "gradebook.csv"))}
     total = sum(item.points for item in load_rubric("seq2seq").items)
     assert total == 20
     alice = json.loads((out / "results" / "alice.json").read_text())
