@@ -431,6 +431,38 @@ def test_zh_report_prose_is_chinese(zh_report):
     assert not any(document.cell_language(c) == "en" for c in document.prepare(nb, lang="zh").cells)
 
 
+def english_sentences(html: str) -> list[str]:
+    """Runs of four or more English words in a report's HTML outside code, logs, the student's own
+    analysis and the appendix (the prose, headings, captions, table cells and notes a Chinese reader sees)."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(html, "html.parser")
+    for tag in soup(["script", "style", "pre", "code"]):
+        tag.decompose()
+    for selector in (".jp-CodeCell .jp-InputArea", ".celltag_labkit-provenance", ".celltag_analysis",
+                     "[data-mime-type='application/vnd.jupyter.stdout']", "[data-mime-type='application/vnd.jupyter.stderr']"):
+        for tag in soup.select(selector):
+            tag.decompose()
+    words = re.compile(r"[A-Za-z][A-Za-z'-]*(?:[ ,;:]+[A-Za-z][A-Za-z'-]*){3,}")
+    return [m.group(0) for text in soup.stripped_strings for m in words.finditer(text)]
+
+
+@pipeline
+def test_zh_report_has_no_english_sentence_outside_code(zh_report):
+    assert english_sentences(zh_report.html.read_text(encoding="utf-8")) == []
+    # the check can fail: the English report's prose is caught
+    assert "This lab checks how a report prints" in english_sentences(
+        to_english_html(zh_report.ipynb, zh_report.html.parent.parent / "en.html"))
+
+
+def to_english_html(ipynb: Path, html: Path) -> str:
+    from labkit.report import pipeline as report
+
+    nb = nbformat.read(ipynb, as_version=4)
+    report.to_html(document.prepare(nb, lang="en"), html, lang="en")
+    return html.read_text(encoding="utf-8")
+
+
 @pipeline
 def test_zh_report_docx(zh_report):
     assert zh_report.docx is not None and zh_report.docx.name == "printed.docx", zh_report.docx_error
