@@ -104,6 +104,8 @@ def measure(lab: str, seconds: float) -> dict:
     from labkit import threads
     step = make_step(lab)
     adapt = threads.setting() != "torch"
+    if adapt:
+        threads.adapt(force=True)  # as labkit.start does before any training
     for _ in range(3):
         step()
     start = time.perf_counter()

@@ -9,19 +9,11 @@ wait policy (``OMP_WAIT_POLICY=PASSIVE``) avoids the spinning but makes every ba
 3x slower on an idle machine (585 -> 186 it/s). One thread has no barrier at all.
 
 So the policy keeps OpenMP's default wait policy (fastest when idle) and changes the *number* of
-threads while the run goes on (:func:`adapt`, called by :func:`labkit.fit` before every step, looking
-at the machine at most once a second): ``cores - other runnable tasks``, at least 1, where ``cores``
-are those this process may actually use (its CPU affinity and its cgroup's CPU quota, which
-``os.cpu_count`` ignores) and the other runnable tasks are read from the kernel's ``/proc/stat``
-(``procs_running``).
-
-That fair count is best for small operations (an MLP step), but one thread gives up the second
-core's share for large ones: beside four busy processes on 2 cores, one thread gets 2/5 of a core,
-so a step whose two threads ran 1.9x faster than one when idle (a ResNet's convolutions) ran
-2.5 x 1.9 = 4.75x slower. So while other work competes, :func:`adapt` also *measures*: it runs
-:data:`PROBE_SECONDS` with the fair count and as long with all the cores, counting the steps
-(its own calls), keeps the faster for :data:`HOLD_SECONDS`, then measures again. Idle, it never
-probes. ``bench/shared_cpu.py`` measures the result idle and beside four busy processes.
+threads while the run goes on (:func:`adapt`, called by :func:`labkit.fit` at most once a
+second): ``cores - other runnable tasks``, at least 1, where ``cores`` are those this process may
+actually use (its CPU affinity and its cgroup's CPU quota, which ``os.cpu_count`` ignores) and
+the other runnable tasks are read from the kernel's ``/proc/stat`` (``procs_running``).
+``bench/shared_cpu.py`` measures the result idle and beside four busy processes.
 
 Overrides (environment, read when labkit starts a run or a kernel):
 
@@ -44,10 +36,6 @@ from typing import Mapping
 ENV = "LABKIT_THREADS"
 #: Seconds between two looks at the machine's load in :func:`adapt`.
 ADAPT_EVERY = 1.0
-#: Under competition, seconds each candidate thread count runs while :func:`adapt` counts its steps.
-PROBE_SECONDS = 0.5
-#: Seconds the faster candidate is kept before :func:`adapt` measures again (the load may have changed).
-HOLD_SECONDS = 20.0
 
 
 class ThreadSettingError(ValueError):
@@ -157,69 +145,14 @@ def setting(env: Mapping[str, str] | None = None) -> str | int:
     return value
 
 
-class Tuner:
-    """Under competition, which of two thread counts runs more steps per second, found by trying both.
-
-    :meth:`step` is called once per training step; :meth:`choose` at each look at the machine with
-    the fair count (``cores - others``) and the cores. Idle (``fair == cores``) it answers the cores
-    and forgets any measurement. Competed, it answers ``fair`` for :data:`PROBE_SECONDS`, then
-    ``cores`` as long, then the one whose steps per second were higher, for :data:`HOLD_SECONDS`.
-    """
-
-    def __init__(self, probe: float = PROBE_SECONDS, hold: float = HOLD_SECONDS) -> None:
-        self.probe, self.hold = probe, hold
-        self.reset()
-
-    def reset(self) -> None:
-        self.trying: list[int] = []  # candidates still to measure, the current one first
-        self.rates: dict[int, float] = {}
-        self.started = 0.0  # when the current candidate's measurement began
-        self.steps = 0  # steps counted since then
-        self.chosen: int | None = None
-        self.until = 0.0
-
-    def step(self) -> None:
-        self.steps += 1
-
-    @property
-    def probing(self) -> bool:
-        return bool(self.trying)
-
-    def choose(self, now: float, fair: int, cores: int) -> int:
-        if fair >= cores:
-            self.reset()
-            return cores
-        if self.trying and self.trying[0] not in (fair, cores):  # the load changed mid-measurement
-            self.reset()
-        if self.trying:
-            if now - self.started < self.probe:
-                return self.trying[0]
-            self.rates[self.trying.pop(0)] = self.steps / (now - self.started)
-            if self.trying:
-                return self._begin(now)
-            self.chosen = max(self.rates, key=lambda n: (self.rates[n], -n))  # a tie: the fewer threads
-            self.until = now + self.hold
-        if self.chosen in (fair, cores) and now < self.until:
-            return self.chosen
-        self.rates, self.trying = {}, [fair, cores]
-        return self._begin(now)
-
-    def _begin(self, now: float) -> int:
-        self.started, self.steps = now, 0
-        return self.trying[0]
-
-
 _last_look = 0.0
-_tuner = Tuner()
 
 
 def adapt(force: bool = False) -> int:
-    """Set torch's thread count for the machine's load now; call it before every training step.
+    """Set torch's thread count for the machine's load now (rate-limited to once per :data:`ADAPT_EVERY` s).
 
-    Looks at the load at most once per :data:`ADAPT_EVERY` s (per :data:`PROBE_SECONDS` while it
-    measures a candidate; see :class:`Tuner`). Returns the thread count in force. Does nothing
-    under ``LABKIT_THREADS=torch`` or a fixed number. Cheap enough to call every training step (a
-    clock read; one small file read a second).
+    Returns the thread count in force. Does nothing under ``LABKIT_THREADS=torch`` or a fixed
+    number. Cheap enough to call every training step (a clock read; one small file read a second).
     """
     global _last_look
     import torch
@@ -231,14 +164,11 @@ def adapt(force: bool = False) -> int:
         if torch.get_num_threads() != mode:
             torch.set_num_threads(mode)
         return mode
-    _tuner.step()
     now = time.monotonic()
-    every = min(ADAPT_EVERY, PROBE_SECONDS) if _tuner.probing else ADAPT_EVERY
-    if not force and now - _last_look < every:
+    if not force and now - _last_look < ADAPT_EVERY:
         return torch.get_num_threads()
     _last_look = now
-    cores = available_cores()
-    wanted = _tuner.choose(now, fair_threads(cores, other_runnable()), cores)
+    wanted = fair_threads(available_cores(), other_runnable())
     if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
     return wanted

@@ -85,33 +85,3 @@ def test_adapt_sets_torch_threads_in_a_fresh_process():
                             "print(threads.adapt(), torch.get_num_threads(), threads.describe()['mode'])"],
                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "LABKIT_THREADS": "1"})
     assert fixed.stdout.split() == ["1", "1", "fixed"], fixed.stderr
-
-
-def test_tuner_idle_never_probes_and_competed_keeps_the_faster_count():
-    tuner = threads.Tuner(probe=0.5, hold=20.0)
-    assert tuner.choose(0.0, 2, 2) == 2 and not tuner.probing  # idle: all the cores, nothing measured
-    assert tuner.choose(1.0, 1, 2) == 1 and tuner.probing  # competed: the fair count first...
-    for _ in range(10):
-        tuner.step()
-    assert tuner.choose(1.2, 1, 2) == 1  # ...for the whole probe
-    assert tuner.choose(1.5, 1, 2) == 2  # then all the cores
-    for _ in range(30):
-        tuner.step()
-    assert tuner.choose(2.0, 1, 2) == 2 and not tuner.probing  # 60 steps/s beat 20: kept
-    assert tuner.choose(15.0, 1, 2) == 2
-    assert tuner.choose(22.5, 1, 2) == 1 and tuner.probing  # the hold is over: measured again
-    assert tuner.choose(23.0, 1, 2) == 2
-    assert tuner.choose(23.5, 1, 2) == 1  # no step at either count: a tie keeps the fewer threads
-    assert tuner.choose(30.0, 2, 2) == 2 and not tuner.probing  # the competition is gone
-
-
-def test_tuner_keeps_the_fair_count_when_it_is_faster_and_restarts_when_the_load_changes():
-    tuner = threads.Tuner(probe=1.0, hold=5.0)
-    assert tuner.choose(0.0, 2, 4) == 2
-    for _ in range(50):
-        tuner.step()
-    assert tuner.choose(1.0, 2, 4) == 4
-    for _ in range(5):
-        tuner.step()
-    assert tuner.choose(2.0, 2, 4) == 2  # small operations: the fair count ran 10x more steps
-    assert tuner.choose(3.0, 1, 4) == 1 and tuner.probing  # more competition: the kept count is not a candidate
