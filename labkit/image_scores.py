@@ -43,6 +43,7 @@ import torch
 from torch import nn
 
 from labkit.plumbing import atomic_write, file_hash, short_error
+from labkit.i18n import t
 from labkit.records import format_number
 from labkit.train import eval_mode
 
@@ -360,7 +361,7 @@ def calibration(clf: ScoreClassifier, dataset: Any = None,
         with torch.no_grad():
             predicted = clf.net.head(feats.to(clf.device)).argmax(dim=1).cpu()
         acc = float((predicted == y.cpu()).double().mean())
-        label = "real train (floor)" if std == 0 else f"real train + noise σ={std:g}"
+        label = t("scores.floor") if std == 0 else t("scores.noise", std=f"{std:g}")
         rows.append({"setting": label, "noise_std": float(std), "fid": s.fid,
                      "class_entropy": s.class_entropy, "acc": acc, "n": s.n})
     return pd.DataFrame(rows).set_index("setting")

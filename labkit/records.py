@@ -14,7 +14,7 @@ import json
 import math
 import numbers
 import re
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 RECORD_MIME = "application/vnd.labkit.record+json"
 RUN_MIME = "application/vnd.labkit.config+json"
@@ -99,8 +99,14 @@ def format_number(value: Any, digits: int = 6, *, decimals: int | None = None) -
 
 
 def _format(value: Any) -> str:
+    """A recorded value as its visible line: numbers for people at every depth of a list or dict
+    (``{"cat": 0.0384615384615385}`` -> ``{"cat": 0.0384615}``), strings and the rest as JSON."""
     if isinstance(value, float):
         return format_number(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{json.dumps(str(k), ensure_ascii=False)}: {_format(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format(v) for v in value) + "]"
     return json.dumps(value, ensure_ascii=False)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from grading_support import release_fill_and_grade, run_hidden_checks  # test_lab_mlp.py imports it from here
+from grading_support import release_fill_and_grade, run_hidden_checks
 from labkit.grade.hidden import HIDDEN_TAG
 from labkit.grade.release import BEGIN, END
 from labkit.grade.sandbox import bwrap_executable

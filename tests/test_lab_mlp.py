@@ -6,7 +6,7 @@ import re
 import pytest
 
 from conftest import pdf_text, render_lab
-from test_grade_dcgan import run_hidden_checks
+from grading_support import run_hidden_checks
 
 pytestmark = pytest.mark.pipeline
 

@@ -80,3 +80,23 @@ def test_format_number_never_prints_negative_zero():
     assert format_number(-0.001, decimals=2) == "0.00" and format_number(2.5, decimals=2) == "2.50"
     assert format_number(-0.5, 4) == "-0.5" and format_number(float("nan")) == "nan"
     assert provenance._cell(-0.0) == "`0.0`" and provenance._cell(2.0) == "`2.0`" and provenance.format_seconds(-0.0) == "0.0 s"
+
+
+def test_a_recorded_dict_or_list_shows_its_numbers_for_people(capsys):
+    """The visible line of a per-class dict has no float noise at any depth (the value itself is kept)."""
+    value = record("per_class", {"cat": 0.0384615384615385, "dog": [0.5, -0.0, 3]})
+    out = capsys.readouterr().out
+    assert '[recorded] per_class = {"cat": 0.0384615, "dog": [0.5, 0, 3]}' in out
+    assert value["cat"] == 0.0384615384615385
+
+
+def test_the_noise_calibration_rows_are_in_the_reports_language():
+    from labkit import i18n
+    from labkit.i18n import t
+    previous = i18n._current
+    try:
+        i18n.set_language("zh") if hasattr(i18n, "set_language") else setattr(i18n, "_current", "zh")
+        assert t("scores.floor") == "真实训练图像（下限）"
+        assert t("scores.noise", std="0.1") == "真实训练图像 + 噪声 σ=0.1"
+    finally:
+        i18n._current = previous
