@@ -265,3 +265,23 @@ def test_the_manual_grading_page_form_saves_a_manual_csv_that_the_next_grade_mer
     assert float(totals["alice"]["total"]) == float(totals["carol"]["total"]) + 1.5
     page = (out / "manual" / "discussion.html").read_text(encoding="utf-8")
     assert 'name="points:alice" min="0" max="4" step="any" inputmode="decimal" value="3.5"' in page  # prefilled
+
+
+def test_the_feedback_page_typesets_math_and_still_runs_no_student_script(tmp_path):
+    """The report template's MathJax is allowed by hash in the page's CSP; a student's <script> or event handler
+    in an output is not."""
+    from labkit.grade.gradebook import feedback_html
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(r"Softmax: $\hat{y} = Wx + b$, $$E = mc^2$$"),
+                                         nbformat.v4.new_code_cell("x")])
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={"text/html": (
+        "<script>document.body.setAttribute('data-hacked', 'script')</script>"
+        "<img src=x onerror=\"document.body.setAttribute('data-hacked', 'handler')\">")})]
+    result = {"student": "s", "status": "graded", "total": 1.0, "max_total": 1.0, "items": []}
+    page = tmp_path / "feedback.html"
+    page.write_text(feedback_html(result, nb), encoding="utf-8")
+    head = page.read_text(encoding="utf-8").split("</head>")[0]
+    assert "script-src 'sha256-" in head and "'unsafe-inline'" not in head.split("script-src")[1].split(";")[0]
+    dom = chromium_dom(page, tmp_path / "profile")
+    assert dom.count("<mjx-container") == 2, dom[:2000]
+    assert "data-hacked" not in dom.split("<body")[1].split(">")[0]

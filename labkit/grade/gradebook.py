@@ -352,7 +352,8 @@ def _failure_marker(failure: CellFailure) -> Any:
 
 #: What a feedback page shows of a notebook at most: outputs per cell, outputs, characters per text output, bytes.
 MAX_CELL_OUTPUTS, MAX_OUTPUTS, MAX_TEXT, MAX_SHOWN_BYTES = 100, 2000, 100_000, 32 << 20
-#: No script runs in a feedback page (a student's <script> or event handler included), nothing loads from elsewhere.
+#: No script runs in a feedback page (a student's <script> or event handler included), nothing loads from elsewhere;
+#: :func:`feedback_csp` then allows the report template's own head scripts (MathJax) by their sha256 hashes.
 FEEDBACK_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; "
                 "script-src 'none'; base-uri 'none'; form-action 'none'; frame-src 'none'; object-src 'none'")
 
@@ -389,8 +390,36 @@ def bounded(nb: Any) -> Any:
     return nb
 
 
+def _head_script_hashes(page: str) -> list[str]:
+    """CSP sources (``'sha256-…'``) of the inline scripts in the page's ``<head>``: labkit's report template's own
+    (MathJax's configuration, MathJax itself, the print-layout script). The notebook's cells render in the body,
+    so no student's script is among them; hashed as the browser does, over the UTF-8 text, newlines normalised."""
+    import base64
+    import hashlib
+
+    end = re.search(r"</head\s*>", page, re.I)
+    head = page[:end.start()] if end else ""
+    sources = []
+    for match in re.finditer(r"<script\b([^>]*)>(.*?)</script\s*>", head, re.I | re.S):
+        if re.search(r"\bsrc\s*=", match.group(1), re.I):
+            continue  # an external script: not allowed by hash (and nothing loads from elsewhere)
+        text = match.group(2).replace("\r\n", "\n").replace("\r", "\n")
+        digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
+        if f"'sha256-{digest}'" not in sources:
+            sources.append(f"'sha256-{digest}'")
+    return sources
+
+
+def feedback_csp(page: str) -> str:
+    """:data:`FEEDBACK_CSP` for ``page``, with ``script-src`` allowing exactly the report template's head scripts
+    by hash (MathJax typesets the page's math); every other script — a student's ``<script>`` in an output, an
+    event handler, a ``javascript:`` link — stays blocked."""
+    hashes = _head_script_hashes(page)
+    return FEEDBACK_CSP.replace("script-src 'none'", "script-src " + " ".join(hashes)) if hashes else FEEDBACK_CSP
+
+
 def _with_csp(page: str) -> str:
-    meta = f'<meta http-equiv="Content-Security-Policy" content="{FEEDBACK_CSP}">'
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{feedback_csp(page)}">'
     match = re.search(r"<head[^>]*>", page, re.I)
     return page[:match.end()] + meta + page[match.end():] if match else meta + page
 
@@ -401,9 +430,9 @@ def feedback_html(result: dict[str, Any], nb: Any | None, *, lang: str | None = 
     Only the cells of ``lang`` (default: the run's, ``result["lang"]``) are shown: cells tagged for the
     other language are left out (:func:`labkit.report.document.filter_language`).
 
-    Bounded (:func:`bounded`) and script-free (:data:`FEEDBACK_CSP`, a
+    Bounded (:func:`bounded`) and free of the student's scripts (:func:`feedback_csp`, a
     Content-Security-Policy as the page's first element: what the student's
-    outputs hold is shown, never run).
+    outputs hold is shown, never run); the math is typeset by the inlined MathJax, allowed by hash.
     """
     from labkit.report.document import filter_language
     from labkit.report.pipeline import to_html
