@@ -17,7 +17,14 @@ Flagged:
   ``setattr``/``delattr`` on one;
 * ``import ctypes``/``gc``/``inspect``, ``sys._getframe``, frame and code attributes
   (``f_back``, ``f_locals``, ``__closure__``, ...), ``__builtins__``,
-  ``os.write``/``os.dup2``/``os.fdopen``/``os.open``, and ``/proc/`` in a string.
+  ``os.write``/``os.dup2``/``os.fdopen``/``os.open``/``os.close``/``os.closerange`` (under any
+  alias: ``import os as _o; _o.write``, ``from os import write``), ``__import__``, ``getattr`` of
+  one of the interpreter's frame or code attributes, reading ``sys.argv``, and ``/proc/`` in a string.
+
+A forged hidden-check result needs the verdict process's results channel:
+a descriptor found only by trying numbers or listing ``/proc/self/fd``, and
+a key held in a closure (frames, ``gc``); each of those is flagged here, and
+the runner rejects anything it did not sign (:mod:`labkit.grade.verdict`).
 """
 from __future__ import annotations
 
@@ -27,10 +34,29 @@ from typing import Iterable
 _MODULE_ROOTS = {"builtins", "__builtins__", "sys"}
 _SUSPICIOUS_IMPORTS = {"ctypes", "gc", "inspect", "_ctypes"}
 _SUSPICIOUS_CALLS = {("sys", "_getframe"), ("os", "write"), ("os", "dup2"), ("os", "fdopen"), ("os", "open"),
-                     ("sys", "settrace"), ("sys", "setprofile"), ("threading", "settrace")}
+                     ("os", "close"), ("os", "closerange"), ("os", "dup"), ("os", "writev"), ("os", "pwrite"),
+                     ("sys", "settrace"), ("sys", "setprofile"), ("threading", "settrace"),
+                     ("sys", "_current_frames")}
 
 _INTROSPECTION = {"f_back", "f_locals", "f_globals", "f_code", "tb_frame", "__closure__", "co_consts",
                   "cell_contents", "gi_frame", "__code__", "__globals__"}
+
+
+def _aliases(trees: Iterable[ast.AST]) -> dict[str, str]:
+    """``{local name: "module" or "module.attr"}`` for every import (``import os as _o``: ``{"_o": "os"}``)."""
+    found: dict[str, str] = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.asname:
+                        found[alias.asname] = alias.name
+                    else:
+                        found[alias.name.split(".")[0]] = alias.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    found[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return found
 
 
 def _imported_names(trees: Iterable[ast.AST]) -> set[str]:
@@ -77,6 +103,8 @@ def flag_code(sources: list[tuple[str, str]], context: Iterable[str] = ()) -> li
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
     modules = _imported_names(trees + [tree for _, tree in parsed])
+    aliases = _aliases(trees + [tree for _, tree in parsed])
+    suspicious = {f"{m}.{a}" for m, a in _SUSPICIOUS_CALLS}
     found: list[str] = []
 
     def add(label: str, node: ast.AST, text: str) -> None:
@@ -108,9 +136,21 @@ def flag_code(sources: list[tuple[str, str]], context: Iterable[str] = ()) -> li
                         (node.args[0].id, node.args[0].id)
                     if root in modules:
                         add(label, node, f"{func.id}() on {chain} (an imported module or the built-ins)")
-                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and \
-                        (func.value.id, func.attr) in _SUSPICIOUS_CALLS:
-                    add(label, node, f"calls {func.value.id}.{func.attr}")
+                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+                    full = f"{aliases.get(func.value.id, func.value.id)}.{func.attr}"
+                    if full in suspicious:
+                        add(label, node, f"calls {full}" + (f" (as {func.value.id}.{func.attr})"
+                                                            if func.value.id != full.split('.')[0] else ""))
+                if isinstance(func, ast.Name) and aliases.get(func.id) in suspicious:
+                    add(label, node, f"calls {aliases[func.id]} (as {func.id})")
+                if isinstance(func, ast.Name) and func.id == "__import__":
+                    add(label, node, "calls __import__")
+                if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2 and \
+                        isinstance(node.args[1], ast.Constant) and node.args[1].value in _INTROSPECTION:
+                    add(label, node, f"reads .{node.args[1].value} (the interpreter's frames or code)")
+            if isinstance(node, ast.Attribute) and node.attr == "argv" and isinstance(node.value, ast.Name) and \
+                    aliases.get(node.value.id, node.value.id) == "sys":
+                add(label, node, "reads sys.argv (the grader's command line)")
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
                 for name in names:

@@ -34,6 +34,7 @@ import json
 import math
 import os
 import resource
+import secrets
 import shutil
 import signal
 import subprocess
@@ -196,6 +197,17 @@ def _verdict_env(private: Path) -> dict[str, str]:
     return env
 
 
+def _random_fd(fd: int) -> int:
+    """``fd`` moved to a random free descriptor number (inheritable, for ``pass_fds``); the new number."""
+    import fcntl
+
+    top = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16)
+    start = secrets.SystemRandom().randrange(64, max(65, top - 64)) if top > 128 else 3
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD, start)
+    os.close(fd)
+    return new
+
+
 def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = None) -> dict[str, Any]:
     """Run the hidden checks in a fresh interpreter (:mod:`labkit.grade.verdict`); their results.
 
@@ -207,28 +219,33 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
     """
     import select
 
+    from labkit.grade.verdict import verify
+
     deadline = time.monotonic() + budget
     private = Path(tempfile.mkdtemp(prefix="labkit-verdict-"))
     os.chmod(private, 0o700)
-    read_fd, write_fd = os.pipe()
+    read_fd, pipe_fd = os.pipe()
+    write_fd = _random_fd(pipe_fd)  # a number nothing in the verdict process's argv or environment gives away
+    key = secrets.token_bytes(32)  # signs every message; only this function and the verdict process see it
     log = open(private / "verdict.log", "wb")
     kit_parent = str(Path(__file__).resolve().parents[2])
     bootstrap = (f"import sys; sys.path.insert(0, {kit_parent!r}); "
                  "from labkit.grade.verdict import main; sys.exit(main())")
-    process = subprocess.Popen([sys.executable, "-I", "-c", bootstrap, "--results-fd", str(write_fd)],
+    process = subprocess.Popen([sys.executable, "-I", "-c", bootstrap],
                                stdin=subprocess.PIPE, stdout=log, stderr=log, pass_fds=(write_fd,),
                                cwd=str(private), env=_verdict_env(private), start_new_session=True)
     if keep is not None:
         keep.add(process.pid)
     os.close(write_fd)
     try:
-        process.stdin.write(json.dumps(plan).encode())
+        process.stdin.write(json.dumps({**plan, "channel": {"fd": write_fd, "key": key.hex()}}).encode())
         process.stdin.close()
     except OSError:
         pass
     results: dict[str, dict] = {}
     ready: dict[str, Any] = {}
     buffer, interrupted, killed = b"", None, False
+    seq, done, forged, reading = 0, False, "", True
     while True:
         now = time.monotonic()
         if now > deadline and interrupted is None:
@@ -250,16 +267,31 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
         if not chunk:
             break
         buffer += chunk
-        while b"\n" in buffer:
+        while b"\n" in buffer and reading:
             line, buffer = buffer.split(b"\n", 1)
-            try:
-                message = json.loads(line)
-            except ValueError:
-                continue
-            if message.get("event") == "ready":
+            message = verify(key, seq, line)
+            event = message.get("event") if message is not None else None
+            name = message.get("name") if message is not None else None
+            problem = ("a line not signed by the checks' runner, or out of sequence" if message is None
+                       else "a message after the end marker" if done
+                       else "a second set-up message" if event == "ready" and ready
+                       else f"a second result for {name}" if name in results
+                       else "")
+            if problem or (seq == 0 and event != "ready"):
+                reading = False  # nothing after this is believed
+                # cut by the time-out's SIGKILL is no forgery; anything else is
+                forged = "" if interrupted is not None else (problem or "a first message that is not the set-up")
+                break
+            seq += 1
+            if event == "ready":
                 ready = message
-            elif "name" in message and message["name"] in plan["check_names"]:
-                results.setdefault(message["name"], message)
+            elif event == "done":
+                done = True
+            elif name in plan["check_names"]:
+                results[name] = {k: v for k, v in message.items() if k != "seq"}
+        if len(buffer) > 1 << 26:  # an endless line: not the runner's
+            forged, reading = forged or "an endless line", False
+            buffer = b""
     os.close(read_fd)
     try:  # how it ended, before it is killed (an exit status says the submission's code ended it)
         exit_code = process.wait(timeout=2) if interrupted is None else None
@@ -270,6 +302,19 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
     except ProcessLookupError:
         pass
     log.close()
+    if forged:
+        # the existing tamper path (labkit.grade.execute flags it): every verdict not yet received is void
+        what = "the hidden checks' results channel (it carried " + forged + ")"
+        for name in ready.get("names") or list(plan["check_names"]):
+            if name not in results:
+                results[name] = {"name": name, "passed": False, "values": {}, "own_words": True,
+                                 "provides": ready.get("provides", {}).get(name, []), "seconds": 0.0,
+                                 "tampered": [what],
+                                 "message": "not trusted: the submission's code wrote to the hidden checks' "
+                                            "results channel (see the grader's flags)"}
+    unfinished = not done and interrupted is None and not forged
+    if unfinished:
+        results = {}  # no signed end marker: whatever came before it is not believed either
     names = ready.get("names") or list(plan["check_names"])
     out, first_missing = [], True
     for name in names:
@@ -279,7 +324,9 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
         if interrupted is None:
             message = ("killed: the process running the hidden checks died before this check finished"
                        + (f" (exit status {exit_code}: the submission's code ended it, e.g. os._exit, or crashed it)"
-                          if exit_code is not None else ""))
+                          if exit_code is not None else "")
+                       + (", or its results channel was broken: no check counts without the channel's signed "
+                          "end marker" if unfinished and ready else ""))
         elif first_missing:
             message = "interrupted: the hidden checks ran out of time"
         else:

@@ -13,9 +13,21 @@ plan, a JSON object, from stdin::
 ``setup`` and ``parameters`` cells come from the instructor's solution
 notebook (trusted), ``exercise`` cells are the student's code of the cells
 that hold an exercise; they run in notebook order, in one namespace. Then the
-checks run one at a time and each result is written as one JSON line to the
-results pipe (``--results-fd``), which the runner opened before this process
-(or any student code) existed.
+checks run one at a time and each result is written as one line to the
+results pipe, which the runner opened before this process (or any student
+code) existed.
+
+The results channel is kept from the student's code (a submission once
+wrote passing verdicts into it from its exercise cell): the plan on stdin
+also holds ``"channel": {"fd": N, "key": hex}``. The descriptor's number is
+random, it is not in ``sys.argv`` or the environment, it is moved to another
+random number (close-on-exec) before any cell runs, and stdin is drained.
+Every message is signed (:func:`sign`: HMAC-SHA256 with the per-run key,
+which lives only in a closure of :func:`main`, over a sequence number and
+the message) and the stream ends with a signed ``{"event": "done"}``; the
+runner (:func:`labkit.grade.inside.run_verdicts`, with :func:`verify`)
+accepts only valid messages, in sequence, one per check, and treats any
+other line as tampering.
 
 What the student's exercise code could still do here, it does in plain
 sight, and this program watches for it:
@@ -38,10 +50,13 @@ sight, and this program watches for it:
 """
 from __future__ import annotations
 
-import argparse
 import builtins
+import hashlib
+import hmac
 import json
 import os
+import random
+import signal
 import sys
 import types
 from typing import Any, Callable
@@ -157,26 +172,77 @@ def _run_cell(source: str, label: str, namespace: dict[str, Any]) -> str | None:
     return None
 
 
+def sign(key: bytes, seq: int, body: str) -> bytes:
+    """One line of the results channel: ``"<hex HMAC-SHA256 of 'seq\\n' + body> <body>\\n"`` (UTF-8).
+
+    ``body`` is the message's JSON, which holds ``"seq": seq``.
+    """
+    data = body.encode("utf-8")
+    return hmac.digest(key, str(seq).encode() + b"\n" + data, "sha256").hex().encode() + b" " + data + b"\n"
+
+
+def verify(key: bytes, seq: int, line: bytes) -> dict[str, Any] | None:
+    """The message of one line of the results channel if it is signed with ``key`` as number ``seq``; else None."""
+    mac, _, data = line.partition(b" ")
+    try:
+        expected = hmac.digest(key, str(seq).encode() + b"\n" + data, "sha256").hex().encode()
+        if not hmac.compare_digest(mac, expected):
+            return None
+        message = json.loads(data)
+    except (ValueError, TypeError):
+        return None
+    return message if isinstance(message, dict) and message.get("seq") == seq else None
+
+
+def _hide(fd: int) -> int:
+    """``fd`` moved to a random free descriptor number (close-on-exec); the new number."""
+    import fcntl
+    import resource
+
+    top = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16)
+    start = random.SystemRandom().randrange(64, max(65, top - 64)) if top > 128 else 3
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
+    os.close(fd)
+    return new
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m labkit.grade.verdict")
-    parser.add_argument("--results-fd", type=int, required=True)
-    args = parser.parse_args(argv)
+    """Run the plan read from stdin (see the module's docs); 0, or 2 without a valid plan."""
     os.environ.setdefault("MPLBACKEND", "Agg")
-    out = os.fdopen(args.results_fd, "w", encoding="utf-8", closefd=True)
-    plan = json.loads(sys.stdin.read())
+    raw = sys.stdin.buffer.read()
+    sys.stdin.close()
+    try:
+        plan = json.loads(raw)
+        channel = plan.pop("channel")
+        key, fd = bytes.fromhex(channel["key"]), _hide(int(channel["fd"]))
+    except (ValueError, KeyError, TypeError, OSError) as error:
+        print(f"labkit.grade.verdict: no valid plan with its results channel on stdin ({error})", file=sys.stderr)
+        return 2
+    del raw, channel
+    sys.argv[1:] = []
     # every function this loop needs, bound now, before any student code: rebinding the module's
     # globals (or json's) later changes nothing here, and is seen by the fingerprint
-    dumps, write, flush = json.dumps, out.write, out.flush
+    dumps, write, mask, sign_line = json.dumps, os.write, signal.pthread_sigmask, sign
+    block, unblock, sigint = signal.SIG_BLOCK, signal.SIG_SETMASK, {signal.SIGINT}
     fingerprint, changed = _fingerprint, _changed
     from labkit.grade import hidden
 
     collect, evaluate = hidden.collect_quietly, hidden.evaluate
     cells, check_sources = list(plan["cells"]), list(plan["checks"])
     del plan  # what the student's code could find in this frame: as little as possible
+    seq = [0]
 
     def send(message: dict[str, Any]) -> None:
-        write(dumps(message, ensure_ascii=False) + "\n")
-        flush()
+        """Sign and write one message (SIGINT held off, so a time-out never cuts a line)."""
+        line = sign_line(key, seq[0], dumps({**message, "seq": seq[0]}, ensure_ascii=False))
+        seq[0] += 1
+        previous = mask(block, sigint)
+        try:
+            view = memoryview(line)
+            while view:
+                view = view[write(fd, view):]
+        finally:
+            mask(unblock, previous)
 
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
     trusted: dict[str, Any] = {}  # names the trusted cells bound, with the values they bound
@@ -241,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                                  + ", ".join(tampered[:5]) + (" and more" if len(tampered) > 5 else "")}
         send(result)
     send({"event": "done"})
-    out.close()
+    os.close(fd)
     return 0
 
 
