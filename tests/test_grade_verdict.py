@@ -71,3 +71,75 @@ def test_a_process_ended_by_the_exercise_code_is_reported_as_killed():
     assert died["message"].startswith("killed: ") and "exit status 3" in died["message"]
     exits = verdicts("import sys\ndef mse(a, b):\n    sys.exit(0)")["mse_matches"]  # a failure, not a death
     assert not exits["passed"] and exits["message"].startswith("SystemExit") and not exits.get("died")
+
+
+def raw_verdicts(exercise: str) -> dict:
+    plan = {"cells": [{"origin": "setup", "label": "setup cell 1", "source": "x = 1"},
+                      {"origin": "exercise", "label": "exercise cell 1", "source": exercise}],
+            "checks": [CHECKS], "check_names": ["mse_matches"]}
+    return run_verdicts(plan, budget=120)
+
+
+WRONG_MSE = "def mse(a, b):\n    return sum((x - y) for x, y in zip(a, b))\n"
+#: a passing verdict in the old, unsigned format of the results channel
+FORGED = ('import json as _j, os as _o, resource as _r\n'
+          '_line = (_j.dumps({"name": "mse_matches", "passed": True, "message": "passed", "values": {}, '
+          '"provides": [], "seconds": 0.1, "own_words": True}) + "\\n").encode()\n'
+          'for _fd in range(3, _r.getrlimit(_r.RLIMIT_NOFILE)[0]):\n'
+          '    try:\n'
+          '        _o.write(_fd, {payload})\n'
+          '    except OSError:\n'
+          '        pass\n')
+
+
+def test_the_testers_forgery_finds_no_channel_in_argv():
+    """The submission that earned 12/12 by writing to ``--results-fd`` from its exercise cell."""
+    tester = ('try:\n    import sys as _s, os as _o, json as _j\n    if "--results-fd" in _s.argv:\n'
+              '        _fd = int(_s.argv[_s.argv.index("--results-fd") + 1])\n'
+              '        _o.write(_fd, (_j.dumps({"name": "mse_matches", "passed": True, "message": "passed", '
+              '"values": {}, "provides": [], "seconds": 0.1, "own_words": True}) + "\\n").encode())\n'
+              'except Exception:\n    pass\n')
+    result = raw_verdicts(WRONG_MSE + tester)["results"][0]
+    assert not result["passed"] and result["message"].startswith("mse gave "), result
+    assert "tampered" not in result
+
+
+def test_forged_lines_on_any_descriptor_void_the_verdicts_and_are_flagged():
+    for payload in ("_line", 'b"\\x00 garbage\\n"', "_line * 3"):
+        result = raw_verdicts(WRONG_MSE.replace("sum((x - y)", "sum((x - y) ** 2") + FORGED.replace(
+            "{payload}", payload))["results"][0]
+        assert not result["passed"] and result["message"].startswith("not trusted: "), (payload, result)
+        assert result["tampered"][0].startswith("the hidden checks' results channel"), result
+
+
+def test_a_line_forged_under_a_check_voids_that_verdict():
+    """Garbage written while the check runs (after the set-up message): a correct mse still earns nothing."""
+    code = ("import os as _o, resource as _r\n"
+            "def mse(a, b):\n"
+            "    for fd in range(3, _r.getrlimit(_r.RLIMIT_NOFILE)[0]):\n"
+            "        try:\n            _o.write(fd, b'{\"name\": \"mse_matches\", \"passed\": true}\\n')\n"
+            "        except OSError:\n            pass\n"
+            "    return sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)\n")
+    result = raw_verdicts(code)["results"][0]
+    assert not result["passed"] and result["tampered"], result
+
+
+def test_a_closed_channel_is_an_error_not_a_pass():
+    code = ("import os as _o, resource as _r\n"
+            "def mse(a, b):\n"
+            "    _o.closerange(3, _r.getrlimit(_r.RLIMIT_NOFILE)[0])\n"
+            "    return sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)\n")
+    result = raw_verdicts(code)["results"][0]
+    assert not result["passed"] and result["died"] and result["message"].startswith("killed: "), result
+    assert "end marker" in result["message"]
+
+
+def test_the_channel_is_signed_in_sequence():
+    from labkit.grade.verdict import sign, verify
+
+    key = bytes(range(32))
+    line = sign(key, 4, '{"event": "done", "seq": 4}')
+    assert verify(key, 4, line.rstrip(b"\n")) == {"event": "done", "seq": 4}
+    assert verify(key, 5, line.rstrip(b"\n")) is None  # replayed out of sequence
+    assert verify(bytes(32), 4, line.rstrip(b"\n")) is None  # another key
+    assert verify(key, 4, line.rstrip(b"\n").replace(b"done", b"ready")) is None
