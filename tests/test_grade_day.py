@@ -60,7 +60,13 @@ def test_manual_points_are_merged_without_running_anything(subs, tmp_path, capsy
     table = list(csv.DictReader(open(out / "manual.csv", encoding="utf-8")))
     assert sorted((r["student"], r["item"], r["points"]) for r in table) == [
         ("alice", "discussion", ""), ("bob", "discussion", ""), ("carol", "discussion", "")]
-    assert rows(out / "gradebook.csv")["alice"]["discussion"] == "0"
+    before = rows(out / "gradebook.csv")["alice"]
+    assert before["discussion"] == "" and before["provisional"].startswith("provisional: not graded yet: discussion")
+    lms = rows(out / "lms.csv")["alice"]["comment"]
+    assert "discussion" not in lms.split("provisional")[0] and "provisional: not graded yet: discussion" in lms, lms
+    assert "not graded yet" in (out / "gradebook.html").read_text()
+    page = (out / "feedback" / "alice.html").read_text()
+    assert "(provisional)</h2>" in page and "not graded yet" in page
     carol = {i["id"]: i for i in __import__("json").loads((out / "results" / "carol.json").read_text())["items"]}
     assert "is empty" in carol["discussion"]["message"]
     page = (out / "manual" / "discussion.html").read_text()
@@ -88,6 +94,8 @@ def test_manual_points_are_merged_without_running_anything(subs, tmp_path, capsy
     table = rows(out / "gradebook.csv")
     assert float(table["alice"]["discussion"]) == 3.5 and float(table["bob"]["discussion"]) == 1
     assert float(table["alice"]["total"]) == float(table["carol"]["total"]) + 3.5
+    assert table["alice"]["provisional"] == "" and table["carol"]["discussion"] == "" and table["carol"]["provisional"]
+    assert "(provisional)</h2>" not in (out / "feedback" / "alice.html").read_text()
     feedback = (out / "feedback" / "alice.html").read_text()
     assert "3.5 / 4 from the instructor: 清楚，但没有讨论噪声的大小" in feedback
     assert "carol" in (out / "manual.csv").read_text()  # her blank row is back, to be filled in

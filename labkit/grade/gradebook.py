@@ -2,8 +2,10 @@
 
 * ``gradebook.csv`` — one row per submission: ``student``, ``status``, the
   points of every rubric item (one column each, named by the item's id),
-  ``total``, ``wall_seconds`` and ``message`` (why the status is not
-  ``graded``).
+  ``total``, ``wall_seconds``, ``message`` (why the status is not
+  ``graded``), ``flags`` and ``provisional``. A manual item the instructor
+  has not graded yet is blank (not 0); the total then counts it as 0 and
+  ``provisional`` says so (``provisional: not graded yet: discussion ...``).
 * ``gradebook.html`` — the same table, self-contained: click a column
   header to sort by it (again to reverse); ``gradebook.html#sort=-total``
   opens it sorted. Each item cell shows pass/fail and its message on hover;
@@ -26,6 +28,7 @@ from urllib.parse import quote
 
 import nbformat
 
+from labkit.grade.result import pending_items, provisional_note
 from labkit.grade.rubric import Rubric
 from labkit.report.cells import CellFailure, CellMap
 
@@ -60,14 +63,16 @@ def write_csv(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path) -> 
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", *(["name", "class"] if roster else []), "status", *ids, "total", "wall_seconds",
-                         "message", "flags"])
+                         "message", "flags", "provisional"])
         for result in results:
             earned = {item["id"]: item["points"] for item in result.get("items", [])}
+            pending = set(pending_items(result))
             names = [_csv_safe(result.get("name", "")), _csv_safe(result.get("group", ""))] if roster else []
             writer.writerow([_csv_safe(result["student"]), *names, result["status"],
-                             *[_points(earned.get(i, 0.0)) for i in ids], _points(result.get("total", 0.0)),
+                             *["" if i in pending else _points(earned.get(i, 0.0)) for i in ids],
+                             _points(result.get("total", 0.0)),
                              f"{result.get('wall_seconds', 0.0):.1f}", _csv_safe(result.get("message", "")),
-                             _csv_safe("; ".join(result.get("flags", [])))])
+                             _csv_safe("; ".join(result.get("flags", []))), provisional_note(result)])
     return path
 
 
@@ -80,6 +85,7 @@ th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.pass { background: #e6f4e6; } td.fail { background: #fbe3e3; } td.flagged { background: #fff3cd; }
+td.pending { background: #eef2f8; color: #555; font-style: italic; }
 .status-graded { color: #1a7f37; } .status-error { color: #b35900; }
 .status-timeout, .status-memory, .status-killed, .status-invalid { color: #c62828; font-weight: bold; }
 .summary span { margin-right: 1.5em; }
@@ -170,12 +176,19 @@ def write_html(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path, *,
                  f'title="{esc(_STATUS_NOTE.get(result["status"], ""))}">{esc(result["status"])}</td>']
         for item in rubric.items:
             got = by_id.get(item.id)
+            if got and got.get("pending"):
+                cells.append(f'<td class="num pending" data-value="" data-passed="pending" '
+                             f'title="{esc(got["message"])}">not graded yet</td>')
+                continue
             points = got["points"] if got else 0.0
             verdict = "pass" if got and got["passed"] else "fail"
             message = got["message"] if got else "not scored"
             cells.append(f'<td class="num {verdict}" data-value="{points}" data-passed="{verdict}" '
                          f'title="{esc(message)}">{_points(points)} {"✓" if verdict == "pass" else "✗"}</td>')
-        cells += [f'<td class="num" data-value="{result.get("total", 0.0)}">{_points(result.get("total", 0.0))}</td>',
+        note = provisional_note(result)
+        cells += [f'<td class="num{" provisional" if note else ""}" data-value="{result.get("total", 0.0)}"'
+                  f'{f" title={chr(34)}{esc(note)}{chr(34)}" if note else ""}>{_points(result.get("total", 0.0))}'
+                  f'{" (provisional)" if note else ""}</td>',
                   f'<td class="num" data-value="{result.get("wall_seconds", 0.0)}">'
                   f'{result.get("wall_seconds", 0.0):.1f}</td>',
                   _message_cell(str(result.get("message", "")))]
@@ -213,7 +226,8 @@ Click a column header to sort.</p>
 
 def statistics(results: list[Any], rubric: Rubric) -> dict[str, Any]:
     """Totals' mean and median, each item's points (one per student), mean, median and pass rate, the status
-    counts, the items most students missed (missing students left out of the numbers, counted in the statuses)."""
+    counts, the items most students missed (missing students left out of the numbers, counted in the statuses;
+    manual items not graded yet left out of their item's numbers)."""
     import statistics as stats
 
     scored = [r for r in results if r["status"] not in ("missing",)]
@@ -221,6 +235,7 @@ def statistics(results: list[Any], rubric: Rubric) -> dict[str, Any]:
     items = []
     for item in rubric.items:
         got = [next((i for i in r.get("items", []) if i["id"] == item.id), None) for r in scored]
+        got = [g for g in got if not (g and g.get("pending"))]  # not graded yet: left out of the item's numbers
         points = [float(g["points"]) if g else 0.0 for g in got]
         passed = [bool(g and g["passed"]) for g in got]
         items.append({"id": item.id, "title": item.title, "max": item.points, "points": points,
@@ -316,10 +331,13 @@ def statistics_html(results: Iterable[dict[str, Any]], rubric: Rubric, out_dir: 
 def _summary_cell(result: dict[str, Any]) -> Any:
     esc = html.escape
     rows = "".join(
+        f"<tr class=\"pending\"><td>{esc(item['title'])}</td><td>— / {_points(item['max_points'])}</td>"
+        f"<td></td><td>not graded yet — {esc(item['message'])}</td></tr>" if item.get("pending") else
         f"<tr class=\"{'pass' if item['passed'] else 'fail'}\"><td>{esc(item['title'])}</td>"
         f"<td>{_points(item['points'])} / {_points(item['max_points'])}</td>"
         f"<td>{'✓' if item['passed'] else '✗'}</td><td>{esc(item['message'])}</td></tr>"
         for item in result.get("items", []))
+    provisional = provisional_note(result)
     status = result["status"]
     note = _STATUS_NOTE.get(status, "")
     message = f"<p><strong>{esc(result.get('message', ''))}</strong></p>" if result.get("message") else ""
@@ -333,7 +351,9 @@ def _summary_cell(result: dict[str, Any]) -> Any:
     link = ('<p><a href="#labkit-grade-failure">Go to the cell that failed</a></p>'
             if result.get("failure") else "")
     source = (f'<div class="labkit-grade labkit-nomath" id="labkit-grade">'
-              f"<h2>Grade: {_points(result.get('total', 0.0))} / {_points(result.get('max_total', 0.0))}</h2>"
+              f"<h2>Grade: {_points(result.get('total', 0.0))} / {_points(result.get('max_total', 0.0))}"
+              f"{' (provisional)' if provisional else ''}</h2>"
+              f"{f'<p>{esc(provisional.capitalize())}.</p>' if provisional else ''}"
               f"<p>Status: <strong>{esc(status)}</strong> — {esc(note)}</p>{message}{link}"
               f"<table><thead><tr><th>Item</th><th>Points</th><th></th><th>Result</th></tr></thead>"
               f"<tbody>{rows}</tbody></table></div>")

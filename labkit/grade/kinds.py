@@ -177,7 +177,8 @@ class FiguresKind(Kind):
 class ManualKind(Kind):
     """``manual: NAME``: the student's analysis in the cells tagged ``analysis:NAME``, graded by hand.
 
-    Scored 0 (with the answer's length as its value) until the instructor's
+    Marked ``pending`` (not graded yet: blank in the gradebook, its 0 making the
+    total provisional; the answer's length as its value) until the instructor's
     points in ``manual.csv`` are merged (:mod:`labkit.grade.manual`); it may
     earn part of its points.
     """
@@ -194,8 +195,10 @@ class ManualKind(Kind):
 
         text, _ = analysis(ctx.evidence.notebook, item.target)
         if not text:
-            return False, f"the analysis cell (analysis:{item.target}) is empty; awaiting the instructor's points", 0
-        return False, f"answered ({len(text)} characters); awaiting the instructor's points (manual.csv)", len(text)
+            return (False, f"the analysis cell (analysis:{item.target}) is empty; not graded yet: awaiting the "
+                           "instructor's points", 0)
+        return (False, f"answered ({len(text)} characters); not graded yet: awaiting the instructor's points "
+                       "(manual.csv)", len(text))
 
 
 #: Every kind, by the key that selects it.

@@ -131,13 +131,15 @@ def merge(result: Any, rubric: Any, entries: dict[tuple[str, str], tuple[float |
             continue
         points, comment = entries.get((result.student, item.id), (None, ""))
         text = "" if entry.get("value") else f"the analysis cell (analysis:{item.target}) is empty; "
-        if points is None:
-            new = (0.0, False, f"{text}awaiting the instructor's points (manual.csv)")
+        if points is None:  # not graded yet: shown blank, kept out of "not earned", the total provisional
+            new = (0.0, False, f"{text}not graded yet: awaiting the instructor's points (manual.csv)", True)
         else:
             new = (float(points), points >= item.points,
-                   f"{text}{points:g} / {item.points:g} from the instructor" + (f": {comment}" if comment else ""))
-        if (entry["points"], entry["passed"], entry["message"], entry.get("comment", "")) != (*new, comment):
-            entry["points"], entry["passed"], entry["message"] = new
+                   f"{text}{points:g} / {item.points:g} from the instructor" + (f": {comment}" if comment else ""),
+                   False)
+        old = (entry["points"], entry["passed"], entry["message"], bool(entry.get("pending")), entry.get("comment", ""))
+        if old != (*new, comment):
+            entry["points"], entry["passed"], entry["message"], entry["pending"] = new
             entry["comment"] = comment  # the instructor's words, exported to lms.csv
             changed = True
     total = round(sum(entry["points"] for entry in result.items), 4)

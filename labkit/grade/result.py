@@ -81,3 +81,15 @@ class GradeResult:
     def get(self, key: str, default: Any = None) -> Any:
         value = getattr(self, key, default)
         return default if value is None else value
+
+
+def pending_items(result: Any) -> list[str]:
+    """The ids of ``result``'s manual items that await the instructor's points (``pending``): until they are
+    entered the total counts them as 0 and is provisional."""
+    return [item["id"] for item in result.get("items", []) or [] if item.get("pending")]
+
+
+def provisional_note(result: Any) -> str:
+    """``"provisional: not graded yet: ID, ..."`` (counted as 0 until graded), or ``""`` when every item is scored."""
+    pending = pending_items(result)
+    return f"provisional: not graded yet: {', '.join(pending)} (counted as 0 until graded)" if pending else ""

@@ -37,7 +37,7 @@ from typing import Any, Callable
 from labkit.grade import skip_slow_imports
 from labkit.grade.execute import Outcome, Task, build_result, fingerprint, grade_submission
 from labkit.grade.manual import ManualError, merge, read_entries, write_entries, write_pages
-from labkit.grade.result import GradeResult
+from labkit.grade.result import GradeResult, provisional_note
 from labkit.grade.gradebook import write_csv, write_html
 from labkit.grade.rubric import Rubric
 from labkit.grade.sandbox import SandboxSettings, SandboxUnavailable, probe
@@ -311,14 +311,17 @@ def apply_roster(results: list[GradeResult], roster: list[dict[str, str]], rubri
 
 
 def write_lms(results: list[GradeResult], path: Path) -> Path:
-    """``lms.csv``: student id, total, comment — the shape a learning management system's grade import takes."""
+    """``lms.csv``: student id, total, comment — the shape a learning management system's grade import takes.
+
+    A manual item not graded yet is not "not earned": the comment says the total is provisional instead."""
     import csv
 
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student_id", "total", "comment"])
         for result in sorted(results, key=lambda r: r.student):
-            failed = [item["id"] for item in result.items if not item.get("passed") and not item.get("points")]
+            failed = [item["id"] for item in result.items
+                      if not item.get("passed") and not item.get("points") and not item.get("pending")]
             partly = [f"{item['id']} {item['points']:g}/{item.get('max_points', 0):g}" for item in result.items
                       if not item.get("passed") and item.get("points")]
             comment = result.status if result.status != "graded" else "graded"
@@ -328,6 +331,8 @@ def write_lms(results: list[GradeResult], path: Path) -> Path:
                 comment += f"; not earned: {', '.join(failed)}"
             if partly and result.status in ("graded", "error"):
                 comment += f"; partly earned: {', '.join(partly)}"
+            if provisional_note(result):  # manual items not graded yet: the total counts them as 0
+                comment += f"; {provisional_note(result)}"
             for item in result.items:  # the instructor's comments on manual items
                 if item.get("comment"):
                     comment += f"; {item['id']}: {item['comment']}"
@@ -561,7 +566,8 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
         results[student] = result
         summary.graded.append(student)
         detail = f" — {result['message']}" if result.get("message") else ""
-        say(f"{student}: {result['status']} {result.get('total', 0):g}/{rubric.max_points:g} "
+        provisional = " (provisional: manual items not graded yet)" if provisional_note(result) else ""
+        say(f"{student}: {result['status']} {result.get('total', 0):g}/{rubric.max_points:g}{provisional} "
             f"in {result.get('wall_seconds', 0):.1f} s{detail}")
 
     if tasks:

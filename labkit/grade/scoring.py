@@ -36,6 +36,9 @@ class ItemResult:
     passed: bool
     message: str
     value: Any = None
+    #: a manual item the instructor has not given points yet: shown blank ("not graded yet"), not "not earned";
+    #: its 0 points make the total provisional (:func:`labkit.grade.result.pending_items`)
+    pending: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +82,7 @@ def score(rubric: Rubric, profile: str | None, evidence: Evidence) -> list[ItemR
             message = f"not scored: {evidence.status}" + (f" ({evidence.reason})" if evidence.reason else "")
         else:
             passed, message, value = KINDS[item.kind].score(item, context)
+        pending = item.kind == "manual" and evidence.status in SCORED_STATUSES
         results.append(ItemResult(item.id, item.title, item.points if passed else 0.0, item.points, passed,
-                                  message, value))
+                                  message, value, pending))
     return results
