@@ -7,7 +7,8 @@ Exit codes of ``labkit report`` (also in README.md):
 * 2 — bad invocation: unknown lab, unknown parameter, wrong type or choice; nothing was run or written;
 * 3 — the notebook ran, but the PDF could not be made (e.g. Chromium is missing); the HTML is written;
 * 70 — labkit itself failed (a bug; ``LABKIT_DEBUG=1`` shows the traceback); nothing was moved into the folder;
-* 130 — interrupted (Ctrl-C); the output folder is as it was before the run.
+* 130 — interrupted (Ctrl-C); the output folder is as it was before the run;
+* 143 — terminated (SIGTERM, e.g. ``timeout``); cleaned up as after Ctrl-C.
 
 Exit codes of ``labkit grade``:
 
@@ -19,18 +20,21 @@ Exit codes of ``labkit grade``:
 * 4 — no sandbox can be made on this machine (the message says why and how to fix it); nothing was
   graded. ``--unsafe`` grades without isolation (trusted submissions only).
 
-Exit codes of ``labkit release``: 0 — the student version is written; 2 — unknown lab, or solution
-markers that do not pair up; nothing was written.
+Exit codes of ``labkit release``: 0 — the student version is written; 2 — unknown lab, solution
+markers that do not pair up, or a file it would replace already exists (``--force`` replaces it);
+nothing was written.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 EXIT_OK, EXIT_CELL_FAILED, EXIT_USAGE, EXIT_NO_PDF = 0, 1, 2, 3
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports it
+EXIT_TERMINATED = 143  # SIGTERM, as a shell reports it
 EXIT_INTERNAL = 70  # labkit itself failed (a bug)
 EXIT_GRADER_FAILED, EXIT_NO_SANDBOX = 1, 4
 
@@ -40,9 +44,24 @@ def _err(message: str) -> None:
 
 
 def _overrides(pairs: list[list[str]], profile: str | None, text: str | None = None) -> dict[str, str]:
-    overrides = {**parse_assignments(text or ""), **{name: value for name, value in pairs or []}}
+    """The parameters given by ``--params``/``P=`` (``text``), ``-p NAME VALUE`` and ``--profile``.
+
+    Raises ValueError when one parameter is given twice with different values, wherever each came
+    from (two ``-p``, two ``NAME=`` in ``P``, ``-p profile`` and ``--profile``): which one was meant
+    is not for labkit to guess.
+    """
+    given = parse_assignment_list(text or "") + [(name, value) for name, value in pairs or []]
     if profile is not None:
-        overrides["profile"] = profile
+        given.append(("profile", profile))
+    return _once(given)
+
+
+def _once(given: list[tuple[str, str]]) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for name, value in given:
+        if name in overrides and overrides[name].strip() != value.strip():
+            raise ValueError(f"parameter {name} given twice ({overrides[name]} and {value}): give it once")
+        overrides[name] = value
     return overrides
 
 
@@ -51,26 +70,53 @@ def parse_assignments(text: str) -> dict[str, str]:
 
     ``"epochs=5 lr=0.01"``, ``"lr 0.01"`` (a space for ``=``) and values with
     spaces (``"widths={'a': 1, 'b': 2} lr=0.1"``: a value runs to the next
-    ``NAME=``) all work. Raises ValueError naming what cannot be read.
+    ``NAME=``) all work. Raises ValueError naming what cannot be read, or a
+    parameter given twice with different values (``"lang=zh lang=en"``).
     """
+    return _once(parse_assignment_list(text))
+
+
+def parse_assignment_list(text: str) -> list[tuple[str, str]]:
+    """:func:`parse_assignments`'s pairs in the order written, repeats kept."""
     import re
 
     text = text.strip()
     if not text:
-        return {}
+        return []
     starts = list(re.finditer(r"(?:^|(?<=\s))([A-Za-z_][A-Za-z0-9_]*)\s*=(?!=)", text))
-    pairs: dict[str, str] = {}
     head = text[:starts[0].start()] if starts else text
     words = head.split()
     if len(words) % 2:
         raise ValueError(f"cannot read {head.strip()!r} in the parameters: write NAME=VALUE (e.g. P=\"epochs=5 lr=0.01\")")
-    pairs.update(zip(words[::2], words[1::2]))
+    pairs = list(zip(words[::2], words[1::2]))
     for match, following in zip(starts, starts[1:] + [None]):
         value = text[match.end():following.start() if following else len(text)].strip()
         if not value:
             raise ValueError(f"parameter {match.group(1)!r} has no value: write {match.group(1)}=VALUE")
-        pairs[match.group(1)] = value
+        pairs.append((match.group(1), value))
     return pairs
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """Within the block, SIGTERM raises :class:`Terminated`, so the run cleans up as after Ctrl-C."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    from labkit.report.kernel import Terminated
+
+    def terminated(number, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -110,15 +156,22 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not args.quiet or line.startswith("note:"):
             print(f"labkit: {line}", file=sys.stderr, flush=True)
 
-    if not args.quiet:
-        print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
+    def announce() -> None:  # only once the run is sure to start (a refused run prints its one error line)
+        if not args.quiet:
+            print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
+
     try:
-        result = report.render(notebook, out_dir, overrides, name=name, cell_timeout=args.cell_timeout,
-                               kernel_name=args.kernel, log=say, lang=args.lang, progress=None if args.quiet else sys.stderr,
-                               student=student, print_options=print_options, docx=not args.no_docx)
+        with _terminate_as_interrupt():
+            result = report.render(notebook, out_dir, overrides, name=name, cell_timeout=args.cell_timeout,
+                                   kernel_name=args.kernel, log=say, lang=args.lang,
+                                   progress=None if args.quiet else sys.stderr, student=student,
+                                   print_options=print_options, docx=not args.no_docx, on_start=announce)
     except (ParameterError, ReportInputError, BadNotebook, KernelChoiceError) as exc:
         _err(str(exc))
         return EXIT_USAGE
+    except report.Terminated:
+        _err(f"terminated (SIGTERM); {out_dir}/ is as it was before this run")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         _err(f"interrupted; {out_dir}/ is as it was before this run")
         return EXIT_INTERRUPTED
@@ -201,14 +254,16 @@ def cmd_release(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         if args.all:
-            kit = release_kit({name: resolve_notebook(name)[1] for name in lab_names()}, Path(args.out))
+            kit = release_kit({name: resolve_notebook(name)[1] for name in lab_names()}, Path(args.out),
+                              force=args.force)
             for released in kit.notebooks:
                 print(f"labkit: wrote {released.path}: {released.stubs} exercise(s) replaced by a stub, "
                       f"{released.hidden_removed} hidden-check cell(s) removed")
-            print(f"labkit: the student kit is in {kit.path} (README.md, Makefile, requirements.txt, {kit.wheel.name})")
+            print(f"labkit: the student kit is in {kit.path} (README.md, Makefile, requirements.txt, "
+                  f"{kit.wheel.relative_to(kit.path)})")
             return EXIT_OK
         name, notebook = resolve_notebook(args.lab)
-        released = release(notebook, Path(args.out), name=name)
+        released = release(notebook, Path(args.out), name=name, force=args.force)
     except (UnknownLab, ReleaseError, ValueError, OSError) as exc:
         _err(str(exc))
         return EXIT_USAGE
@@ -338,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "requirements.txt and the labkit wheel")
     rel.add_argument("--out", metavar="DIR", default="reports/release",
                      help="write DIR/<lab>.ipynb, or the kit into DIR (default: reports/release/)")
+    rel.add_argument("--force", action="store_true",
+                     help="replace files already in --out (by default release refuses, naming the first one, "
+                          "and writes nothing: it may be a student's filled-in notebook)")
     rel.set_defaults(func=cmd_release)
 
     sim = sub.add_parser("similarity", help="the most similar pairs of submissions (exercise code and analysis)",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import nbformat
@@ -159,7 +160,17 @@ def test_the_student_kit_has_every_lab_and_nothing_of_the_solutions(tmp_path, ca
     from labkit.report.labs import lab_names, resolve_notebook
 
     kit = tmp_path / "kit"
+    kit.mkdir()
+    (kit / "README.md").write_text("my own notes\n", encoding="utf-8")  # a file the kit would replace
+    capsys.readouterr()
+    assert main(["release", "--all", "--out", str(kit)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(kit / "README.md") in err and "--force" in err, err
+    assert sorted(p.name for p in kit.iterdir()) == ["README.md"]  # checked before anything was written
+    assert (kit / "README.md").read_text(encoding="utf-8") == "my own notes\n"
+    (kit / "README.md").unlink()
     assert main(["release", "--all", "--out", str(kit)]) == 0
+    assert re.search(r"wheels/labkit-\S+\.whl", capsys.readouterr().out)  # where the wheel is, not only its name
     labs = lab_names()
     assert sorted(p.stem for p in (kit / "notebooks").glob("*.ipynb")) == sorted(labs)
     for name in ("README.md", "Makefile", "requirements.txt"):
@@ -196,6 +207,22 @@ def test_the_student_kit_has_every_lab_and_nothing_of_the_solutions(tmp_path, ca
         nb = nbformat.read(kit / "notebooks" / f"{lab}.ipynb", as_version=4)
         assert 'raise NotImplementedError("exercise: ' in "\n".join(c.source for c in nb.cells), lab
         assert not [c for c in nb.cells if "hidden-check" in c.metadata.get("tags", [])]
+
+
+def test_release_never_replaces_a_file_without_force(tmp_path, capsys):
+    """A student's filled-in notebook in --out is kept: exit 2 naming it, unless --force."""
+    out = tmp_path / "notebooks"
+    out.mkdir()
+    filled = out / "toy.ipynb"
+    filled.write_text('{"my": "work"}', encoding="utf-8")
+    assert main(["release", str(TOY), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(filled) in err and "--force" in err, err
+    assert filled.read_text(encoding="utf-8") == '{"my": "work"}'
+    with pytest.raises(ReleaseError, match="already exists"):
+        release(TOY, out)
+    assert main(["release", str(TOY), "--out", str(out), "--force"]) == 0
+    assert STUB in "\n".join(c.source for c in nbformat.read(filled, as_version=4).cells)
 
 
 def test_the_student_kits_make_report_passes_the_report_options(tmp_path):

@@ -145,13 +145,26 @@ def check_out_dir(out_dir: Path | str) -> Path:
     return out_dir
 
 
-def release(notebook: Path | str, out_dir: Path | str, *, name: str | None = None) -> Released:
+def check_targets(paths: list[Path], force: bool) -> None:
+    """:class:`ReleaseError` naming the first of ``paths`` that exists (a file release would replace: a student's
+    filled-in notebook, their README, ...), unless ``force``; called before anything is written."""
+    if force:
+        return
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            raise ReleaseError(f"{path} already exists and release would replace it; move it away, choose another "
+                               "--out, or add --force to overwrite")
+
+
+def release(notebook: Path | str, out_dir: Path | str, *, name: str | None = None, force: bool = False) -> Released:
     """Write the student version of ``notebook`` to ``out_dir/<name>.ipynb``.
 
     Raises :class:`ReleaseError` (before writing anything) when the markers
     do not pair up, when the notebook has no exercise (its student version
-    would be the solution) or ``out_dir`` is a file or not writable, and
-    ``ValueError`` when the output would overwrite the solution notebook.
+    would be the solution), when ``out_dir`` is a file or not writable, or
+    when ``out_dir/<name>.ipynb`` exists (unless ``force``: it may be a
+    student's filled-in notebook), and ``ValueError`` when the output would
+    overwrite the solution notebook.
     """
     notebook = Path(notebook).resolve()
     out_dir = check_out_dir(out_dir)
@@ -163,6 +176,7 @@ def release(notebook: Path | str, out_dir: Path | str, *, name: str | None = Non
     path = out_dir / f"{name or notebook.stem}.ipynb"
     if path == notebook:
         raise ValueError(f"the student version would overwrite the solution {notebook}: choose another --out")
+    check_targets([path], force)
     out_dir.mkdir(parents=True, exist_ok=True)
     nbformat.write(released, path)
     return Released(path=path, stubs=stubs, hidden_removed=hidden)
@@ -316,7 +330,7 @@ def build_wheel(out_dir: Path) -> Path:
     return wheels[-1]
 
 
-def release_kit(notebooks: dict[str, Path], out_dir: Path | str) -> Kit:
+def release_kit(notebooks: dict[str, Path], out_dir: Path | str, *, force: bool = False) -> Kit:
     """Write the student kit for the labs ``notebooks`` (name -> solution notebook) into ``out_dir``.
 
     ``notebooks/<lab>.ipynb`` (each lab's student version), ``README.md``
@@ -324,7 +338,9 @@ def release_kit(notebooks: dict[str, Path], out_dir: Path | str) -> Kit:
     ``Makefile`` (``setup``, ``report``, ``handin``), ``requirements.txt`` and
     ``wheels/labkit-*.whl``. Nothing of the hidden checks, the solutions or
     the rubrics. Every lab is checked first (markers pair up, at least one
-    exercise): on any problem, :class:`ReleaseError` and nothing is written.
+    exercise), and every file the kit would write (a labkit wheel already in
+    ``wheels/`` included) must not exist unless ``force``: on any problem,
+    :class:`ReleaseError` naming it, and nothing is written.
     """
     out_dir = check_out_dir(out_dir)
     prepared = {}
@@ -334,7 +350,11 @@ def release_kit(notebooks: dict[str, Path], out_dir: Path | str) -> Kit:
             raise ReleaseError(f"lab {lab} has no exercise (no '{BEGIN}' region) in {notebook}: its student version "
                                "would be the solution; mark its exercises first, or release the other labs by name")
         prepared[lab] = notebook
-    written = [release(notebook, out_dir / "notebooks", name=lab) for lab, notebook in prepared.items()]
+    targets = [out_dir / "notebooks" / f"{lab}.ipynb" for lab in prepared]
+    targets += [out_dir / name for name in ("README.md", "Makefile", "requirements.txt")]
+    targets += sorted((out_dir / "wheels").glob("labkit-*.whl"))
+    check_targets(targets, force)
+    written = [release(notebook, out_dir / "notebooks", name=lab, force=force) for lab, notebook in prepared.items()]
     wheel = build_wheel(out_dir / "wheels")
     repo = Path(__file__).resolve().parents[2]
     requirements = [line for line in (repo / "requirements.txt").read_text(encoding="utf-8").splitlines()
