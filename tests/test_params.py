@@ -158,3 +158,32 @@ def test_labkit_report_refuses_bad_parameters_before_anything_runs(tmp_path):
     assert "parameter 'experiments'" in done.stderr and "Valid choices: 'ae', 'vae', 'gan'" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
     assert not out.exists()
+
+
+def test_ints_seeds_and_devices_are_checked_as_torch_takes_them():
+    """Every int fits int64, a seed is what torch.manual_seed takes, a device is a known spelling."""
+    spec = parse_parameters_source('seed: int = 0\ndata_seed: int = 1\nseeds: list[int] = [0]\n'
+                                   'device: str = "auto"\nteacher_device = "cpu"\nwidth: int = 8\n'
+                                   'sizes: list[int] = [1]\nname: str = "tpu"\n', "lab.ipynb")
+    ok = {"seed": "9223372036854775807", "data_seed": "0", "seeds": "1,2", "device": "cuda:1",
+          "teacher_device": "mps", "width": "-9223372036854775808", "name": "tpu"}
+    assert spec.validate(ok)["device"] == "cuda:1" and spec.validate(ok)["seed"] == 2**63 - 1
+    for device in ("auto", "cpu", "cuda", "cuda:0", "mps"):
+        assert spec.validate({"device": device}) == {"device": device}
+    refused = {
+        ("seed", "99999999999999999999"): "the seed must be from 0 to 9223372036854775807 (what torch.manual_seed takes)",
+        ("seed", "-1"): "the seed must be from 0",
+        ("data_seed", "-5"): "the seed must be from 0",
+        ("seeds", "[1, -2]"): "got -2",
+        ("width", "9223372036854775808"): "must be a 64-bit integer, from -9223372036854775808 to 9223372036854775807",
+        ("sizes", "[1, 1e30]"): "must be a 64-bit integer",
+        ("device", "tpu"): "'tpu' is not a device; choose one of: auto, cpu, cuda, mps or cuda:N",
+        ("device", "cuda:x"): "is not a device",
+        ("device", "GPU"): "is not a device",
+        ("teacher_device", "cuda:"): "is not a device",
+    }
+    for (name, value), fragment in refused.items():
+        with pytest.raises(ParameterError) as caught:
+            spec.validate({name: value})
+        message = str(caught.value)
+        assert fragment in message and f"parameter {name!r}" in message and "\n" not in message, message

@@ -147,6 +147,10 @@ def test_runaway_output_is_capped_with_a_marker(tmp_path):
     assert result.ipynb.stat().st_size < 1_000_000
     text = outputs_text(result)
     assert "output truncated" in text and "SMALL-AFTER" in text
+    # the head of the runaway output is kept, whole lines up to the limit, then the marker
+    head = text[:text.index("[labkit: output truncated")]
+    lines = head.splitlines()
+    assert set(lines) == {"x" * 99} and 200_000 - 100 < len(head) <= 200_000
 
 
 @pipeline
@@ -202,6 +206,55 @@ def test_bad_input_is_exit_2_with_one_line(tmp_path, capsys):
         assert len(err.strip().splitlines()) == 1 and err.startswith("labkit: "), (what, err)
     assert afile.read_text() == "hi"
     assert not any((tmp_path / f"o{i}").exists() for i in range(1, 7))
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["-p", "device", "tpu"], "parameter 'device' (device: str = 'auto'): 'tpu' is not a device; choose one of: "
+                              "auto, cpu, cuda, mps or cuda:N"),
+    (["-p", "device", "cuda:x"], "'cuda:x' is not a device"),
+    (["-p", "seed", "99999999999999999999"], "the seed must be from 0 to 9223372036854775807"),
+    (["-p", "seed", "-3"], "the seed must be from 0 to 9223372036854775807"),
+    (["-p", "batch_size", "1e30"], "must be a 64-bit integer"),
+    (["-p", "epochs", "0", "-p", "epochs", "2"], "parameter epochs given twice (0 and 2): give it once"),
+    (["--params", "lang=zh lang=en"], "parameter lang given twice (zh and en): give it once"),
+    (["--params", "epochs=3", "-p", "epochs", "4"], "parameter epochs given twice (3 and 4)"),
+    (["-p", "profile", "quick"], "parameter profile given twice (quick and smoke)"),
+])
+def test_a_lab_parameter_is_checked_before_anything_runs(args, fragment, tmp_path, capsys, monkeypatch):
+    """The tester's cases on the real mlp notebook: exit 2, one line naming the parameter; no kernel."""
+    monkeypatch.setattr(report, "render", lambda *a, **k: pytest.fail("the report ran"))
+    code, err = _cli(["mlp", "--profile", "smoke", "--out", tmp_path / "out", *args], capsys)
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_refused_run_says_only_its_error(tmp_path, capsys):
+    """A busy folder or one that cannot be made: the error line only, no "running" announced first."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / report.LOCK_NAME, "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code = cli.main(["report", str(FIXTURES / "ok.ipynb"), "--out", str(out)])
+    captured = capsys.readouterr()
+    assert code == 2 and "another `labkit report`" in captured.err
+    assert (captured.out + captured.err).strip().splitlines() == captured.err.strip().splitlines()
+    assert len(captured.err.strip().splitlines()) == 1, captured
+    code = cli.main(["report", str(FIXTURES / "ok.ipynb"), "--out", "/proc/labkit-x"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == "" and len(captured.err.strip().splitlines()) == 1, captured
+
+
+def test_a_stale_staging_folder_is_removed_by_the_next_run(tmp_path):
+    """A run killed outright (SIGKILL) leaves its staging folder; the next run to take the lock removes it."""
+    out = tmp_path / "out"
+    stale = out / f"{report.PARTIAL_PREFIX}dead1"
+    stale.mkdir(parents=True)
+    (stale / "mlp.html").write_text("half")
+    (out / "mlp.html").write_text("previous")
+    (out / report.LOCK_NAME).write_text("999999\n")  # the dead run's lock file, no longer locked
+    with report._output_folder(out) as staging:
+        assert not stale.exists() and staging.is_dir()
+    assert sorted(p.name for p in out.iterdir()) == ["mlp.html"] and (out / "mlp.html").read_text() == "previous"
 
 
 @pytest.mark.parametrize("argv, command", [
@@ -315,6 +368,11 @@ def test_make_p_string_parsing():
         parse("lr")
     with pytest.raises(ValueError, match="has no value"):
         parse("lr=")
+    with pytest.raises(ValueError, match=r"parameter lang given twice \(zh and en\): give it once"):
+        parse("lang=zh lang=en")
+    with pytest.raises(ValueError, match="given twice"):
+        parse("lr 0.1 lr=0.2")
+    assert parse("lr=0.1 lr=0.1") == {"lr": "0.1"}  # the same value twice is not ambiguous
 
 
 def test_make_report_passes_p_as_one_string():
@@ -353,6 +411,65 @@ def test_ctrl_c_leaves_the_previous_report_as_it_was(tmp_path):
     assert "Traceback" not in rest and "interrupted" in rest
     assert {p.name: p.read_text() for p in out.iterdir() if not p.name.startswith(".")} == previous
     assert not any(p.name.startswith(".labkit-partial") for p in out.iterdir())
+
+
+FAKE_CHROMIUM = """#!/bin/sh
+# Chromium as seen from labkit: a helper process keeps writing into the profile folder, ignoring INT and TERM
+for a; do case $a in --user-data-dir=*) profile=${a#--user-data-dir=};; esac; done
+mkdir -p "$profile/Default"
+( trap '' INT TERM; while :; do : > "$profile/Default/f$(date +%N)"; sleep 0.01; done ) &
+echo $! > "$(dirname "$0")/helper.pid"
+sleep 60
+"""
+
+
+@pipeline
+@pytest.mark.parametrize("signum, code, said", [(signal.SIGINT, cli.EXIT_INTERRUPTED, "interrupted"),
+                                                (signal.SIGTERM, cli.EXIT_TERMINATED, "terminated (SIGTERM)")])
+def test_a_signal_while_printing_kills_chromium_and_removes_its_profile(tmp_path, signum, code, said):
+    """Ctrl-C (or `timeout`'s TERM) to the whole process group while Chromium prints: exit 130 (143),
+    Chromium and its helpers killed, its temporary profile removed, the previous report untouched."""
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    out.mkdir()
+    tmp.mkdir()
+    previous = {name: f"previous {name}" for name in ("ok.ipynb", "ok.html", "ok.pdf", "metrics.json")}
+    for name, text in previous.items():
+        (out / name).write_text(text)
+    chrome = tmp_path / "bin" / "chromium"
+    chrome.parent.mkdir()
+    chrome.write_text(FAKE_CHROMIUM)
+    chrome.chmod(0o755)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", report.CHROMIUM_ENV: str(chrome), "TMPDIR": str(tmp)}
+    process = subprocess.Popen([sys.executable, "-m", "labkit.cli", "report", str(FIXTURES / "ok.ipynb"),
+                                "--out", str(out), "--no-docx"], stderr=subprocess.PIPE, text=True, env=env,
+                               start_new_session=True)  # its own group, as a terminal's foreground job
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if "labkit: printing" in line:
+            break
+    deadline = time.monotonic() + 30
+    while not (chrome.parent / "helper.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.killpg(process.pid, signum)  # as the terminal (Ctrl-C) or `timeout` sends it
+    rest = process.stderr.read()
+    assert process.wait(timeout=60) == code, "".join(seen) + rest
+    assert "Traceback" not in rest and said in rest and "internal error" not in rest, rest
+    assert {p.name: p.read_text() for p in out.iterdir() if not p.name.startswith(".")} == previous
+    assert not any(p.name.startswith(".labkit") for p in out.iterdir())
+    assert not [p.name for p in tmp.iterdir() if p.name.startswith("labkit-chromium-")]
+    helper = int((chrome.parent / "helper.pid").read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(helper, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(helper, signal.SIGKILL)
+        pytest.fail("Chromium's helper outlived the run")
 
 
 # --------------------------------------------------------------------------- the cell model

@@ -44,6 +44,10 @@ TOTAL_LIMIT_FACTOR = 5
 
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``) during a report: the run cleans up as after Ctrl-C."""
+
+
 def truncated_text(kind: str, limit: str, lang: str = "en") -> str:
     """The marker left where output was dropped (i18n ``report.truncated``), in the report's language.
 
@@ -263,6 +267,12 @@ def _client_class():
                 self._used[cell_index] = used + size
                 if used + size > limit:
                     shown = f"{(limit or self.output_limit * TOTAL_LIMIT_FACTOR) / 1e6:g} MB"
+                    head = _head_text(content.get("text", ""), limit - used) if msg_type == "stream" else ""
+                    if head:  # the part of the text that fits, cut at a line's end where there is one
+                        msg = {**msg, "content": {**content, "text": head}}
+                        if self.on_stream is not None:
+                            self.on_stream(head, content.get("name", "stdout"))
+                        super().output(outs, msg, display_id, cell_index)
                     outs.append(_truncated_output(truncated_text("cell" if limit else "total", shown, self.lang)))
                     self._used[cell_index] = limit + 1
                     return None
@@ -286,6 +296,21 @@ def _is_ipykernel(kernel_name: str) -> bool:
     return any("ipykernel" in str(arg) for arg in argv)
 
 
+def _head_text(text: str, room: int) -> str:
+    """The first ``room`` characters of ``text`` at most, ending at a line's end when one is in them.
+
+    A line longer than ``room`` is cut where the room ends (and ended with a newline), so the head
+    is never empty while there is room; "" when ``room`` <= 0.
+    """
+    if room <= 0:
+        return ""
+    head = text[:room]
+    end = head.rfind("\n")
+    if end >= 0:
+        return head[:end + 1]
+    return head + "\n"
+
+
 def _truncated_output(text: str) -> Any:
     import nbformat
 
@@ -302,7 +327,7 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
     Cells after a failure keep no outputs and no execution count. A cell
     tagged ``raises-exception`` may raise without stopping the run.
     ``cell_timeout`` (seconds, None: no limit) applies to each cell. Ctrl-C
-    (SIGINT) stops the kernel and raises :class:`KeyboardInterrupt`. The
+    (SIGINT) stops the kernel and raises :class:`KeyboardInterrupt`, SIGTERM :class:`Terminated`. The
     kernel's IPC sockets are made in ``ipc_dir`` (a short private folder).
     The widget state of the run is saved in ``nb.metadata.widgets`` (nbclient).
     Output past ``output_limit`` is replaced by a marker in ``lang`` (:func:`truncated_text`).
@@ -331,9 +356,10 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
         # Ctrl-C: cancel the run (nbclient would otherwise swallow or misreport it), then stop the kernel
         loop, task = asyncio.get_running_loop(), asyncio.current_task()
         watching = threading.current_thread() is threading.main_thread() and os.name == "posix"
+        previous = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
         if watching:
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, lambda: (interrupted.append(True), task.cancel()))
+            for signum in previous:
+                loop.add_signal_handler(signum, lambda n=signum: (interrupted.append(n), task.cancel()))
         try:
             return await run_cells()
         except asyncio.CancelledError:
@@ -341,9 +367,11 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
                 return None, None
             raise
         finally:  # nbclient shuts down only the kernels it made itself
-            if watching:
-                loop.remove_signal_handler(signal.SIGINT)
-                loop.remove_signal_handler(signal.SIGTERM)
+            if watching:  # asyncio would leave the defaults: the caller's handlers are put back
+                for signum, handler in previous.items():
+                    loop.remove_signal_handler(signum)
+                    if handler is not None:
+                        signal.signal(signum, handler)
             if client.kc is not None:
                 client.kc.stop_channels()
             if await _ensure(km.is_alive()):
@@ -388,7 +416,7 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
         if progress is not None:
             progress.finish()
     if interrupted:
-        raise KeyboardInterrupt
+        raise Terminated if interrupted[0] == signal.SIGTERM else KeyboardInterrupt
     failure, index = result
     if failure is not None and failure.kind == "dead_kernel":
         last = _last_log_line(ipc_dir / "kernel.log")

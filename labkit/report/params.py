@@ -27,7 +27,13 @@ The annotation gives the type:
   numbers when put on the item type), ``MinLen``/``MaxLen`` for lists
   (``MinLen(1)``: the grid may not be empty).
 
-A float is always finite (``-p lr 1e400`` is refused). Everything is checked
+A float is always finite (``-p lr 1e400`` is refused), and an int fits 64 bits
+(:data:`INT_RANGE`: what a ``torch.int64`` tensor holds). Two parameter names
+carry a meaning of their own, whatever the notebook's annotation: a ``seed``
+(or ``*_seed``, or each item of ``seeds``) is an integer that
+:func:`labkit.device.seed_everything` takes (:data:`labkit.device.SEED_RANGE`), and a string
+``device`` (or ``*_device``) is one of the spellings :func:`labkit.device.pick_device` knows
+(``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``). Everything is checked
 before any cell runs, so a typo fails fast with a message that lists what is
 valid. On the command line ``-p NAME none`` means None for an ``Optional``
 parameter, and the string ``"none"`` for a ``str`` or ``Literal`` parameter
@@ -58,6 +64,9 @@ class ParameterError(ValueError):
     """A parameter name, value or type that the notebook does not accept."""
 
 
+#: Every int parameter (and int item of a list) fits a 64-bit signed integer, as torch's int64 does.
+INT_RANGE = (-2**63, 2**63 - 1)
+
 _BOUNDS = {"Gt": (">", lambda v, b: v > b), "Ge": (">=", lambda v, b: v >= b),
            "Lt": ("<", lambda v, b: v < b), "Le": ("<=", lambda v, b: v <= b)}
 _LENGTHS = {"MinLen": (">=", lambda n, b: n >= b), "MaxLen": ("<=", lambda n, b: n <= b)}
@@ -71,7 +80,8 @@ class Kind:
     ``choices`` restrict the value (``Literal``); ``words`` are literal values
     accepted besides a value of ``type`` (``int | Literal["all"]``);
     ``bounds`` are ``(constraint, limit)`` pairs such as ``("Ge", 1)``
-    (``MinLen``/``MaxLen`` bound a list's length); ``item`` is a list's item kind.
+    (``MinLen``/``MaxLen`` bound a list's length); ``item`` is a list's item kind;
+    ``check`` is ``"seed"`` or ``"device"`` for the parameters whose name implies one (see the module's text).
     """
 
     type: str = "any"
@@ -80,6 +90,7 @@ class Kind:
     words: tuple = ()
     bounds: tuple = ()
     item: "Kind | None" = None
+    check: str = ""
 
 
 @dataclass(frozen=True)
@@ -291,7 +302,7 @@ def make_parameter(name: str, annotation: str | None, default: Any, *, help: str
             node = ast.parse(annotation, mode="eval").body
         except SyntaxError as exc:
             raise ParameterError(f"the annotation of parameter {name!r} in {where} is not valid: {annotation}") from exc
-    kind = parse_annotation(node, default)
+    kind = _meaning(name, parse_annotation(node, default))
     if default is None:
         kind = replace(kind, optional=True)
     return Parameter(name=name, default=default, kind=kind, help=help, annotation=annotation or "")
@@ -437,6 +448,9 @@ def _coerce_kind(kind: Kind, value: Any, where: str, short: str) -> Any:
         valid = ", ".join(repr(c) for c in kind.choices)
         raise ParameterError(f"{short}: {result!r} is not a valid choice. Valid choices: {valid}")
     _check_bounds(kind, result, where)
+    _check_meaning(kind, result, where)
+    if kind.type == "int":
+        _check_int_range(result, where)
     return result
 
 
@@ -447,3 +461,35 @@ def coerce(param: Parameter, value: Any) -> Any:
     raises :class:`ParameterError` naming the parameter and what is valid.
     """
     return _coerce_kind(param.kind, value, f"parameter {param.name!r} ({param.describe()})", f"parameter {param.name!r}")
+
+
+def _meaning(name: str, kind: Kind) -> Kind:
+    """``kind`` with the check its parameter's name implies: a seed (or seeds), a device."""
+    if name == "seeds" and kind.type == "list" and kind.item is not None:
+        return replace(kind, item=replace(kind.item, check="seed"))
+    if name == "seed" or name.endswith("_seed"):
+        return replace(kind, check="seed")
+    if name == "device" or name.endswith("_device"):
+        return replace(kind, check="device")
+    return kind
+
+
+def _check_meaning(kind: Kind, value: Any, where: str) -> None:
+    """The seed and device checks (:func:`_meaning`) on a coerced ``value``."""
+    if not kind.check or value is None:
+        return
+    from labkit.device import SEED_RANGE, device_spelling_error  # imports no torch
+
+    if kind.check == "seed" and isinstance(value, int) and not isinstance(value, bool) \
+            and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
+        raise ParameterError(f"{where}: the seed must be from {SEED_RANGE[0]} to {SEED_RANGE[1]} "
+                             f"(what torch.manual_seed takes), got {value}")
+    if kind.check == "device" and isinstance(value, str):
+        problem = device_spelling_error(value)
+        if problem is not None:
+            raise ParameterError(f"{where}: {problem}")
+
+
+def _check_int_range(value: Any, where: str) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise ParameterError(f"{where} must be a 64-bit integer, from {INT_RANGE[0]} to {INT_RANGE[1]}, got {value}")

@@ -34,10 +34,10 @@ import nbformat
 from labkit.report import document, provenance
 from labkit.i18n import LANGUAGES, check_language, t
 from labkit.report.cells import CellFailure
-from labkit.report.kernel import OUTPUT_LIMIT, Progress, choose_kernel, kernel_env, run_notebook
+from labkit.report.kernel import OUTPUT_LIMIT, Progress, Terminated, choose_kernel, kernel_env, run_notebook
 from labkit.plumbing import atomic_path, atomic_write
 from labkit.report.params import ParameterError, read_parameters
-from labkit.report.tools import make_file
+from labkit.report.tools import make_file, remove_tree
 from labkit.report.prepare import dumps, for_render, load_notebook, run_copy, stub_dialogs
 from labkit.records import DATASET_MIME, RUN_MIME, read_payloads, read_records
 
@@ -195,7 +195,8 @@ def _output_folder(out_dir: Path) -> Iterator[Path]:
         lock.truncate()
         lock.write(f"{os.getpid()}\n")
         lock.flush()
-        staging = Path(tempfile.mkdtemp(prefix=".labkit-partial-", dir=out_dir))
+        _remove_stale_partials(out_dir)
+        staging = Path(tempfile.mkdtemp(prefix=PARTIAL_PREFIX, dir=out_dir))
         try:
             yield staging
         finally:
@@ -205,6 +206,20 @@ def _output_folder(out_dir: Path) -> Iterator[Path]:
             (out_dir / LOCK_NAME).unlink()  # still held: a run waiting on it retries on a new file
         lock.close()  # releases the lock
         _remove_empty(created)
+
+
+PARTIAL_PREFIX = ".labkit-partial-"
+
+
+def _remove_stale_partials(out_dir: Path) -> None:
+    """Remove the staging folders a killed run left in ``out_dir`` (SIGKILL, power loss).
+
+    Called with the folder's lock held: every run stages only while it holds the lock, so any
+    staging folder found then belongs to a run that is gone.
+    """
+    for stale in out_dir.glob(f"{PARTIAL_PREFIX}*"):
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _remove_empty(folders: list[Path]) -> None:
@@ -217,23 +232,31 @@ def _remove_empty(folders: list[Path]) -> None:
 
 
 def _publish(staging: Path, out_dir: Path, names: list[str], stale: list[str]) -> None:
-    """Move the finished files into ``out_dir`` (Ctrl-C held back meanwhile); remove ``stale`` ones."""
+    """Move the finished files into ``out_dir`` (Ctrl-C and SIGTERM held back meanwhile); remove ``stale`` ones.
+
+    A signal that came meanwhile is handled by its own handler once the files are in place.
+    """
     import signal
 
     held: list[Any] = []
-    previous = None
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGINT, lambda *args: held.append(args))
+        for number in (signal.SIGINT, signal.SIGTERM):
+            previous[number] = signal.signal(number, lambda *args: held.append(args))
     try:
         for name in names:
             os.replace(staging / name, out_dir / name)
         for name in stale:
             (out_dir / name).unlink(missing_ok=True)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    if held:
-        raise KeyboardInterrupt
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    for number, frame in held[:1]:
+        handler = previous.get(number)
+        if callable(handler):
+            handler(number, frame)
+        elif number == signal.SIGINT or handler == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 # --------------------------------------------------------------------------- notebook edits
@@ -375,7 +398,16 @@ def html_to_pdf(html: Path | str, pdf: Path | str, *, timeout: float = 300) -> P
             if os.environ.get(CHROMIUM_ENV, "").strip() else ""
         raise ChromiumMissing(f"cannot make the PDF: Chromium was not found{where}; {INSTALL_HINT}")
     html, pdf = Path(html).resolve(), Path(pdf).resolve()
-    with tempfile.TemporaryDirectory(prefix="labkit-chromium-") as profile, atomic_path(pdf) as partial:
+    profile = tempfile.mkdtemp(prefix="labkit-chromium-")
+    try:
+        _print_pdf(chrome, profile, html, pdf, timeout)
+    finally:  # after Ctrl-C too: make_file has killed Chromium's processes; the profile goes with them
+        remove_tree(profile)
+    return pdf
+
+
+def _print_pdf(chrome: str, profile: str, html: Path, pdf: Path, timeout: float) -> None:
+    with atomic_path(pdf) as partial:
         command = [
             chrome, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-dev-shm-usage", "--disable-extensions", "--no-first-run", "--mute-audio",
@@ -383,7 +415,6 @@ def html_to_pdf(html: Path | str, pdf: Path | str, *, timeout: float = 300) -> P
             f"--virtual-time-budget={_VIRTUAL_TIME_MS}", f"--print-to-pdf={partial}", html.as_uri(),
         ]
         make_file(command, partial, tool="Chromium", doing=f"printing {html.name}", timeout=timeout, error=PdfError)
-    return pdf
 
 
 # --------------------------------------------------------------------------- the pipeline
@@ -426,7 +457,8 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
            name: str | None = None, lang: str | None = None, cell_timeout: float | None = None,
            kernel_name: str | None = None, log: Callable[[str], Any] | None = print,
            progress: Any = None, output_limit: int = OUTPUT_LIMIT, student: Any = None,
-           print_options: document.PrintOptions | None = None, docx: bool = True) -> ReportResult:
+           print_options: document.PrintOptions | None = None, docx: bool = True,
+           on_start: Callable[[], Any] | None = None) -> ReportResult:
     """Execute ``notebook`` with ``overrides`` and write its report into ``out_dir``.
 
     Writes ``<name>.ipynb`` (executed, with an "Environment and provenance"
@@ -441,7 +473,9 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
     made absolute for the kernel, which runs in the notebook's folder.
     ``log`` gets the notes (kernel choice, offline samples); ``progress`` is
     a text stream for the per-cell progress lines (None: none);
-    ``output_limit`` caps each cell's output (characters).
+    ``output_limit`` caps each cell's output (characters); ``on_start`` is called once every check
+    has passed and the output folder is locked, just before the kernel starts (a refused run calls
+    nothing: its error is all it says).
 
     ``hidden-check`` cells never run or show, and the solution markers are
     stripped from what is written. Files are written into a staging folder
@@ -499,7 +533,9 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
         note(kernel_note)
 
     with _output_folder(out_dir) as staging, \
-            tempfile.TemporaryDirectory(prefix="labkit-kernel-") as private:
+            tempfile.TemporaryDirectory(prefix="labkit-kernel-", ignore_cleanup_errors=True) as private:
+        if on_start is not None:
+            on_start()
         run, cells = run_copy(source, overrides)
         announced: set[str] = set()
 
