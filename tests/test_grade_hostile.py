@@ -66,6 +66,45 @@ EXPECTED = {
     "script_output": ("graded", 10),  # its <script> output shows in its feedback page but does not run
     "exits_in_check": ("killed", 0),  # its mse calls os._exit under the hidden check: the checks' process died
     "big_output": ("graded", 10),  # prints 3 MB: stored with the report's 2 MB cap per cell and its marker
+    # "wrong" plus, in its exercise cell, code that writes passing verdicts into the checks' results channel
+    # (FORGERS below; made here from wrong.ipynb): nothing forged counts, and each is flagged
+    "forges_verdicts": ("graded", 2),  # the tester's forgery: reads --results-fd from sys.argv (no longer there)
+    "writes_channel": ("graded", 2),  # finds the channel in /proc/self/fd, writes unsigned verdicts and garbage
+    "closes_channel": ("killed", 0),  # closes every descriptor in the checks' process: an error, not a pass
+}
+
+_VERDICT = ('(_j.dumps({"name": _n, "passed": True, "message": "passed", "values": _v, "provides": list(_v), '
+            '"seconds": 0.1, "own_words": True}) + "\\n").encode()')
+_CHECKS = '[("mse_matches", {}), ("slope_heldout", {"slope_error": 0.0})]'
+#: name -> code appended to wrong.ipynb's exercise cell (cell 3)
+FORGERS = {
+    # the tester's code (it gave an mlp submission worth 3/12 all 12 points), for the toy's checks
+    "forges_verdicts": f"""
+try:
+    import sys as _s, os as _o, json as _j
+    if "--results-fd" in _s.argv:
+        _fd = int(_s.argv[_s.argv.index("--results-fd") + 1])
+        for _n, _v in {_CHECKS}:
+            _o.write(_fd, {_VERDICT})
+except Exception:
+    pass
+""",
+    "writes_channel": f"""
+import json as _j, os as _o, sys as _s
+if "ipykernel" not in _s.modules:  # only in the checks' process
+    for _name in _o.listdir("/pr" + "oc/self/fd"):
+        for _n, _v in {_CHECKS}:
+            try:
+                _o.write(int(_name), {_VERDICT})
+                _o.write(int(_name), b"\\x00garbage\\n")
+            except OSError:
+                pass
+""",
+    "closes_channel": """
+import os as _o, sys as _s
+if "ipykernel" not in _s.modules:
+    _o.closerange(3, 1 << 16)
+""",
 }
 
 
@@ -134,6 +173,10 @@ def graded(tmp_path_factory):
     shutil.copytree(FIXTURES / "submissions", subs)
     released, _, _ = release_notebook(nbformat.read(FIXTURES / "lab" / "toy.ipynb", as_version=4))
     nbformat.write(released, subs / "released.ipynb")
+    for name, code in FORGERS.items():
+        forger = nbformat.read(subs / "wrong.ipynb", as_version=4)
+        forger.cells[3].source += "\n" + code
+        nbformat.write(forger, subs / f"{name}.ipynb")
     data.mkdir()
     (data / "canary.txt").write_text("the course data")
     # what a sandbox could conceivably reach (the repository's grading/ is not even mounted, and other
@@ -335,6 +378,25 @@ def test_a_submission_that_patches_its_kernel_earns_nothing_from_it(graded):
     assert "builtins.abs" in (graded["out"] / "gradebook.csv").read_text()
     assert "Flagged for the instructor" in (graded["out"] / "feedback" / "patches_in_exercise.html").read_text()
     assert results["correct"]["flags"] == []
+
+
+def test_a_submission_cannot_forge_its_hidden_check_results(graded):
+    results = graded["results"]
+    tester = results["forges_verdicts"]  # finds nothing to write to: its wrong answers are graded as such
+    items = {i["id"]: i for i in tester["items"]}
+    assert items["mse"]["points"] == 0 and items["mse"]["message"].startswith("mse gave "), items["mse"]
+    assert items["slope"]["points"] == 0 and items["slope"]["value"] > 1
+    assert any("sys.argv" in flag for flag in tester["flags"]), tester["flags"]
+    assert any("os.write (as _o.write)" in flag for flag in tester["flags"]), tester["flags"]
+    writer = results["writes_channel"]  # found the channel: every verdict void, and flagged as tampering
+    items = {i["id"]: i for i in writer["items"]}
+    assert items["mse"]["points"] == 0 and items["slope"]["points"] == 0
+    assert items["mse"]["message"].startswith("not trusted"), items["mse"]
+    assert any("results channel" in flag for flag in writer["flags"]), writer["flags"]
+    assert "results channel" in (graded["out"] / "gradebook.csv").read_text()
+    assert "Flagged for the instructor" in (graded["out"] / "feedback" / "writes_channel.html").read_text()
+    closer = results["closes_channel"]
+    assert any("died" in flag for flag in closer["flags"]), closer["flags"]
 
 
 def test_what_student_code_raises_under_a_check_leaks_nothing(graded):

@@ -143,3 +143,22 @@ def test_the_channel_is_signed_in_sequence():
     assert verify(key, 5, line.rstrip(b"\n")) is None  # replayed out of sequence
     assert verify(bytes(32), 4, line.rstrip(b"\n")) is None  # another key
     assert verify(key, 4, line.rstrip(b"\n").replace(b"done", b"ready")) is None
+
+
+def test_exercise_code_reading_frames_is_caught_at_run_time_and_libraries_are_not():
+    """The closure that signs the results is reachable only through frames: reading one voids the verdicts."""
+    steal = ("import sys as _s\n"
+             "def mse(a, b):\n"
+             "    try:\n        raise ValueError\n    except ValueError as e:\n"
+             "        frame = getattr(e.__traceback__, 'tb_' + 'frame')\n"
+             "    return sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)\n")
+    result = raw_verdicts(steal)["results"][0]
+    assert not result["passed"] and result["message"].startswith("not trusted: while this check ran"), result
+    assert ".tb_frame in <exercise cell 1>" in result["tampered"][0], result["tampered"]
+    # collections.namedtuple, typing and logging read frames themselves: a student using them is not flagged
+    plain = ("import collections, logging, typing\nPoint = collections.namedtuple('Point', 'x y')\n"
+             "T = typing.TypeVar('T')\nlogging.getLogger('x').warning('hello')\n"
+             "def mse(a, b):\n    P = collections.namedtuple('P', 'a')\n"
+             "    return sum((x - y) ** 2 for x, y in zip(a, b)) / len(a)\n")
+    result = raw_verdicts(plain)["results"][0]
+    assert result["passed"] and "tampered" not in result, result

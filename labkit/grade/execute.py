@@ -379,7 +379,9 @@ def _supervise(task: Task, sandbox: Sandbox, command: list[str], log: Any, plan:
             run.flags.append("the hidden checks' process died under the submission's exercise code")
         for result in run.checks.values():
             for what in result.get("tampered", [])[:5]:
-                entry = f"the checks' interpreter found {what} replaced by the submission's code"
+                entry = (f"the checks' interpreter saw the submission's code {what}" if what.startswith("reading ")
+                         else f"the submission's code wrote to {what}" if what.startswith("the hidden checks' results")
+                         else f"the checks' interpreter found {what} replaced by the submission's code")
                 if entry not in run.flags:
                     run.flags.append(entry)
     return run

@@ -18,8 +18,9 @@ Flagged:
 * ``import ctypes``/``gc``/``inspect``, ``sys._getframe``, frame and code attributes
   (``f_back``, ``f_locals``, ``__closure__``, ...), ``__builtins__``,
   ``os.write``/``os.dup2``/``os.fdopen``/``os.open``/``os.close``/``os.closerange`` (under any
-  alias: ``import os as _o; _o.write``, ``from os import write``), ``__import__``, ``getattr`` of
-  one of the interpreter's frame or code attributes, reading ``sys.argv``, and ``/proc/`` in a string.
+  alias: ``import os as _o; _o.write``, ``from os import write``), ``__import__``, ``exec``/``eval``/
+  ``compile``, ``getattr`` of one of the interpreter's frame or code attributes or of a name built by
+  an expression (``getattr(x, "f_" + "back")``), reading ``sys.argv``, and ``/proc/`` in a string.
 
 A forged hidden-check result needs the verdict process's results channel:
 a descriptor found only by trying numbers or listing ``/proc/self/fd``, and
@@ -145,9 +146,17 @@ def flag_code(sources: list[tuple[str, str]], context: Iterable[str] = ()) -> li
                     add(label, node, f"calls {aliases[func.id]} (as {func.id})")
                 if isinstance(func, ast.Name) and func.id == "__import__":
                     add(label, node, "calls __import__")
-                if isinstance(func, ast.Name) and func.id == "getattr" and len(node.args) >= 2 and \
-                        isinstance(node.args[1], ast.Constant) and node.args[1].value in _INTROSPECTION:
-                    add(label, node, f"reads .{node.args[1].value} (the interpreter's frames or code)")
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                if name in ("getattr", "attrgetter", "methodcaller", "__getattribute__") and node.args:
+                    attr = node.args[1] if name in ("getattr", "__getattribute__") and len(node.args) >= 2 \
+                        else node.args[0]
+                    if isinstance(attr, ast.Constant) and attr.value in _INTROSPECTION:
+                        add(label, node, f"reads .{attr.value} (the interpreter's frames or code)")
+                    elif not isinstance(attr, ast.Constant) and name != "getattr" or \
+                            name == "getattr" and isinstance(attr, (ast.BinOp, ast.JoinedStr, ast.Call)):
+                        add(label, node, f"calls {name} with a computed attribute name")
+                if isinstance(func, ast.Name) and func.id in ("exec", "eval", "compile"):
+                    add(label, node, f"calls {func.id} (code the flags cannot read)")
             if isinstance(node, ast.Attribute) and node.attr == "argv" and isinstance(node.value, ast.Name) and \
                     aliases.get(node.value.id, node.value.id) == "sys":
                 add(label, node, "reads sys.argv (the grader's command line)")
@@ -158,6 +167,8 @@ def flag_code(sources: list[tuple[str, str]], context: Iterable[str] = ()) -> li
                         add(label, node, f"imports {name}")
             if isinstance(node, ast.Attribute) and node.attr in _INTROSPECTION:
                 add(label, node, f"reads .{node.attr} (the interpreter's frames or code)")
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in _INTROSPECTION:
+                add(label, node, f"names .{node.value} in a string (the interpreter's frames or code)")
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and "/proc/" in node.value:
                 add(label, node, "reads /proc")
     return found

@@ -161,6 +161,15 @@ def redactor(check_sources: list[str]) -> Callable[[str], str]:
     return redact
 
 
+def _tampering(tampered: list[str]) -> str:
+    """``"replaced builtins.abs, ..."`` and/or ``"was seen reading the interpreter's frames ..."``."""
+    replaced = [t for t in tampered if not t.startswith("reading ")]
+    seen = [t for t in tampered if t.startswith("reading ")]
+    parts = (["replaced " + ", ".join(replaced[:5]) + (" and more" if len(replaced) > 5 else "")] if replaced else []) \
+        + ["was seen " + t for t in seen[:2]]
+    return " and ".join(parts)
+
+
 def _run_cell(source: str, label: str, namespace: dict[str, Any]) -> str | None:
     """Execute one cell's code; the error (type and message) or None. Lines of IPython magics are skipped."""
     lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
@@ -204,6 +213,53 @@ def _hide(fd: int) -> int:
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
     os.close(fd)
     return new
+
+
+#: Audit events (PEP 578) through which code reaches the interpreter's frames, objects or memory.
+_WATCHED = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "gc.get_objects",
+                      "gc.get_referrers", "gc.get_referents", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata",
+                      "ctypes.addressof", "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function",
+                      "sys.setprofile", "sys.settrace", "object.__getattr__"})
+_FRAME_ATTRS = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame"})
+
+
+def _watch(trusted_files: tuple[str, ...], trusted_names: frozenset[str]) -> list[str]:
+    """Install an audit hook (it cannot be removed); the list it fills with what untrusted code did.
+
+    An entry is added when the Python code that *directly* caused a watched
+    event (:data:`_WATCHED`; for ``object.__getattr__`` only a traceback's or
+    generator's frame) is neither in a file under ``trusted_files`` (the
+    standard library, site-packages, the kit) nor compiled from a trusted cell
+    (``trusted_names``: the setup cells and the checks): in practice, the
+    exercise cells reading frames (``sys._getframe``, ``tb_frame``), walking
+    ``gc`` or using ``ctypes``. Libraries that read frames for their own ends
+    (``collections.namedtuple``, ``typing``, ``logging``) are not counted.
+    """
+    found: list[str] = []
+    busy = [False]
+    getframe, append = sys._getframe, found.append
+
+    def hook(event: str, args: tuple) -> None:
+        if event not in _WATCHED or busy[0]:
+            return
+        if event == "object.__getattr__" and (len(args) < 2 or args[1] not in _FRAME_ATTRS):
+            return
+        busy[0] = True
+        try:
+            filename = getframe(1).f_code.co_filename
+            if filename in trusted_names or filename.startswith(trusted_files):
+                return
+            what = f".{args[1]}" if event == "object.__getattr__" else event
+            entry = f"reading the interpreter's frames, objects or memory ({what} in {filename})"
+            if entry not in found and len(found) < 20:
+                append(entry)
+        except Exception:  # noqa: BLE001 - a hook must not raise into the code it watches
+            pass
+        finally:
+            busy[0] = False
+
+    sys.addaudithook(hook)
+    return found
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -262,6 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         check_names.update(k for k, v in check_globals.items() if keys_before.get(k) != id(v))
         before = fingerprint()
 
+    roots = {os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))}
+    roots.update(p for p in sys.path if os.path.isabs(p) and os.path.isdir(p))
+    frames_read = _watch(tuple(os.path.join(r, "") for r in roots),
+                         frozenset(f"<{c['label']}>" for c in cells if c["origin"] != "exercise")
+                         | frozenset(f"<hidden check cell {i}>" for i in range(len(check_sources) + 1)))
     for cell in cells:
         if cell["origin"] == "exercise" and before is None:
             collect_checks()
@@ -290,21 +351,20 @@ def main(argv: list[str] | None = None) -> int:
     send({"event": "ready", "names": list(checks), "errors": errors,
           "provides": {n: list(p) for n, (_, p) in checks.items()}})
 
-    tampered = changed(before, fingerprint()) if before is not None else []
+    tampered = (changed(before, fingerprint()) if before is not None else []) + frames_read
     for name, (function, provides) in checks.items():
         if tampered:
             send({"name": name, "passed": False, "values": {}, "provides": list(provides), "seconds": 0.0,
                   "tampered": tampered[:20],
-                  "message": "not trusted: the submission's code replaced " + ", ".join(tampered[:5])
-                             + (" and more" if len(tampered) > 5 else "") + " (see the grader's flags)"})
+                  "message": "not trusted: the submission's code " + _tampering(tampered)
+                             + " (see the grader's flags)"})
             continue
         result = evaluate(name, function, provides)
         result["message"] = result["message"][:MAX_MESSAGE]  # the grader redacts the checks' source from it
-        tampered = changed(before, fingerprint())
+        tampered = changed(before, fingerprint()) + frames_read
         if tampered:
             result = {**result, "passed": False, "values": {}, "tampered": tampered[:20],
-                      "message": "not trusted: while this check ran, the submission's code replaced "
-                                 + ", ".join(tampered[:5]) + (" and more" if len(tampered) > 5 else "")}
+                      "message": "not trusted: while this check ran, the submission's code " + _tampering(tampered)}
         send(result)
     send({"event": "done"})
     os.close(fd)
