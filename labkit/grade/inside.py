@@ -303,10 +303,11 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
         pass
     log.close()
     if forged:
-        # the existing tamper path (labkit.grade.execute flags it): every verdict not yet received is void
+        # the existing tamper path (labkit.grade.execute flags it): a channel that carried one forged line
+        # is not believed at all, not even the verdicts that came before it
         what = "the hidden checks' results channel (it carried " + forged + ")"
         for name in ready.get("names") or list(plan["check_names"]):
-            if name not in results:
+            if name in plan["check_names"]:
                 results[name] = {"name": name, "passed": False, "values": {}, "own_words": True,
                                  "provides": ready.get("provides", {}).get(name, []), "seconds": 0.0,
                                  "tampered": [what],

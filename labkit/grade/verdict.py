@@ -51,7 +51,6 @@ sight, and this program watches for it:
 from __future__ import annotations
 
 import builtins
-import hashlib
 import hmac
 import json
 import os
@@ -187,14 +186,14 @@ def sign(key: bytes, seq: int, body: str) -> bytes:
     ``body`` is the message's JSON, which holds ``"seq": seq``.
     """
     data = body.encode("utf-8")
-    return hmac.digest(key, str(seq).encode() + b"\n" + data, "sha256").hex().encode() + b" " + data + b"\n"
+    return hmac.digest(key, b"%d\n" % seq + data, "sha256").hex().encode() + b" " + data + b"\n"
 
 
 def verify(key: bytes, seq: int, line: bytes) -> dict[str, Any] | None:
     """The message of one line of the results channel if it is signed with ``key`` as number ``seq``; else None."""
     mac, _, data = line.partition(b" ")
     try:
-        expected = hmac.digest(key, str(seq).encode() + b"\n" + data, "sha256").hex().encode()
+        expected = hmac.digest(key, b"%d\n" % seq + data, "sha256").hex().encode()
         if not hmac.compare_digest(mac, expected):
             return None
         message = json.loads(data)
@@ -278,7 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     sys.argv[1:] = []
     # every function this loop needs, bound now, before any student code: rebinding the module's
     # globals (or json's) later changes nothing here, and is seen by the fingerprint
-    dumps, write, mask, sign_line = json.dumps, os.write, signal.pthread_sigmask, sign
+    # the key passes through one C function only: hmac.digest's module globals could be replaced
+    try:
+        from _hashlib import hmac_digest
+    except ImportError:  # pragma: no cover - CPython without OpenSSL
+        hmac_digest = hmac.digest
+    dumps, write, mask = json.dumps, os.write, signal.pthread_sigmask
     block, unblock, sigint = signal.SIG_BLOCK, signal.SIG_SETMASK, {signal.SIGINT}
     fingerprint, changed = _fingerprint, _changed
     from labkit.grade import hidden
@@ -290,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def send(message: dict[str, Any]) -> None:
         """Sign and write one message (SIGINT held off, so a time-out never cuts a line)."""
-        line = sign_line(key, seq[0], dumps({**message, "seq": seq[0]}, ensure_ascii=False))
+        data = dumps({**message, "seq": seq[0]}, ensure_ascii=False).encode("utf-8")
+        line = hmac_digest(key, b"%d\n" % seq[0] + data, "sha256").hex().encode() + b" " + data + b"\n"  # as sign()
         seq[0] += 1
         previous = mask(block, sigint)
         try:
