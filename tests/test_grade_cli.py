@@ -58,6 +58,7 @@ def test_grade_writes_the_gradebook_then_resumes_then_forces(subs, tmp_path, cap
 @pytest.mark.parametrize("args, message", [
     (["nosuchlab", "{subs}"], "no rubric for lab 'nosuchlab'"),
     ([RUBRIC, "{tmp}/missing"], "does not exist"),
+    ([RUBRIC, "{subs}/alice/toy.ipynb"], "toy.ipynb is a file, not a folder: give the folder that holds the"),
     ([RUBRIC, "{tmp}/empty"], "no submissions in"),
     ([RUBRIC, "{subs}", "--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
     ([RUBRIC, "{subs}", "--workers", "0"], "--workers must be at least 1"),
@@ -175,3 +176,25 @@ def test_names_collide_never_end_to_end(tmp_path):
     assert "builtins" in got["patcher"]["flags"] and got["张三"]["flags"] == ""
     assert (out / "feedback" / "张三.html").is_file() and (out / "feedback" / "a b.html").is_file()
     assert "skipped .DS_Store: a hidden entry" in (out / "grading.log").read_text()
+
+
+def test_notebooks_without_cell_ids_are_graded_without_nbformat_warnings(subs, tmp_path, capfd):
+    """A notebook whose cells lack ids (nbformat 4.5 requires them; a script added cells without) is read quietly."""
+    import json
+    import warnings
+
+    data = json.loads((subs / "alice" / "toy.ipynb").read_text(encoding="utf-8"))
+    assert data["nbformat_minor"] >= 5
+    for cell in data["cells"]:
+        cell.pop("id", None)
+    (subs / "alice" / "toy.ipynb").write_text(json.dumps(data), encoding="utf-8")
+    from labkit.grade.rubric import load_rubric
+    from labkit.grade.runner import GradeOptions, grade
+
+    with warnings.catch_warnings(record=True) as caught:  # the library, not only the CLI (which filters too)
+        warnings.simplefilter("always")
+        grade(load_rubric(RUBRIC), subs, GradeOptions(out_dir=tmp_path / "out", execute=False), log=None)
+    printed = capfd.readouterr()
+    assert "MissingIDFieldWarning" not in printed.out + printed.err
+    assert not [w for w in caught if "missing an id" in str(w.message)], [str(w.message) for w in caught]
+    assert rows(tmp_path / "out")["alice"]["status"] == "graded"

@@ -123,6 +123,7 @@ def test_statistics_only_roster_and_the_lms_export(subs, tmp_path, capsys):
     assert main(["grade", RUBRIC, str(subs), "--out", str(out), "--no-execute", "--only", "bob"]) == 0
     printed = capsys.readouterr().out
     assert "bob: graded" in printed and "alice: graded" not in printed and "carol: graded" not in printed
+    assert "2 not selected (--only" in printed and " skipped;" not in printed.splitlines()[-1], printed
     assert main(["grade", RUBRIC, str(subs), "--out", str(out), "--no-execute", "--only", "zed"]) == 2
 
     roster = tmp_path / "roster.csv"

@@ -100,10 +100,15 @@ def test_unknown_lab_and_invalid_yaml():
         load_rubric("nosuchlab")
 
 
-def test_invalid_yaml_is_reported(lab):
-    (lab / "toy.yaml").write_text("lab: [unclosed\n")
-    with pytest.raises(RubricError, match="not valid YAML"):
+@pytest.mark.parametrize("text, where", [("lab: [unclosed\n", "line 2"),
+                                         ("lab: toy\nitems:\n  - {id: a, points: 1\n  - id: b\n", "line 4, column 7"),
+                                         ("lab: toy\nitems:\n\t- id: a\n", "line 3, column 1")])
+def test_invalid_yaml_is_one_line_naming_the_file_and_line(lab, text, where):
+    (lab / "toy.yaml").write_text(text)
+    with pytest.raises(RubricError, match="not valid YAML") as raised:
         load_rubric(str(lab / "toy.yaml"))
+    message = str(raised.value)
+    assert "\n" not in message and message.startswith(f"{lab / 'toy.yaml'}, {where}"), message
 
 
 def test_hidden_check_names_must_be_literals(lab):

@@ -319,8 +319,11 @@ def load_rubric(lab_or_path: str | Path) -> Rubric:
     text = path.read_text(encoding="utf-8")
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RubricError(f"{path} is not valid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:  # one line: the file, line and column, what is wrong (not PyYAML's dump)
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise RubricError(f"{path}{where}: not valid YAML: {what}") from None
     if not isinstance(data, dict):
         raise RubricError(f"{path}: a rubric is a mapping with keys {', '.join(sorted(_TOP_KEYS))}")
     unknown = set(data) - _TOP_KEYS

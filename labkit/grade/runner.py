@@ -28,6 +28,7 @@ import multiprocessing
 import os
 import stat
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,7 +96,8 @@ class GradeSummary:
 
     results: list[GradeResult]
     graded: list[str] = field(default_factory=list)  #: run now
-    skipped: list[str] = field(default_factory=list)  #: reused from an earlier run
+    skipped: list[str] = field(default_factory=list)  #: reused from an earlier run (not_selected included)
+    not_selected: list[str] = field(default_factory=list)  #: not in --only: their earlier results kept as they were
     internal_errors: list[str] = field(default_factory=list)
     sandbox: str = ""
     csv: Path | None = None
@@ -452,9 +454,16 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
     :class:`~labkit.grade.sandbox.SandboxUnavailable` when no sandbox can be
     made and ``options.unsafe`` is not set; in both cases before anything runs.
     """
+    from nbformat.validator import MissingIDFieldWarning
+
+    # students' notebooks written by older tools have no cell ids: nbformat adds them as it reads; no warning each
+    warnings.filterwarnings("ignore", category=MissingIDFieldWarning)
     started = time.perf_counter()
     submissions = Path(submissions).resolve()
     out = Path(options.out_dir).resolve()
+    if submissions.exists() and not submissions.is_dir():
+        raise GradingError(f"{submissions} is a file, not a folder: give the folder that holds the submissions "
+                           "(<student>.ipynb or <student>/<lab>.ipynb)")
     if not submissions.is_dir():
         raise GradingError(f"the submissions folder {submissions} does not exist")
     if out == submissions or out.is_relative_to(submissions):
@@ -524,6 +533,7 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
             try:
                 results[submission.student] = GradeResult.from_dict(json.loads(previous.read_text(encoding="utf-8")))
                 summary.skipped.append(submission.student)
+                summary.not_selected.append(submission.student)
                 continue
             except ValueError:
                 pass
@@ -598,7 +608,11 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
     summary.log = out / "grading.log"
     summary.seconds = time.perf_counter() - started
     counts = ", ".join(f"{status} {count}" for status, count in sorted(summary.counts.items()))
-    say(f"done in {summary.seconds:.1f} s: {counts}; {len(summary.skipped)} skipped; "
+    reused = len(summary.skipped) - len(summary.not_selected)
+    kept = [f"{reused} already graded (kept; --force regrades)"] if reused else []
+    if options.only is not None:
+        kept.append(f"{len(summary.not_selected)} not selected (--only; their earlier results kept)")
+    say(f"done in {summary.seconds:.1f} s: {counts}; {'; '.join(kept) + '; ' if kept else ''}"
         f"gradebook {summary.csv} and {summary.html}")
     return summary
 
