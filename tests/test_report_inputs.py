@@ -148,7 +148,9 @@ def test_runaway_output_is_capped_with_a_marker(tmp_path):
     text = outputs_text(result)
     assert "output truncated" in text and "SMALL-AFTER" in text
     # the head of the runaway output is kept, whole lines up to the limit, then the marker
-    head = text[:text.index("[labkit: output truncated")]
+    nb = nbformat.read(result.ipynb, as_version=4)
+    streams = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    head = streams[:streams.index("[labkit: output truncated")]
     lines = head.splitlines()
     assert set(lines) == {"x" * 99} and 200_000 - 100 < len(head) <= 200_000
 
@@ -417,7 +419,8 @@ FAKE_CHROMIUM = """#!/bin/sh
 # Chromium as seen from labkit: a helper process keeps writing into the profile folder, ignoring INT and TERM
 for a; do case $a in --user-data-dir=*) profile=${a#--user-data-dir=};; esac; done
 mkdir -p "$profile/Default"
-( trap '' INT TERM; while :; do : > "$profile/Default/f$(date +%N)"; sleep 0.01; done ) &
+( trap '' INT TERM; while :; do mkdir -p "$profile/Default"; touch "$profile/Default/f$(date +%N)"; sleep 0.01
+  done 2>/dev/null ) &
 echo $! > "$(dirname "$0")/helper.pid"
 sleep 60
 """
