@@ -245,3 +245,46 @@ def test_the_student_kits_make_report_passes_the_report_options(tmp_path):
                    ["--code", "exercises"], ["--out", "reports/vae"]):
         assert line[line.index(option[0]) + 1] == option[1], (option, line)
     assert "--no-logs" in line and "--params" in line
+
+
+def test_make_handin_warns_about_stubs_and_a_failed_report(tmp_path):
+    """The kit's `make handin` copies anyway, but says on stderr which exercises are unfinished and that the
+    report is of a failed run; a finished notebook with a fresh, successful report gets no warning."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    from labkit.grade.release import STUDENT_MAKEFILE
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    (tmp_path / "Makefile").write_text(STUDENT_MAKEFILE, encoding="utf-8")
+    (tmp_path / "notebooks").mkdir()
+    report = tmp_path / "reports" / "toy"
+    report.mkdir(parents=True)
+    release(TOY, tmp_path / "notebooks")
+    (report / "toy.pdf").write_bytes(b"%PDF-1.4 failed run\n")
+    (report / "metrics.json").write_text(json.dumps({"metrics": {}, "provenance": {"failure": {
+        "cell_index": 4, "ename": "NotImplementedError", "evalue": "exercise: fit the slope"}}}), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+
+    def handin() -> str:
+        run = subprocess.run(["make", "--no-print-directory", "handin", "LAB=toy", "ID=2023001",
+                              f"PYTHON={sys.executable}"], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        assert (tmp_path / "handin" / "2023001" / "toy.ipynb").is_file()
+        return run.stderr
+
+    warned = handin()
+    unfinished = [line for line in warned.splitlines() if line.startswith("warning: unfinished exercise in toy.ipynb")]
+    assert len(unfinished) == 2, warned  # the toy lab's two stubs, each with its cell and hint
+    assert "failed run (stopped at cell 5: NotImplementedError: exercise: fit the slope)" in warned, warned
+
+    solution = fill_in(nbformat.read(tmp_path / "notebooks" / "toy.ipynb", as_version=4), nbformat.read(TOY, as_version=4))
+    nbformat.write(solution, tmp_path / "notebooks" / "toy.ipynb")
+    time.sleep(0.05)
+    (report / "toy.pdf").write_bytes(b"%PDF-1.4 good run\n")
+    (report / "metrics.json").write_text(json.dumps({"metrics": {}, "provenance": {"failure": None}}), encoding="utf-8")
+    assert "warning:" not in handin()

@@ -217,6 +217,64 @@ def fill_in(released: Any, solution: Any) -> Any:
 
 # --------------------------------------------------------------------------- the student kit
 
+
+def handin_problems(notebook: Path | str, report_dir: Path | str) -> list[str]:
+    """What is unfinished in a hand-in (``make handin`` warns about each): one line each.
+
+    * every exercise still a stub (``raise NotImplementedError("exercise: ...")``): its cell and hint;
+    * the report in ``report_dir`` stopped at a failed cell (its ``metrics.json`` records the failure);
+    * no report PDF, or a PDF older than the notebook (the report is not of the notebook handed in).
+
+    Nothing is checked beyond the files (no kernel runs); ``[]`` when there is nothing to say.
+    """
+    import json
+
+    notebook, report_dir = Path(notebook), Path(report_dir)
+    problems = []
+    try:
+        nb = nbformat.read(notebook, as_version=4)
+    except Exception as exc:  # nbformat raises many kinds for a broken file
+        return [f"{notebook} cannot be read as a notebook ({type(exc).__name__}): open it in Jupyter and save it again"]
+    for index, cell in enumerate(nb.cells, 1):
+        if cell.get("cell_type") != "code":
+            continue
+        for line in str(cell.get("source", "")).splitlines():
+            if line.strip().startswith(STUB_PREFIX):
+                literal = line.strip()[len("raise NotImplementedError("):].rstrip().removesuffix(")")
+                try:  # the stub's message is a JSON string literal (see stub())
+                    hint = str(json.loads(literal)).removeprefix("exercise: ").strip() or DEFAULT_HINT
+                except ValueError:
+                    hint = literal
+                problems.append(f"unfinished exercise in {notebook.name}, cell {index}: {hint}")
+    pdf = report_dir / f"{notebook.stem}.pdf"
+    metrics = report_dir / "metrics.json"
+    failure = None
+    if metrics.is_file():
+        try:
+            failure = json.loads(metrics.read_text(encoding="utf-8")).get("provenance", {}).get("failure")
+        except (ValueError, AttributeError):
+            failure = None
+    if isinstance(failure, dict):
+        what = ": ".join(str(failure.get(k)) for k in ("ename", "evalue") if failure.get(k))
+        cell = failure.get("cell_index")
+        problems.append(f"the report in {report_dir} is of a failed run (stopped at "
+                        f"{'cell ' + str(cell + 1) if isinstance(cell, int) else 'a cell'}"
+                        f"{': ' + what[:200] if what else ''}); fix it and run make report again")
+    if not pdf.is_file():
+        problems.append(f"no report PDF ({pdf}): run make report first")
+    elif notebook.is_file() and pdf.stat().st_mtime < notebook.stat().st_mtime:
+        problems.append(f"{pdf} is older than {notebook}: the PDF is not of the notebook you hand in; "
+                        "run make report again")
+    return problems
+
+
+def warn_handin(notebook: str, report_dir: str) -> int:
+    """Print :func:`handin_problems` to stderr as warnings (the student kit's ``make handin``); always 0."""
+    for problem in handin_problems(notebook, report_dir):
+        print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
 STUDENT_README = """\
 # 深度学习实验 · 学生包 / Deep-learning labs · student kit
 
@@ -233,6 +291,8 @@ STUDENT_README = """\
    在标有 `analysis` 的空白单元格里写你的实验结果分析和心得体会。
 3. **生成报告**：`make report LAB=mlp`（先用 `PROFILE=smoke` 几秒钟试跑，再用默认的 `quick`），
    报告在 `reports/mlp/`（HTML 和 PDF）。未完成的练习会让报告停在第一个存根处并说明原因。
+   报告失败时 `make` 以退出码 2 结束（make 的惯例），它打印的 `Error N` 是 labkit 的退出码：
+   1 = 某个单元格出错（报告仍会生成，标出出错的单元格），2 = 参数或输入有误，3 = 笔记本运行完了但无法生成 PDF。
    数据：设置 `LABKIT_DATA` 为老师给的数据文件夹；没有时使用内置的小样本。
    中文报告与封面：`make report LAB=mlp REPORT_LANG=zh STUDENT=student.yaml`，其中 `student.yaml` 每行一项，
    例如 `姓名: 张三`、`学号: "2023123456"`、`班级: 计科 2101`、`课程名称: 深度学习`、`指导教师: 李老师`、`日期: today`
@@ -240,6 +300,7 @@ STUDENT_README = """\
    修改参数：`P="epochs=5 lr=0.01"`。
 4. **提交**：`make handin LAB=mlp ID=你的学号`，把 `handin/你的学号/` 里的 `mlp.ipynb`
    （以及报告 PDF）按老师的要求提交。不要改动笔记本的文件名，也不要删除单元格。
+   若还有未完成的练习、报告是失败的运行、或 PDF 比笔记本旧，`make handin` 会给出警告（仍然复制）。
 
 **English**
 
@@ -253,13 +314,18 @@ replaces each `raise NotImplementedError("exercise: ...")`, whose message says w
    code, and write your analysis in the empty cells marked `analysis`.
 3. **Render your report**: `make report LAB=mlp` (try `PROFILE=smoke` first: seconds), into `reports/mlp/`
    (HTML and PDF). An unfinished exercise stops the report at its stub, saying which one.
+   When the report fails, `make` exits with 2 (make's convention); the `Error N` it prints is labkit's
+   exit code: 1 = a cell failed (the report is still written, the failed cell marked), 2 = a bad option or
+   input, 3 = the notebook ran but the PDF could not be made.
    Data: set `LABKIT_DATA` to the course's data folder; without it the labs use small embedded samples.
    A Chinese report with a cover page: `make report LAB=mlp REPORT_LANG=zh STUDENT=student.yaml`, where
    `student.yaml` has one `field: value` a line (`name`, `student_id`, `class`, `course`, `instructor`,
    `date`, or their Chinese names; found beside the notebook or in this folder without `STUDENT=`).
    Only the code you wrote: `CODE=exercises`; no logs: `LOGS=no`; parameters: `P="epochs=5 lr=0.01"`.
 4. **Hand in**: `make handin LAB=mlp ID=<your student id>`, then hand in `handin/<id>/mlp.ipynb` (and the
-   report's PDF) as your instructor asks. Keep the notebook's name and its cells.
+   report's PDF) as your instructor asks. Keep the notebook's name and its cells. `make handin` warns
+   (and still copies) when an exercise is unfinished, the report is of a failed run, or the PDF is older
+   than the notebook.
 """
 
 STUDENT_MAKEFILE = """\
@@ -291,6 +357,8 @@ report:          ## render your notebook: make report LAB=mlp [PROFILE=smoke] [R
 
 handin:          ## copy your notebook (and its PDF) for handing in: make handin LAB=mlp ID=2023123456
 \t@test -n "$(ID)" || (echo "give your student id: make handin LAB=$(LAB) ID=..." >&2; exit 2)
+\t@$(PYTHON) -c 'import sys; from labkit.grade.release import warn_handin; warn_handin(*sys.argv[1:])' notebooks/$(LAB).ipynb reports/$(LAB) \\
+\t  || true
 \tmkdir -p handin/$(ID)
 \tcp notebooks/$(LAB).ipynb handin/$(ID)/$(LAB).ipynb
 \t-cp reports/$(LAB)/$(LAB).pdf handin/$(ID)/$(LAB).pdf
