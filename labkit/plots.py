@@ -64,7 +64,7 @@ def setup_matplotlib() -> str | None:
 #: its 10 pt labels at 4 pt), so :func:`finish` draws it at this width instead.
 PAGE_WIDTH = 6.3
 #: The height, in inches, of one row of panels in :func:`curves`.
-PANEL_HEIGHT = 2.9
+PANEL_HEIGHT = 2.4
 
 
 def _runs(runs: History | Mapping[str, History]) -> Mapping[str, History]:

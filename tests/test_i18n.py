@@ -64,3 +64,12 @@ def test_label_reads_names_as_tables_write_them():
         ["批大小", "权重衰减", "标签平滑", "残差块零初始化", "翻转测试时增强 (TTA)", "每轮步数", "批大小"]
     assert label("steps/epoch", "en") == "Steps per epoch"
     assert label("my own name", "zh") == "my own name" and label("stage1", "zh") == "stage1" and label(3, "zh") == 3
+
+
+def test_the_labs_setting_and_gan_metric_names_are_chinese_in_a_chinese_report():
+    """The tester's zh mlp report showed `rate=customary`, `head=logits`; vae's WGAN `wasserstein`."""
+    from labkit.i18n import label, setting_label
+    assert setting_label("head=logits, batchnorm=after", lang="zh") == "输出头=logits, BatchNorm 位置=after"
+    assert setting_label("optimizer=sgd, rate=customary", lang="zh") == "优化器=sgd, 学习率取值=customary"
+    assert setting_label("head=logits, batchnorm=after", lang="en") == "head=logits, batchnorm=after"
+    assert label("wasserstein", lang="zh") == "Wasserstein 距离估计" and label("gp", lang="zh") == "梯度惩罚"
