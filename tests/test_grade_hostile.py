@@ -61,7 +61,9 @@ EXPECTED = {
     # wrong answers plus builtins.abs replaced in the exercise cell itself: flagged, verdicts void
     "patches_in_exercise": ("graded", 1),
     "shadows_builtin": ("graded", 5),  # `def abs` in its exercise cell: the checks still use the real abs
-    "leaks_check": ("graded", 7),  # its mse raises what it finds of the check: fails, and nothing leaks
+    # its mse walks the checks' frames and raises what it finds: caught reading frames (the route to the key
+    # that signs the verdicts), so every verdict is void, and nothing leaks
+    "leaks_check": ("graded", 3),
     "disk_hog": ("disk", 0),  # tries to write 5 GB: stopped at the rubric's disk limit
     "script_output": ("graded", 10),  # its <script> output shows in its feedback page but does not run
     "exits_in_check": ("killed", 0),  # its mse calls os._exit under the hidden check: the checks' process died
@@ -401,10 +403,13 @@ def test_a_submission_cannot_forge_its_hidden_check_results(graded):
 
 def test_what_student_code_raises_under_a_check_leaks_nothing(graded):
     result = graded["results"]["leaks_check"]
-    mse = {i["id"]: i for i in result["items"]}["mse"]
-    assert mse["message"].startswith("ValueError: ") and "[…]" in mse["message"]
+    items = {i["id"]: i for i in result["items"]}
+    mse = items["mse"]
+    assert mse["message"].startswith("not trusted: while this check ran") and "sys._getframe" in mse["message"]
+    assert items["slope"]["points"] == 0 and items["slope"]["message"].startswith("not trusted"), items["slope"]
     assert "mse gave" not in mse["message"] and "_random.Random(11)" not in mse["message"]
-    assert any("_getframe" in flag for flag in result["flags"])
+    assert any("_getframe" in flag and "line" in flag for flag in result["flags"])  # the static flag
+    assert any("saw the submission's code reading the interpreter's frames" in flag for flag in result["flags"])
 
 
 def test_a_process_killed_under_the_checks_says_so(graded):

@@ -201,7 +201,8 @@ def _random_fd(fd: int) -> int:
     """``fd`` moved to a random free descriptor number (inheritable, for ``pass_fds``); the new number."""
     import fcntl
 
-    top = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    top = 1 << 16 if soft == resource.RLIM_INFINITY else min(soft, 1 << 16)
     start = secrets.SystemRandom().randrange(64, max(65, top - 64)) if top > 128 else 3
     new = fcntl.fcntl(fd, fcntl.F_DUPFD, start)
     os.close(fd)

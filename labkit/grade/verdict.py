@@ -207,7 +207,8 @@ def _hide(fd: int) -> int:
     import fcntl
     import resource
 
-    top = min(resource.getrlimit(resource.RLIMIT_NOFILE)[0], 1 << 16)
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    top = 1 << 16 if soft == resource.RLIM_INFINITY else min(soft, 1 << 16)
     start = random.SystemRandom().randrange(64, max(65, top - 64)) if top > 128 else 3
     new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
     os.close(fd)
