@@ -398,15 +398,17 @@ def html_to_pdf(html: Path | str, pdf: Path | str, *, timeout: float = 300) -> P
             if os.environ.get(CHROMIUM_ENV, "").strip() else ""
         raise ChromiumMissing(f"cannot make the PDF: Chromium was not found{where}; {INSTALL_HINT}")
     html, pdf = Path(html).resolve(), Path(pdf).resolve()
-    profile = tempfile.mkdtemp(prefix="labkit-chromium-")
+    # Chromium's profile and its own temporary files (TMPDIR) in one folder, removed however the run ends
+    work = Path(tempfile.mkdtemp(prefix="labkit-chromium-"))
     try:
-        _print_pdf(chrome, profile, html, pdf, timeout)
-    finally:  # after Ctrl-C too: make_file has killed Chromium's processes; the profile goes with them
-        remove_tree(profile)
+        (work / "tmp").mkdir()
+        _print_pdf(chrome, work / "profile", html, pdf, timeout, env={**os.environ, "TMPDIR": str(work / "tmp")})
+    finally:  # after Ctrl-C too: make_file has killed Chromium's processes, so nothing writes there any more
+        remove_tree(work)
     return pdf
 
 
-def _print_pdf(chrome: str, profile: str, html: Path, pdf: Path, timeout: float) -> None:
+def _print_pdf(chrome: str, profile: Path, html: Path, pdf: Path, timeout: float, env: dict[str, str]) -> None:
     with atomic_path(pdf) as partial:
         command = [
             chrome, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -414,7 +416,8 @@ def _print_pdf(chrome: str, profile: str, html: Path, pdf: Path, timeout: float)
             "--hide-scrollbars", f"--user-data-dir={profile}", "--no-pdf-header-footer",
             f"--virtual-time-budget={_VIRTUAL_TIME_MS}", f"--print-to-pdf={partial}", html.as_uri(),
         ]
-        make_file(command, partial, tool="Chromium", doing=f"printing {html.name}", timeout=timeout, error=PdfError)
+        make_file(command, partial, tool="Chromium", doing=f"printing {html.name}", timeout=timeout, error=PdfError,
+                  env=env)
 
 
 # --------------------------------------------------------------------------- the pipeline

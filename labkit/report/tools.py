@@ -11,13 +11,15 @@ from typing import Sequence
 
 
 def make_file(command: Sequence[str], output: Path, *, tool: str, doing: str, timeout: float,
-              error: type[Exception], cwd: str | Path | None = None, detail_lines: int = 5) -> None:
+              error: type[Exception], cwd: str | Path | None = None, detail_lines: int = 5,
+              env: dict[str, str] | None = None) -> None:
     """Run ``command``, which writes ``output``; raise ``error`` with a one-line message on failure.
 
     ``tool`` and ``doing`` name what runs in the message (``"Chromium"``, ``"printing report.html"``):
     "Chromium did not finish printing report.html within 300 s" (``timeout``, seconds), or "Chromium
     failed printing report.html (exit code 1): <its last ``detail_lines`` lines of stderr>" when it
-    exits with an error or leaves ``output`` missing or empty. stdin is closed (no tool waits on it).
+    exits with an error or leaves ``output`` missing or empty. stdin is closed (no tool waits on it);
+    ``env`` (None: labkit's) is the tool's environment.
 
     The tool runs in a process group of its own: a Ctrl-C at the terminal reaches only labkit, and
     when the wait ends early (the timeout, Ctrl-C, SIGTERM) the tool and every process it started
@@ -25,7 +27,7 @@ def make_file(command: Sequence[str], output: Path, *, tool: str, doing: str, ti
     folders afterwards (Chromium's helpers would keep writing into its profile folder).
     """
     process = subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               cwd=cwd, stdin=subprocess.DEVNULL, start_new_session=os.name == "posix")
+                               cwd=cwd, env=env, stdin=subprocess.DEVNULL, start_new_session=os.name == "posix")
     try:
         _, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired as exc:
