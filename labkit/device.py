@@ -15,9 +15,12 @@ if TYPE_CHECKING:
     import torch
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-#: The seeds :func:`seed_everything` accepts: ``torch.manual_seed`` takes a 64-bit seed; the kit keeps
-#: to the non-negative signed range, which every generator it seeds (and a ``torch.Generator``) takes.
+#: The seeds a lab's ``seed`` parameter takes: non-negative, signed 64-bit, which leaves room for the
+#: derived seeds the labs use (``seed + 1009`` for a ``torch.Generator``) under torch's limit.
 SEED_RANGE = (0, 2**63 - 1)
+#: What ``torch.manual_seed`` takes (and so :func:`seed_everything`), from its documentation:
+#: ``[-0x8000_0000_0000_0000, 0xffff_ffff_ffff_ffff]``; the kit keeps to the non-negative part.
+TORCH_SEED_RANGE = (0, 2**64 - 1)
 _CUDA_INDEX = re.compile(r"cuda:(0|[1-9][0-9]{0,3})")
 
 
@@ -77,7 +80,7 @@ def model_device(model: torch.nn.Module) -> torch.device:
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and PyTorch (CPU and CUDA) so CPU runs repeat exactly.
 
-    ``seed`` is an int in :data:`SEED_RANGE` (ValueError otherwise, before anything is seeded).
+    ``seed`` is an int in :data:`TORCH_SEED_RANGE` (ValueError otherwise, before anything is seeded).
     NumPy's legacy seed and ``PYTHONHASHSEED`` (for child processes) take 32 bits: they get
     ``seed % 2**32``.
     """
@@ -88,8 +91,8 @@ def seed_everything(seed: int) -> None:
         seed = operator.index(seed) if not isinstance(seed, bool) else None  # NumPy integers too
     except TypeError:
         seed = None
-    if seed is None or not SEED_RANGE[0] <= seed <= SEED_RANGE[1]:
-        raise ValueError(f"the seed must be an integer from {SEED_RANGE[0]} to {SEED_RANGE[1]}")
+    if seed is None or not TORCH_SEED_RANGE[0] <= seed <= TORCH_SEED_RANGE[1]:
+        raise ValueError(f"the seed must be an integer from {TORCH_SEED_RANGE[0]} to {TORCH_SEED_RANGE[1]}")
     os.environ.setdefault("PYTHONHASHSEED", str(seed % 2**32))
     random.seed(seed)
     np.random.seed(seed % 2**32)

@@ -171,7 +171,7 @@ def test_ints_seeds_and_devices_are_checked_as_torch_takes_them():
     for device in ("auto", "cpu", "cuda", "cuda:0", "mps"):
         assert spec.validate({"device": device}) == {"device": device}
     refused = {
-        ("seed", "99999999999999999999"): "the seed must be from 0 to 9223372036854775807 (what torch.manual_seed takes)",
+        ("seed", "99999999999999999999"): "the seed must be from 0 to 9223372036854775807 (a non-negative 64-bit integer",
         ("seed", "-1"): "the seed must be from 0",
         ("data_seed", "-5"): "the seed must be from 0",
         ("seeds", "[1, -2]"): "got -2",
