@@ -482,8 +482,9 @@ def _check_meaning(kind: Kind, value: Any, where: str) -> None:
 
     if kind.check == "seed" and isinstance(value, int) and not isinstance(value, bool) \
             and not SEED_RANGE[0] <= value <= SEED_RANGE[1]:
-        raise ParameterError(f"{where}: the seed must be from {SEED_RANGE[0]} to {SEED_RANGE[1]} "
-                             f"(a non-negative 64-bit integer: torch.manual_seed takes it and the seeds the lab derives from it), got {value}")
+        raise ParameterError(f"{where}: the seed must be from {SEED_RANGE[0]} to {SEED_RANGE[1]} (a non-negative "
+                             f"64-bit integer: torch.manual_seed takes it and the seeds the lab derives from it), "
+                             f"got {value}")
     if kind.check == "device" and isinstance(value, str):
         problem = device_spelling_error(value)
         if problem is not None:

@@ -34,7 +34,7 @@ import nbformat
 from labkit.report import document, provenance
 from labkit.i18n import LANGUAGES, check_language, t
 from labkit.report.cells import CellFailure
-from labkit.report.kernel import OUTPUT_LIMIT, Progress, Terminated, choose_kernel, kernel_env, run_notebook
+from labkit.report.kernel import OUTPUT_LIMIT, Progress, Terminated, choose_kernel, kernel_env, run_notebook  # noqa: F401 (Terminated: for callers of render)
 from labkit.plumbing import atomic_path, atomic_write
 from labkit.report.params import ParameterError, read_parameters
 from labkit.report.tools import make_file, remove_tree
