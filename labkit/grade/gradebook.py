@@ -3,9 +3,10 @@
 * ``gradebook.csv`` — one row per submission: ``student``, ``status``, the
   points of every rubric item (one column each, named by the item's id),
   ``total``, ``wall_seconds``, ``message`` (why the status is not
-  ``graded``), ``flags`` and ``provisional``. A manual item the instructor
-  has not graded yet is blank (not 0); the total then counts it as 0 and
-  ``provisional`` says so (``provisional: not graded yet: discussion ...``).
+  ``graded``, or why the total is provisional) and ``flags``. A manual item
+  the instructor has not graded yet is blank (not 0); the total then counts
+  it as 0 and ``message`` says so (``provisional: not graded yet: discussion
+  (counted as 0 until graded)``).
 * ``gradebook.html`` — the same table, self-contained: click a column
   header to sort by it (again to reverse); ``gradebook.html#sort=-total``
   opens it sorted. Each item cell shows pass/fail and its message on hover;
@@ -63,7 +64,7 @@ def write_csv(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path) -> 
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["student", *(["name", "class"] if roster else []), "status", *ids, "total", "wall_seconds",
-                         "message", "flags", "provisional"])
+                         "message", "flags"])
         for result in results:
             earned = {item["id"]: item["points"] for item in result.get("items", [])}
             pending = set(pending_items(result))
@@ -71,8 +72,9 @@ def write_csv(results: Iterable[dict[str, Any]], rubric: Rubric, path: Path) -> 
             writer.writerow([_csv_safe(result["student"]), *names, result["status"],
                              *["" if i in pending else _points(earned.get(i, 0.0)) for i in ids],
                              _points(result.get("total", 0.0)),
-                             f"{result.get('wall_seconds', 0.0):.1f}", _csv_safe(result.get("message", "")),
-                             _csv_safe("; ".join(result.get("flags", []))), provisional_note(result)])
+                             f"{result.get('wall_seconds', 0.0):.1f}",
+                             _csv_safe("; ".join(m for m in (result.get("message", ""), provisional_note(result)) if m)),
+                             _csv_safe("; ".join(result.get("flags", [])))])
     return path
 
 

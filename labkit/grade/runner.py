@@ -609,7 +609,7 @@ def grade(rubric: Rubric, submissions: Path | str, options: GradeOptions,
     summary.seconds = time.perf_counter() - started
     counts = ", ".join(f"{status} {count}" for status, count in sorted(summary.counts.items()))
     reused = len(summary.skipped) - len(summary.not_selected)
-    kept = [f"{reused} already graded (kept; --force regrades)"] if reused else []
+    kept = [f"{reused} unchanged since the last run (results kept; --force regrades)"] if reused else []
     if options.only is not None:
         kept.append(f"{len(summary.not_selected)} not selected (--only; their earlier results kept)")
     say(f"done in {summary.seconds:.1f} s: {counts}; {'; '.join(kept) + '; ' if kept else ''}"
