@@ -249,7 +249,7 @@ def statistics(results: list[Any], rubric: Rubric) -> dict[str, Any]:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     return {"totals": totals, "mean": stats.fmean(totals) if totals else 0.0,
             "median": stats.median(totals) if totals else 0.0, "items": items, "counts": counts,
-            "hardest": sorted(items, key=lambda i: i["pass_rate"])[:3]}
+            "hardest": sorted((i for i in items if i["points"]), key=lambda i: i["pass_rate"])[:3]}
 
 
 def _histogram(axes: Any, values: list[float], maximum: float, mean: float, median: float, title: str,
