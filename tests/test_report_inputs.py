@@ -415,6 +415,30 @@ def test_ctrl_c_leaves_the_previous_report_as_it_was(tmp_path):
     assert not any(p.name.startswith(".labkit-partial") for p in out.iterdir())
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_publishing_waits_until_every_file_is_moved(tmp_path, monkeypatch, signum):
+    """Ctrl-C or SIGTERM among the moves: all files are moved first, then the signal's handler runs."""
+    staging, out = tmp_path / "staging", tmp_path / "out"
+    staging.mkdir()
+    out.mkdir()
+    for name in ("r.ipynb", "r.html", "metrics.json"):
+        (staging / name).write_text(name)
+    real_replace = os.replace
+
+    def replace_with_a_signal(source, target):
+        real_replace(source, target)
+        if Path(target).name == "r.ipynb":
+            os.kill(os.getpid(), signum)  # arrives between two moves
+
+    monkeypatch.setattr(report.os, "replace", replace_with_a_signal)
+    before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    with cli._terminate_as_interrupt(), pytest.raises(KeyboardInterrupt) as caught:
+        report._publish(staging, out, ["r.ipynb", "r.html", "metrics.json"], stale=[])
+    assert isinstance(caught.value, report.Terminated) == (signum == signal.SIGTERM)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "r.html", "r.ipynb"]
+    assert (signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)) == before  # handlers put back
+
+
 FAKE_CHROMIUM = """#!/bin/sh
 # Chromium as seen from labkit: a helper process keeps writing into the profile folder, ignoring INT and TERM
 for a; do case $a in --user-data-dir=*) profile=${a#--user-data-dir=};; esac; done
