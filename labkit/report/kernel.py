@@ -13,8 +13,8 @@ that stopped it, if any. Around nbclient it adds what a report needs:
 * progress on the terminal (:class:`Progress`): the cell running, its number
   out of the total, the elapsed time, and the last line of a ``tqdm`` bar
   (``labkit.fit``'s training progress) while a cell trains;
-* an output cap per cell (:data:`OUTPUT_LIMIT`), with a visible marker,
-  so a runaway ``print`` cannot stall the HTML and PDF;
+* an output cap per cell (:data:`OUTPUT_LIMIT`): the output up to the cap is kept (a stream's text
+  cut at a line's end), then a visible marker, so a runaway ``print`` cannot stall the HTML and PDF;
 * nbclient's ``raises-exception`` tag: such a cell may raise and the run goes on.
 """
 from __future__ import annotations
@@ -330,7 +330,9 @@ def run_notebook(nb: Any, cells: CellMap, *, kernel_name: str, cwd: Path, env: d
     (SIGINT) stops the kernel and raises :class:`KeyboardInterrupt`, SIGTERM :class:`Terminated`. The
     kernel's IPC sockets are made in ``ipc_dir`` (a short private folder).
     The widget state of the run is saved in ``nb.metadata.widgets`` (nbclient).
-    Output past ``output_limit`` is replaced by a marker in ``lang`` (:func:`truncated_text`).
+    A cell's output is kept up to ``output_limit`` characters (the stream text that crosses it is cut at
+    its last line end within the limit, or at the limit when it is one long line); the rest is replaced
+    by a marker in ``lang`` (:func:`truncated_text`).
     """
     from jupyter_client.manager import AsyncKernelManager
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
