@@ -27,6 +27,25 @@ def full_data_dir() -> Path | None:
     return path if (path / "MNIST").is_dir() else None
 
 
+def require_full_data(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The full course data, with LABKIT_DATA pointing at it (and LABKIT_OFFLINE unset) through
+    ``monkeypatch``; the test is skipped without it."""
+    data = full_data_dir()
+    if data is None:
+        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
+    monkeypatch.setenv("LABKIT_DATA", str(data))
+    monkeypatch.delenv("LABKIT_OFFLINE", raising=False)
+    return data
+
+
+def render_lab_on_full_data(lab: str, tmp_path_factory, **overrides):
+    """:func:`render_lab` of ``lab`` on the full course data into a fresh folder: ``(result, folder)``."""
+    with pytest.MonkeyPatch.context() as patch:
+        require_full_data(patch)
+        out = tmp_path_factory.mktemp(lab)
+        return render_lab(lab, out, **overrides), out
+
+
 @pytest.fixture(scope="module")
 def data_dir():
     """The full course data, with LABKIT_DATA pointing at it for the module's tests (they skip without it)."""

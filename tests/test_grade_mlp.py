@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import full_data_dir
+from conftest import require_full_data
 from grading_support import release_fill_and_grade
 from labkit.grade.sandbox import bwrap_executable
 
@@ -24,10 +24,7 @@ pytestmark = [pytest.mark.pipeline,
 
 
 def test_release_fill_in_and_grade_the_mlp_lab(tmp_path, monkeypatch, capsys):
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    monkeypatch.setenv("LABKIT_DATA", str(data))
+    require_full_data(monkeypatch)
     _, rows, out = release_fill_and_grade("mlp", tmp_path)
     assert rows["alice"]["status"] == "graded" and float(rows["alice"]["total"]) == 12, rows["alice"]
     alice = json.loads((out / "results" / "alice.json").read_text())
@@ -51,10 +48,7 @@ def test_a_wrong_answer_reads_the_checks_own_message(monkeypatch):
     """The check's assertion message reaches the student as written (not redacted to its numbers)."""
     from grading_support import hidden_check_verdicts
 
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    monkeypatch.setenv("LABKIT_DATA", str(data))
+    require_full_data(monkeypatch)
     wrong = ("for hidden in (256, 128, 64):\n"
              "    layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.ReLU()]\n"
              "    width = hidden")

@@ -16,7 +16,7 @@ import nbformat
 import pytest
 import yaml
 
-from conftest import full_data_dir
+from conftest import require_full_data
 from grading_support import release_fill_and_grade
 from labkit.grade.hidden import CHECK_MIME, HIDDEN_TAG
 from labkit.grade.rubric import load_rubric
@@ -31,10 +31,7 @@ pytestmark = pytest.mark.pipeline
 
 
 def _data(monkeypatch):
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    monkeypatch.setenv("LABKIT_DATA", str(data))
+    require_full_data(monkeypatch)
 
 
 @pytest.mark.skipif(bwrap_executable() is None, reason="bubblewrap is not installed (make setup)")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import full_data_dir, pdf_text, render_lab
+from conftest import pdf_text, render_lab, render_lab_on_full_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _notebook import definitions  # noqa: E402
@@ -74,13 +74,7 @@ def test_conditional_gan_trains_both_conditionings_with_the_students_step(nb):
 
 @pytest.fixture(scope="module")
 def dcgan_report(tmp_path_factory):
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    out = tmp_path_factory.mktemp("dcgan")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_DATA", str(data))
-        return render_lab("dcgan", out, lang="zh"), out  # the Chinese report; the offline test renders English
+    return render_lab_on_full_data("dcgan", tmp_path_factory, lang="zh")  # the offline test renders English
 
 
 @pytest.mark.pipeline

@@ -4,7 +4,7 @@ import json
 import nbformat
 import pytest
 
-from conftest import full_data_dir, pdf_text, render_lab
+from conftest import pdf_text, render_lab, render_lab_on_full_data
 
 pytestmark = pytest.mark.pipeline
 
@@ -25,10 +25,7 @@ def _outputs_text(ipynb) -> str:
 
 @pytest.fixture(scope="module")
 def resnet_report(tmp_path_factory):
-    if full_data_dir() is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    out = tmp_path_factory.mktemp("resnet")
-    return render_lab("resnet", out), out
+    return render_lab_on_full_data("resnet", tmp_path_factory)
 
 
 def test_resnet_smoke_report_is_complete(resnet_report):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from conftest import full_data_dir, pdf_text, render_lab
+from conftest import pdf_text, render_lab, render_lab_on_full_data
 
 pytestmark = pytest.mark.pipeline
 
@@ -13,14 +13,7 @@ MODELS = ("rnn", "gru", "gru_handwritten", "gru_source_cell", "gru_attention")  
 
 @pytest.fixture(scope="module")
 def seq2seq_report(tmp_path_factory):
-    data = full_data_dir()
-    if data is None:
-        pytest.skip("set LABKIT_DATA to the course data (../shared/data)")
-    out = tmp_path_factory.mktemp("seq2seq")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("LABKIT_DATA", str(data))
-        patch.delenv("LABKIT_OFFLINE", raising=False)
-        return render_lab("seq2seq", out), out
+    return render_lab_on_full_data("seq2seq", tmp_path_factory)
 
 
 def check_records(recorded, recipe="kit"):
