@@ -406,7 +406,7 @@ def test_what_student_code_raises_under_a_check_leaks_nothing(graded):
     items = {i["id"]: i for i in result["items"]}
     mse = items["mse"]
     assert mse["message"].startswith("not trusted: while this check ran") and "sys._getframe" in mse["message"]
-    assert items["slope"]["points"] == 0 and items["slope"]["message"].startswith("not trusted"), items["slope"]
+    assert items["slope"]["points"] == 0 and "not trusted: " in items["slope"]["message"], items["slope"]
     assert "mse gave" not in mse["message"] and "_random.Random(11)" not in mse["message"]
     assert any("_getframe" in flag and "line" in flag for flag in result["flags"])  # the static flag
     assert any("saw the submission's code reading the interpreter's frames" in flag for flag in result["flags"])
