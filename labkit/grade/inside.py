@@ -197,18 +197,6 @@ def _verdict_env(private: Path) -> dict[str, str]:
     return env
 
 
-def _random_fd(fd: int) -> int:
-    """``fd`` moved to a random free descriptor number (inheritable, for ``pass_fds``); the new number."""
-    import fcntl
-
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    top = 1 << 16 if soft == resource.RLIM_INFINITY else min(soft, 1 << 16)
-    start = secrets.SystemRandom().randrange(64, max(65, top - 64)) if top > 128 else 3
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD, start)
-    os.close(fd)
-    return new
-
-
 def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = None) -> dict[str, Any]:
     """Run the hidden checks in a fresh interpreter (:mod:`labkit.grade.verdict`); their results.
 
@@ -220,13 +208,13 @@ def run_verdicts(plan: dict[str, Any], budget: float, keep: set[int] | None = No
     """
     import select
 
-    from labkit.grade.verdict import verify
+    from labkit.grade.verdict import move_fd, verify
 
     deadline = time.monotonic() + budget
     private = Path(tempfile.mkdtemp(prefix="labkit-verdict-"))
     os.chmod(private, 0o700)
     read_fd, pipe_fd = os.pipe()
-    write_fd = _random_fd(pipe_fd)  # a number nothing in the verdict process's argv or environment gives away
+    write_fd = move_fd(pipe_fd, inheritable=True)  # a number nothing in the verdict process's argv or environment gives away
     key = secrets.token_bytes(32)  # signs every message; only this function and the verdict process see it
     log = open(private / "verdict.log", "wb")
     kit_parent = str(Path(__file__).resolve().parents[2])

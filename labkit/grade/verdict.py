@@ -202,15 +202,16 @@ def verify(key: bytes, seq: int, line: bytes) -> dict[str, Any] | None:
     return message if isinstance(message, dict) and message.get("seq") == seq else None
 
 
-def _hide(fd: int) -> int:
-    """``fd`` moved to a random free descriptor number (close-on-exec); the new number."""
+def move_fd(fd: int, inheritable: bool = False) -> int:
+    """``fd`` moved to a random free descriptor number (close-on-exec unless ``inheritable``, for
+    ``pass_fds``); the new number. Used on both sides of the results channel."""
     import fcntl
     import resource
 
     soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     top = 1 << 16 if soft == resource.RLIM_INFINITY else min(soft, 1 << 16)
     start = random.SystemRandom().randrange(64, max(65, top - 64)) if top > 128 else 3
-    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, start)
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD if inheritable else fcntl.F_DUPFD_CLOEXEC, start)
     os.close(fd)
     return new
 
@@ -270,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plan = json.loads(raw)
         channel = plan.pop("channel")
-        key, fd = bytes.fromhex(channel["key"]), _hide(int(channel["fd"]))
+        key, fd = bytes.fromhex(channel["key"]), move_fd(int(channel["fd"]))
     except (ValueError, KeyError, TypeError, OSError) as error:
         print(f"labkit.grade.verdict: no valid plan with its results channel on stdin ({error})", file=sys.stderr)
         return 2
