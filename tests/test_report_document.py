@@ -245,6 +245,19 @@ def test_cli_bad_student_yaml_exits_2_before_anything_is_written(tmp_path):
     assert not out.exists()
 
 
+def _printed_words(table_html: str, tmp_path, lang: str) -> str:
+    """``table_html`` as the one output of a notebook, printed by the real pipeline (HTML, Chromium):
+    ``pdftotext -bbox`` of the PDF (``t.pdf`` in ``tmp_path``)."""
+    from labkit.report import pipeline as report
+
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[
+        new_output("display_data", data={"text/html": table_html, "text/plain": "table"})])])
+    report.to_html(nb, tmp_path / "t.html", lang=lang)
+    report.html_to_pdf(tmp_path / "t.html", tmp_path / "t.pdf")
+    return subprocess.run(["pdftotext", "-bbox", str(tmp_path / "t.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
 # --------------------------------------------------------------------------- wide tables
 
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
@@ -262,12 +275,7 @@ def test_wide_table_column_groups_print_at_one_readable_size(tmp_path):
     frame = pd.DataFrame({f"col{i:02d}_value": np.arange(3) * 1.2345 + i for i in range(40)},
                          index=pd.Index(["alpha", "beta", "gamma"], name="setting"))
     table = styled(frame).to_html(table_attributes='class="labkit-table"')
-    nb = new_notebook(cells=[new_code_cell("x", outputs=[
-        new_output("display_data", data={"text/html": table, "text/plain": "table"})])])
-    report.to_html(nb, tmp_path / "t.html", lang="en")
-    report.html_to_pdf(tmp_path / "t.html", tmp_path / "t.pdf")
-    bbox = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "t.pdf"), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    bbox = _printed_words(table, tmp_path, "en")
     page = float(re.search(r'<page width="([\d.]+)"', bbox).group(1))
     words = {m.group(5): (float(m.group(4)) - float(m.group(2)), float(m.group(3)))
              for m in re.finditer(r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">'
@@ -293,12 +301,7 @@ def test_narrow_table_caption_prints_on_one_line(tmp_path):
         pytest.skip("Chromium is not installed")
     frame = pd.DataFrame({"value": ["adam", 64]}, index=pd.Index(["optimizer", "batch_size"], name="setting"))
     table = styled(frame, caption="CAPSTART ResNet-18 训练设置（方案：source） CAPEND").to_html()
-    nb = new_notebook(cells=[new_code_cell("x", outputs=[
-        new_output("display_data", data={"text/html": table, "text/plain": "table"})])])
-    report.to_html(nb, tmp_path / "t.html", lang="zh")
-    report.html_to_pdf(tmp_path / "t.html", tmp_path / "t.pdf")
-    bbox = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "t.pdf"), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    bbox = _printed_words(table, tmp_path, "zh")
     top = {m.group(2): float(m.group(1)) for m in re.finditer(r'yMin="([\d.]+)"[^>]*>(CAPSTART|CAPEND)<', bbox)}
     assert set(top) == {"CAPSTART", "CAPEND"} and abs(top["CAPSTART"] - top["CAPEND"]) < 2, top
 
