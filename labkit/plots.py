@@ -205,8 +205,10 @@ def to_images(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0
 
 
 def _grid(images: torch.Tensor, nrow: int) -> torch.Tensor:
+    """Images side by side, separated by mid-grey lines: white samples on a white page stay visible (a
+    collapsed generator's blank images printed as nothing at all with white separators)."""
     from torchvision.utils import make_grid
-    return make_grid(images, nrow=nrow, padding=2, pad_value=1.0).permute(1, 2, 0).numpy()
+    return make_grid(images, nrow=nrow, padding=2, pad_value=0.5).permute(1, 2, 0).numpy()
 
 
 def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,

@@ -128,3 +128,11 @@ def test_one_epoch_runs_are_bars_not_dots():
         assert sorted(round(p.get_height(), 6) for p in ax.patches)[-1] == 1.1
     finally:
         plt.close(fig)
+
+
+def test_blank_white_samples_stay_visible_in_an_image_grid():
+    """A collapsed generator's all-white samples: the grid's separators are not white (the tester saw nothing)."""
+    from labkit.plots import _grid
+
+    grid = _grid(torch.ones(4, 1, 8, 8), nrow=4)
+    assert grid.min() < 0.9 and grid.max() == 1.0
