@@ -10,6 +10,7 @@ Only the standard library: the command-line tool imports this without torch.
 """
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -76,3 +77,10 @@ def short_error(error: BaseException, limit: int = 160) -> str:
     text = " ".join(str(error).split())
     line = f"{type(error).__name__}: {text}" if text else type(error).__name__
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def script_hash_source(script: str) -> str:
+    """The Content-Security-Policy source (``'sha256-…'``) that allows the inline ``<script>`` whose text is
+    ``script``, hashed as browsers do: over its UTF-8 text with newlines normalised to ``\n`` (CSP Level 2)."""
+    text = script.replace("\r\n", "\n").replace("\r", "\n")
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"

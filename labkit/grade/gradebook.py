@@ -31,6 +31,7 @@ import nbformat
 
 from labkit.grade.result import pending_items, provisional_note
 from labkit.grade.rubric import Rubric
+from labkit.plumbing import script_hash_source
 from labkit.report.cells import CellFailure, CellMap
 
 _STATUS_NOTE = {
@@ -416,19 +417,15 @@ def _head_script_hashes(page: str) -> list[str]:
     """CSP sources (``'sha256-…'``) of the inline scripts in the page's ``<head>``: labkit's report template's own
     (MathJax's configuration, MathJax itself, the print-layout script). The notebook's cells render in the body,
     so no student's script is among them; hashed as the browser does, over the UTF-8 text, newlines normalised."""
-    import base64
-    import hashlib
-
     end = re.search(r"</head\s*>", page, re.I)
     head = page[:end.start()] if end else ""
     sources = []
     for match in re.finditer(r"<script\b([^>]*)>(.*?)</script\s*>", head, re.I | re.S):
         if re.search(r"\bsrc\s*=", match.group(1), re.I):
             continue  # an external script: not allowed by hash (and nothing loads from elsewhere)
-        text = match.group(2).replace("\r\n", "\n").replace("\r", "\n")
-        digest = base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
-        if f"'sha256-{digest}'" not in sources:
-            sources.append(f"'sha256-{digest}'")
+        source = script_hash_source(match.group(2))
+        if source not in sources:
+            sources.append(source)
     return sources
 
 

@@ -19,16 +19,14 @@ reported as such, and an entry out of range is an error naming the row.
 """
 from __future__ import annotations
 
-import base64
 import csv
-import hashlib
 import html
 import json
 import math
 from pathlib import Path
 from typing import Any, Iterable
 
-from labkit.plumbing import atomic_write, atomic_path
+from labkit.plumbing import atomic_write, atomic_path, script_hash_source
 
 MANUAL_CSV = "manual.csv"
 _FIELDS = ["student", "item", "points", "comment"]
@@ -278,8 +276,7 @@ def write_pages(out_dir: Path, rubric: Any, results: list[Any], notebooks: dict[
     Content-Security-Policy; the students' text is shown as text.
     """
     esc = html.escape
-    script_hash = base64.b64encode(hashlib.sha256(_FORM_JS.encode()).digest()).decode()
-    csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'"
+    csp = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src {script_hash_source(_FORM_JS)}"
     students = [result.student for result in sorted(results, key=lambda r: r.student)]
     rows = [[student, item, "" if points is None else f"{points:g}", comment]
             for student, item, points, comment in _rows(rubric, students, entries)]
