@@ -471,9 +471,29 @@ _SECTION = (f'<w:sectPr><w:footerReference w:type="default" r:id="{_FOOTER_ID}"/
             'w:left="1134" w:header="567" w:footer="567" w:gutter="0"/><w:titlePg/></w:sectPr>')
 
 
+#: East-Asian fonts of the Word file, as a Chinese university's report template sets them: body text
+#: 宋体 (SimSun), headings and the title 黑体 (SimHei). The Latin fonts stay pandoc's (theme fonts).
+BODY_EAST_ASIAN_FONT, HEADING_EAST_ASIAN_FONT = "SimSun", "SimHei"
+
+
+def _east_asian_fonts(styles: str) -> str:
+    """pandoc's ``word/styles.xml`` with explicit East-Asian fonts: the document default (every body
+    style inherits it) becomes :data:`BODY_EAST_ASIAN_FONT`, every style that takes the theme's heading
+    font (``majorEastAsia``: the title and headings) :data:`HEADING_EAST_ASIAN_FONT`. The theme
+    attribute goes (Word lets ``w:eastAsiaTheme`` win over ``w:eastAsia``). Raises ValueError if
+    pandoc's styles no longer have the expected shape (so a changed pandoc is noticed, not ignored)."""
+    default = re.compile(r'(<w:rPrDefault>\s*<w:rPr>\s*<w:rFonts\b[^>]*?)\s+w:eastAsiaTheme="[^"]*"', re.S)
+    styles, n_default = default.subn(rf'\1 w:eastAsia="{BODY_EAST_ASIAN_FONT}"', styles)
+    styles, n_heading = re.subn(r'w:eastAsiaTheme="majorEastAsia"', f'w:eastAsia="{HEADING_EAST_ASIAN_FONT}"', styles)
+    if n_default != 1 or n_heading == 0:
+        raise ValueError("pandoc's reference styles.xml has an unexpected shape: cannot set the Chinese fonts")
+    return styles
+
+
 def reference_docx(exe: str, folder: Path | str, *, timeout: float = 60) -> Path:
     """pandoc's default reference document (its styles) with the printed page of the PDF report:
-    A4, 2 cm margins, and "page / pages" at the foot of every page but the cover.
+    A4, 2 cm margins, "page / pages" at the foot of every page but the cover, and the Chinese fonts
+    of the course template (body 宋体 SimSun, headings 黑体 SimHei; :func:`_east_asian_fonts`).
 
     Written into ``folder`` as ``reference.docx`` and returned (for ``pandoc --reference-doc``; pandoc
     takes page size, margins and footers from it). Raises :class:`DocxError` when pandoc fails.
@@ -489,6 +509,11 @@ def reference_docx(exe: str, folder: Path | str, *, timeout: float = 60) -> Path
             if item.filename == "word/document.xml":
                 text = re.sub(r"<w:sectPr\s*/>|<w:sectPr\b.*?</w:sectPr>", "", data.decode("utf-8"), flags=re.S)
                 data = text.replace("</w:body>", _SECTION + "</w:body>").encode("utf-8")
+            elif item.filename == "word/styles.xml":
+                try:
+                    data = _east_asian_fonts(data.decode("utf-8")).encode("utf-8")
+                except ValueError as exc:
+                    raise DocxError(f"{exc} (pandoc {exe})") from exc
             elif item.filename == "word/_rels/document.xml.rels":
                 data = data.decode("utf-8").replace("</Relationships>", (
                     '<Relationship Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/'
