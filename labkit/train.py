@@ -22,6 +22,7 @@ the same result as a run that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -50,11 +51,15 @@ class History:
     ``rows`` holds one dict per epoch: ``epoch``, ``train_<metric>``,
     ``test_<metric>`` and ``seconds``. ``summary`` holds extra final numbers a
     lab adds (a score, a parameter count) so sweep tables can show them.
+    ``start`` holds the values of the very first training batch, computed
+    before any update (``{"loss": 543.2, ...}``, set by :func:`fit`): the
+    loss at the start of training, which :meth:`diverged` compares with.
     """
 
     name: str = ""
     rows: list[dict[str, float]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    start: dict[str, float] = field(default_factory=dict)
 
     @property
     def epochs(self) -> int:
@@ -88,7 +93,23 @@ class History:
         """A copy holding only the first ``epochs`` epochs (a shorter run of the same training)."""
         if epochs > self.epochs:
             raise ValueError(f"history has {self.epochs} epochs, cannot truncate to {epochs}")
-        return History(self.name, [dict(r) for r in self.rows if r["epoch"] <= epochs], {})
+        return History(self.name, [dict(r) for r in self.rows if r["epoch"] <= epochs], {}, dict(self.start))
+
+    def diverged(self, key: str = "loss") -> bool:
+        """Whether the run diverged: a training value (``train_*`` of any epoch, or of the first batch)
+        is NaN or infinite, or the final training ``key`` (``train_loss``, the last epoch's mean) is not
+        below its value at the start of training (``start[key]``, the first batch's, before any update).
+
+        A run that did not train at all (0 epochs) has not diverged; without a start value (a history
+        made by hand, or one from an older checkpoint) only the non-finite test applies. Used by
+        :class:`labkit.Sweep` to mark such runs and rank them after the runs that trained.
+        """
+        values = [v for row in self.rows for k, v in row.items() if k.startswith("train_")]
+        values += list(self.start.values())
+        if any(isinstance(v, (int, float)) and not math.isfinite(v) for v in values):
+            return True
+        final = self[f"train_{key}"]
+        return bool(final) and key in self.start and not final[-1] < self.start[key]
 
     def frame(self) -> pd.DataFrame:
         """The history as a table, one row per epoch."""
@@ -263,7 +284,8 @@ def _state(model, optimizers, scheduler, history, generator, epoch) -> dict:
         "model": model.state_dict(),
         "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "history": {"name": history.name, "rows": history.rows, "summary": history.summary},
+        "history": {"name": history.name, "rows": history.rows, "summary": history.summary,
+                    "start": history.start},
         "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state()},
     }
     if torch.cuda.is_available():
@@ -293,7 +315,7 @@ def _restore(path: Path, model, optimizers, scheduler, generator) -> History:
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     saved = state["history"]
-    return History(saved["name"], list(saved["rows"]), dict(saved["summary"]))
+    return History(saved["name"], list(saved["rows"]), dict(saved["summary"]), dict(saved.get("start", {})))
 
 
 def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_size: int,
@@ -384,6 +406,8 @@ def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_si
                 values = {"loss": value, **metrics}
             if scheduler is not None and scheduler_per == "batch":
                 scheduler.step()
+            if not history.start:  # the loss at the start of training (computed before the first update)
+                history.start = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in values.items()}
             totals.add(values, len(idx))
             bar.update(1)
         if scheduler is not None and scheduler_per == "epoch":
