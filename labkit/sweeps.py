@@ -19,10 +19,12 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from labkit.records import format_number, record
+from labkit.tables import DIVERGED  # the column marking diverged runs; show_table prints it as a marker
 from labkit.train import History, histories_table
 
 #: A label format: a callable value -> str, or a format string such as ``"{:g}"``.
 Format = Callable[[Any], str] | str
+
 
 
 def _value_label(value: Any, fmt: Format | None = None) -> str:
@@ -126,13 +128,26 @@ class Sweep:
     def __contains__(self, label: object) -> bool:
         return label in self.histories
 
+    def diverged(self) -> list[str]:
+        """The labels of the runs that diverged, in order: a training loss that became NaN or infinite,
+        or a final training loss not below the loss at the start of training (the first batch's, before
+        any update). See :meth:`labkit.train.History.diverged` for the exact rule."""
+        return [label for label, history in self.histories.items() if history.diverged()]
+
     def table(self, metrics: Sequence[str] | None = None, index: str = "setting") -> pd.DataFrame:
         """One row per run (index named ``index``: ``"setting"``, or ``"model"`` for named runs): the
-        final metrics and ``summary`` values.
+        final metrics and ``summary`` values, and, when some run diverged (:meth:`diverged`), a last
+        column :data:`DIVERGED` (True for those runs) that :func:`labkit.show_table` prints as a marker.
 
         See :func:`labkit.train.histories_table`.
         """
-        return histories_table(self.histories, metrics, index=index)
+        return mark_diverged(histories_table(self.histories, metrics, index=index), self.diverged())
+
+    def ranked(self, metrics: Sequence[str] | None = None, by: str = "fid", index: str = "setting",
+               ascending: bool = True) -> pd.DataFrame:
+        """:meth:`table` ranked by ``by`` (lowest first unless ``ascending=False``) with a ``rank`` column
+        first; diverged runs are marked and ranked after every run that trained (see :func:`rank`)."""
+        return rank(self.table(metrics, index=index), by, ascending=ascending)
 
     def curves(self, metrics: Sequence[str] = ("loss", "acc"), title: str | None = None, **kwargs):
         """The curves of every setting overlaid (see :func:`labkit.plots.curves`)."""
@@ -164,6 +179,47 @@ class Sweep:
                 key = f"{prefix}_{_record_key(label)}_{suffix}"
                 recorded[key] = record(key, history.last(metric))
         return recorded
+
+
+def mark_diverged(table: pd.DataFrame, labels: Iterable[Any]) -> pd.DataFrame:
+    """A copy of ``table`` whose rows named in ``labels`` (index values) are marked diverged: the
+    :data:`DIVERGED` column (bool, last) is True for them. Rows already marked stay marked; a table
+    with no diverged row is returned without the column. Raises KeyError for a label not in the index.
+    """
+    labels = list(labels)
+    missing = [label for label in labels if label not in table.index]
+    if missing:
+        raise KeyError(f"cannot mark {missing} as diverged: the table's rows are {', '.join(map(str, table.index))}")
+    marked = table.drop(columns=[DIVERGED]) if DIVERGED in table.columns else table.copy()
+    flags = pd.Series(table.index.isin(labels), index=table.index)
+    if DIVERGED in table.columns:
+        flags |= table[DIVERGED].fillna(False).astype(bool).to_numpy()
+    if flags.any():
+        marked[DIVERGED] = flags.to_numpy()
+    return marked
+
+
+def rank(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[Any] = (),
+         ascending: bool = True) -> pd.DataFrame:
+    """``table`` sorted by ``column`` with a ``rank`` column first (1 = best: lowest, or highest with
+    ``ascending=False``); the runs that diverged come after every run that trained, ranked among
+    themselves, and keep their :data:`DIVERGED` marker, so a diverged run never ranks first however
+    good its score looks. Diverged rows: those named in ``diverged`` and those already marked (a
+    :meth:`Sweep.table`). A NaN score ranks last of its group. An existing ``rank`` column is replaced.
+
+    Raises KeyError when ``column`` is not a column of ``table``.
+    """
+    if column not in table.columns:
+        raise KeyError(f"no column {column!r} to rank by; columns: {', '.join(map(str, table.columns))}")
+    marked = mark_diverged(table.drop(columns=["rank"], errors="ignore"), diverged)
+    bad = marked[DIVERGED].to_numpy() if DIVERGED in marked.columns else [False] * len(marked)
+    parts = []
+    for group in (marked[~pd.Series(bad, index=marked.index)], marked[pd.Series(bad, index=marked.index)]):
+        group = group.sort_values(column, ascending=ascending, na_position="last", kind="stable")
+        ranks = group[column].rank(method="min", ascending=ascending, na_option="bottom")
+        parts.append(group.assign(rank=ranks.fillna(len(group)).astype(int) + sum(len(p) for p in parts)))
+    ranked = pd.concat(parts)
+    return ranked[["rank", *[c for c in ranked.columns if c != "rank"]]]
 
 
 def grid_settings(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:

@@ -5,15 +5,36 @@ from typing import Iterable
 
 import pandas as pd
 
-from labkit.i18n import label, setting_label
+from labkit.i18n import label, setting_label, tr
 from labkit.records import format_number
+
+#: The column that marks the runs that diverged (True) in a sweep's table (:meth:`labkit.Sweep.table`,
+#: :func:`labkit.sweeps.rank`; the rule: :meth:`labkit.train.History.diverged`). :func:`show_table`
+#: prints it as a visible "diverged / 发散" (nothing for the runs that trained) and never highlights a
+#: diverged run's value as the best.
+DIVERGED = "diverged"
+
+
+def _diverged_rows(df: pd.DataFrame) -> pd.Series:
+    if DIVERGED not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df[DIVERGED].fillna(False).astype(bool)
+
+
+def _with_marker(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its :data:`DIVERGED` column as printed text: the marker, or "" for a run that trained."""
+    if DIVERGED not in df.columns:
+        return df
+    marked = df.copy()
+    marked[DIVERGED] = [tr("diverged", "发散") if flag else "" for flag in _diverged_rows(df)]
+    return marked.rename(columns={DIVERGED: tr("note", "备注")})
 
 
 def localize(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with the names the kit knows in the report's language (:func:`labkit.i18n.label`):
     column names, the index name, and index values that are metric names or setting labels
     (``lr=0.01`` -> ``学习率=0.01``). Unknown names (a notebook's own ``tr(...)`` text) stay as they are."""
-    out = df.rename(columns=label, index=setting_label)
+    out = _with_marker(df).rename(columns=label, index=setting_label)
     out.index = out.index.set_names([label(name) for name in out.index.names])
     return out
 
@@ -22,7 +43,8 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
            highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()):
     """The pandas ``Styler`` :func:`show_table` displays: localized names, ``digits`` significant
     digits (:func:`labkit.records.format_number`: never ``-0``), the best value of each
-    ``highlight_max``/``highlight_min`` column in bold, the caption.
+    ``highlight_max``/``highlight_min`` column in bold (among the runs that trained: a row marked
+    :data:`DIVERGED` is never the best; its marker is printed in bold red), the caption.
 
     Raises KeyError naming a highlight column that ``df`` does not have.
     """
@@ -31,11 +53,16 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     styler = shown.style.format(lambda v: format_number(v, digits))
     if named_index:
         styler = styler.hide(axis="index")
+    trained = ~_diverged_rows(df).to_numpy()
+    rows = shown.index[trained]
     for columns, highlight in ((highlight_max, styler.highlight_max), (highlight_min, styler.highlight_min)):
         for col in columns:
             if col not in df.columns:
                 raise KeyError(f"cannot highlight column {col!r}: the table has {', '.join(map(str, df.columns))}")
-            styler = highlight(subset=[label(col)], props="font-weight: bold")
+            styler = highlight(subset=(rows, [label(col)]), props="font-weight: bold")
+    if not trained.all():
+        marker = label(tr("note", "备注"))
+        styler = styler.map(lambda v: "font-weight: bold; color: #b00020" if v else "", subset=[marker])
     if caption:
         styler = styler.set_caption(caption)
     return styler
