@@ -11,7 +11,10 @@ after a warm-up, and counts training steps per second:
 * ``torch busy`` and ``labkit busy``: the same beside four processes that spin on the CPU
   (started and stopped by this script);
 * with ``--fixed N ...``: also ``N threads busy`` (``LABKIT_THREADS=N``) beside them, e.g.
-  ``--fixed 1 2`` to compare labkit's choice with each fixed count.
+  ``--fixed 1 2`` to compare labkit's choice with each fixed count; ``--omp KEY=VALUE ...`` sets
+  OpenMP variables for those fixed-count runs, idle and busy (e.g. ``--fixed 2 --omp
+  GOMP_SPINCOUNT=20000`` or ``OMP_WAIT_POLICY=PASSIVE``: the spin limits and wait policies the
+  thread policy was chosen against).
 
 The models are the notebooks' own (``bench/_notebook.py``) at their smoke/quick sizes.
 Last lines: ``shared_cpu_slowdown: <worst labkit busy/idle time ratio>`` (target <= 4 on
@@ -122,8 +125,8 @@ def measure(lab: str, seconds: float) -> dict:
     return {"steps_per_s": steps / (time.perf_counter() - start), "threads": torch.get_num_threads()}
 
 
-def run_child(lab: str, policy: str, seconds: float) -> dict:
-    env = dict(os.environ, LABKIT_THREADS=policy)
+def run_child(lab: str, policy: str, seconds: float, extra: dict | None = None) -> dict:
+    env = dict(os.environ, LABKIT_THREADS=policy, **(extra or {}))
     out = subprocess.run([sys.executable, __file__, "--child", lab, "--seconds", str(seconds)], env=env,
                          stdout=subprocess.PIPE, text=True, check=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -140,8 +143,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--busy", type=int, default=4, help="busy processes beside the contended runs")
     parser.add_argument("--fixed", nargs="*", type=int, default=[], metavar="N",
                         help="also time these fixed thread counts beside the busy processes")
+    parser.add_argument("--omp", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="OpenMP environment of the --fixed runs (idle and busy), e.g. GOMP_SPINCOUNT=20000")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    omp = dict(item.split("=", 1) for item in args.omp if "=" in item)
+    if len(omp) != len(args.omp) or (omp and not args.fixed):
+        parser.error("--omp takes KEY=VALUE pairs (e.g. GOMP_SPINCOUNT=20000) and needs --fixed N")
     if args.child:
         print(json.dumps(measure(args.child, args.seconds)))
         return 0
@@ -149,13 +157,16 @@ def main(argv: list[str] | None = None) -> int:
     for lab in args.labs:
         row = {"torch idle": run_child(lab, "torch", args.seconds),
                "labkit idle": run_child(lab, "auto", args.seconds)}
+        if omp:
+            for count in args.fixed:
+                row[f"{count} threads idle"] = run_child(lab, str(count), args.seconds, omp)
         spinners = busy(args.busy)
         try:
             time.sleep(0.5)
             row["torch busy"] = run_child(lab, "torch", args.seconds)
             row["labkit busy"] = run_child(lab, "auto", args.seconds)
             for count in args.fixed:
-                row[f"{count} threads busy"] = run_child(lab, str(count), args.seconds)
+                row[f"{count} threads busy"] = run_child(lab, str(count), args.seconds, omp)
         finally:
             for proc in spinners:
                 proc.kill()
