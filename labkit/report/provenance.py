@@ -147,6 +147,24 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+#: A parameter table longer than this is printed as two column groups side by side (half the height).
+SIDE_BY_SIDE_ROWS = 12
+
+
+def side_by_side(header: tuple[str, ...], rows: list[tuple[str, ...]], groups: int = 2) -> tuple[tuple, list]:
+    """A long table as ``groups`` copies of its columns side by side: ``rows`` are dealt column-major
+    (the first half down the left group, the rest down the right), the last group padded with empty
+    cells. Returns ``(header, rows)`` for :func:`_table`. Raises ValueError for ``groups < 1``."""
+    if groups < 1:
+        raise ValueError(f"groups must be at least 1, got {groups}")
+    height = -(-len(rows) // groups) if rows else 0
+    empty = ("",) * len(header)
+    columns = [rows[i * height:(i + 1) * height] for i in range(groups)]
+    laid = [tuple(cell for column in columns for cell in (column[r] if r < len(column) else empty))
+            for r in range(height)]
+    return header * groups, laid
+
+
 def format_seconds(seconds: float | None) -> str:
     """``83.2`` -> ``"1 min 23.2 s"``; None -> ``"—"``."""
     if seconds is None:
@@ -160,26 +178,46 @@ def format_seconds(seconds: float | None) -> str:
     return f"{format_number(rest, decimals=1)} s"
 
 
-def _splits(sizes: Any, lang: str) -> str:
-    if not isinstance(sizes, dict) or not sizes:
+def _size_range(sizes: list[Any]) -> str:
+    """``[1500, 250, 1000]`` -> ``"250–1500"``; one distinct size -> that size; sizes that are not
+    all numbers -> the distinct ones joined with ``/``."""
+    distinct = list(dict.fromkeys(sizes))
+    if len(distinct) == 1:
+        return str(distinct[0])
+    if all(isinstance(size, (int, float)) for size in distinct):
+        return f"{min(distinct)}–{max(distinct)}"
+    return "/".join(map(str, distinct))
+
+
+def _splits(loads: list[Any], lang: str) -> str:
+    """The split sizes of one or more loads of a dataset: ``train 1000 · test 500``, or the range of
+    each split over the loads with their count, ``train 250–2000 · test 500–10000 (×8)``."""
+    per_split: dict[str, list[Any]] = {}
+    for sizes in loads:
+        if isinstance(sizes, dict):
+            for name, size in sizes.items():
+                per_split.setdefault(str(name), []).append(size)
+    if not per_split:
         return _EMPTY
-    return " · ".join(f"{t('split.' + str(name), lang)} {size}" for name, size in sizes.items())
+    text = " · ".join(f"{t('split.' + name, lang)} {_size_range(sizes)}" for name, sizes in per_split.items())
+    return f"{text} (×{len(loads)})" if len(loads) > 1 else text
 
 
 def _datasets(prov: dict, lang: str) -> list[tuple[str, ...]]:
-    rows, seen = [], set()
+    """One row per dataset file set: the loads of the same dataset from the same source, with the same
+    checksum and path, are merged (a lab loads MNIST at several sizes: one row, each split's range of
+    sizes and the number of loads)."""
+    merged: dict[tuple, list[Any]] = {}
     for info in prov.get("datasets") or []:
-        row = (
+        key = (
             _text(info.get("title") or info.get("name")),
-            _text(_splits(info.get("sizes"), lang)),
             _text(t(f"source.{info['source']}", lang) if info.get("source") else None),
             _text(t(f"checksum.{info['checksum']}", lang) if info.get("checksum") else None),
             _cell(info.get("path")),
         )
-        if row not in seen:
-            seen.add(row)
-            rows.append(row)
-    return rows
+        merged.setdefault(key, []).append(info.get("sizes"))
+    return [(name, _text(_splits(loads, lang)), source, checksum, path)
+            for (name, source, checksum, path), loads in merged.items()]
 
 
 def _threads(policy: Any) -> str | None:
@@ -200,8 +238,9 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
     ``notebook``, ``device``, ``profile``, ``seed``, ``started``,
     ``wall_seconds``, ``parameters`` (name -> value), ``overridden`` (names),
     ``settings`` (the values the notebook resolved from its profile)
-    and ``datasets`` (the dataset infos the notebook emitted). Missing keys
-    show as "—".
+    and ``datasets`` (the dataset infos the notebook emitted; the loads of one dataset are merged into
+    one row). Missing keys show as "—". A long parameter table is printed in two column groups
+    side by side (:func:`side_by_side`), so the appendix stays short.
     """
     env = prov.get("environment") or {}
     gpus = env.get("gpu")
@@ -246,8 +285,8 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
             else:
                 source = "provenance.by_default"
             rows.append((_cell(name), _cell(value), t(source, lang)))
-        parts.append(_table(
-            (t("provenance.parameter", lang), t("provenance.value", lang), t("provenance.set_by", lang)), rows))
+        header = (t("provenance.parameter", lang), t("provenance.value", lang), t("provenance.set_by", lang))
+        parts.append(_table(*side_by_side(header, rows, 2 if len(rows) > SIDE_BY_SIDE_ROWS else 1)))
     else:
         parts.append(t("provenance.none", lang))
     parts.append(f"### {t('provenance.datasets', lang)}")
