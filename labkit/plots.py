@@ -58,13 +58,15 @@ def setup_matplotlib() -> str | None:
     return family
 
 
-#: The widest figure, in inches, that prints at (about) its own size on the A4 report: the printed
-#: output area is 6.3 in wide, and a figure shown at the kit's 110 dpi takes 110/96 of its inches there.
-#: A wider figure is shrunk to the page by the browser, and its text with it (a 13-inch figure printed
-#: its 10 pt labels at 4 pt), so :func:`finish` draws it at this width instead.
+#: The widest figure, in inches, that prints at its own size on the A4 report: the printed output area
+#: is 6.3 in wide, and the report prints every figure at the size it was drawn
+#: (:func:`labkit.report.document.png_print_width`). A wider figure is shrunk to the page by the
+#: browser, and its text with it (a 13-inch figure printed its 10 pt labels at 4 pt), so :func:`finish`
+#: draws it at this width instead.
 PAGE_WIDTH = 6.3
-#: The height, in inches, of one row of panels in :func:`curves`.
-PANEL_HEIGHT = 2.4
+#: The height, in inches, of one row of panels in :func:`curves` (two rows and a legend print in under
+#: half a page, so a figure shares its page with the text or table next to it).
+PANEL_HEIGHT = 2.2
 
 
 def _runs(runs: History | Mapping[str, History]) -> Mapping[str, History]:
@@ -238,20 +240,60 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
     return finish(fig, title)
 
 
+#: The tallest an image table is drawn, in inches (about 40% of the A4 page's text height), so
+#: that it shares its page with the text or table next to it; it still grows past this when keeping it
+#: would make one image smaller than :data:`MIN_IMAGE_SIZE`.
+IMAGE_TABLE_HEIGHT = 3.8
+#: The least size, in inches, of one image of an image table (prints at about 6 mm: a digit stays legible).
+MIN_IMAGE_SIZE = 0.2
+_ROW_GAP, _LABEL_PAD = 0.05, 0.1  # inches between rows, between a row's label and its images
+
+
 def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | None = None,
                 value_range: tuple[float, float] = (0.0, 1.0), size: float = 0.55):
-    """Several image grids laid out as a table: one row per setting, its label on the left."""
+    """Several image grids laid out as a table: one row per setting (its first ``nrow`` images), its
+    label on the left.
+
+    Laid out exactly, with no space between the rows but a thin gap: one image is ``size`` inches,
+    or less so that the table fits the page's width (:data:`PAGE_WIDTH`, the labels included) and
+    stays within :data:`IMAGE_TABLE_HEIGHT` (never less than :data:`MIN_IMAGE_SIZE`). Labels are
+    9 pt. Returns the Figure.
+    """
     if not rows:
         raise ValueError("image_table needs at least one row")
-    fig, axes = plt.subplots(len(rows), 1, figsize=(size * nrow + 1.6, size * len(rows) * max(1, 1) + 0.5),
-                             squeeze=False)
-    for ax, (label, images) in zip(axes[:, 0], rows.items()):
+    grids = []
+    for label, images in rows.items():
         images = to_images(images, value_range)[:nrow]
         grid = _grid(images, nrow)
-        ax.imshow(grid[..., 0] if images.shape[1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
+        grids.append((str(label), grid[..., 0] if images.shape[1] == 1 else grid, images.shape[-1] + 2))
+    fig = plt.figure()
+    renderer = fig.canvas.get_renderer()
+    label_width = max(fig.text(0, 0, label, fontsize=9).get_window_extent(renderer).width
+                      for label, _, _ in grids) / fig.dpi + _LABEL_PAD
+    title_width = fig.suptitle(title).get_window_extent(renderer).width / fig.dpi + 0.1 if title else 0.0
+    fig.clear()
+    title_height = 0.38 if title else 0.08
+    widest = max(grid.shape[1] for _, grid, _ in grids)  # pixels
+    pixel_cell = max(cell for _, _, cell in grids)       # pixels of one image and its separator
+    tall = sum(grid.shape[0] for _, grid, _ in grids)
+    # inches per pixel: the requested size, narrowed to the page, lowered to the height (not below the floor)
+    scale = min(size / pixel_cell, (PAGE_WIDTH - label_width - 0.05) / widest)
+    fits_height = (IMAGE_TABLE_HEIGHT - title_height - _ROW_GAP * (len(grids) - 1) - 0.04) / tall
+    scale = max(min(scale, fits_height), min(scale, MIN_IMAGE_SIZE / pixel_cell))
+    width = max(label_width + widest * scale + 0.05, min(title_width, PAGE_WIDTH))
+    height = title_height + tall * scale + _ROW_GAP * (len(grids) - 1) + 0.04
+    fig.set_size_inches(width, height)
+    top = height - title_height
+    for label, grid, _ in grids:
+        h, w = grid.shape[0] * scale, grid.shape[1] * scale
+        ax = fig.add_axes((label_width / width, (top - h) / height, w / width, h / height))
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1, aspect="auto", interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
             spine.set_visible(False)
-        ax.set_ylabel(str(label), rotation=0, ha="right", va="center", fontsize=9)
-    return finish(fig, title)
+        ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9, labelpad=4)
+        top -= h + _ROW_GAP
+    if title:
+        fig.suptitle(title, y=1 - 0.06 / height, va="top")
+    return fig

@@ -1,0 +1,53 @@
+"""Image tables are laid out for the printed page: as wide as the page allows, no taller than
+IMAGE_TABLE_HEIGHT unless the images would become too small, rows packed (no blank band between
+them), and every label inside the figure."""
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from labkit import plots  # noqa: E402
+
+plots.setup_matplotlib()
+
+
+def _layout(fig):
+    fig.canvas.draw()  # places the labels
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.get_size_inches()
+    boxes = [ax.get_window_extent(renderer) for ax in fig.axes]
+    labels = [ax.yaxis.label.get_window_extent(renderer) for ax in fig.axes]
+    return width, height, boxes, labels, fig.dpi
+
+
+@pytest.mark.parametrize("rows, nrow", [(3, 16), (12, 16), (20, 10)])
+def test_image_table_fits_the_page_and_packs_its_rows(rows, nrow):
+    images = {f"MLP 自编码器 {i}": torch.rand(nrow, 1, 28, 28) for i in range(rows)}
+    fig = plots.image_table(images, nrow=nrow, title="每类随机 10 张测试图像及其重构")
+    try:
+        width, height, boxes, labels, dpi = _layout(fig)
+        assert width <= plots.PAGE_WIDTH + 1e-6
+        image = boxes[0].width / nrow / dpi  # inches per image
+        assert image >= plots.MIN_IMAGE_SIZE - 1e-6
+        assert height <= plots.IMAGE_TABLE_HEIGHT + 1e-6 or image <= plots.MIN_IMAGE_SIZE * 1.02
+        for upper, lower in zip(boxes, boxes[1:]):  # consecutive rows: a thin gap, no blank band
+            assert 0 < (upper.y0 - lower.y1) / dpi < 0.1
+        assert all(box.x0 >= 0 for box in labels)  # no label cut at the left edge
+        # the box has the grid's own aspect (28-pixel images, 2-pixel separators): the images are not squeezed
+        assert abs(boxes[0].width / boxes[0].height - (30 * nrow + 2) / 32) < 0.05
+    finally:
+        plt.close(fig)
+
+
+def test_a_few_rows_keep_their_requested_size():
+    fig = plots.image_table({"a": torch.rand(8, 1, 28, 28), "b": torch.rand(8, 1, 28, 28)}, nrow=8, size=0.5)
+    try:
+        width, height, boxes, _, dpi = _layout(fig)
+        assert abs(boxes[0].width / dpi - 8 * 0.5) < 0.05 and height < 1.5
+    finally:
+        plt.close(fig)
