@@ -398,6 +398,50 @@ def _for_pandoc(output: Any) -> Any:
     return output
 
 
+#: CSS pixels per inch (the printed page: 96 px = 1 in).
+_CSS_DPI = 96
+
+
+def png_print_width(data: str) -> int | None:
+    """The width, in CSS pixels, at which a base64 PNG prints at the size it was drawn: its pixel width
+    times 96 / its resolution (the PNG's pHYs chunk: matplotlib writes the figure's dpi there). None
+    when the PNG says no resolution (then it prints at one CSS pixel per pixel, as before) or cannot
+    be read. A matplotlib figure drawn 4.6 in wide at 110 dpi is 506 px: it printed 5.3 in wide, its
+    10 pt labels at 11.5 pt; with this width it prints 4.6 in wide, its labels at 10 pt."""
+    import base64
+    import binascii
+    import struct
+
+    try:
+        head = base64.b64decode("".join(data.split())[:4096] + "=" * (-len("".join(data.split())[:4096]) % 4))
+    except (binascii.Error, ValueError):
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    width = struct.unpack(">I", head[16:20])[0]
+    at = head.find(b"pHYs")
+    if at < 0 or len(head) < at + 13:
+        return None
+    per_x, _, unit = struct.unpack(">IIB", head[at + 4:at + 13])
+    if unit != 1 or per_x <= 0:  # unit 1: pixels per metre
+        return None
+    return max(1, round(width * _CSS_DPI / (per_x * 0.0254)))
+
+
+def _print_size(output: Any) -> Any:
+    """A PNG output with ``metadata["image/png"]["width"]`` set to :func:`png_print_width` (unless it has
+    a width already), so the HTML/PDF prints the figure at its drawn size (a copy when changed)."""
+    data = output.get("data", {}).get("image/png")
+    if not isinstance(data, str) or "width" in (output.get("metadata", {}).get("image/png") or {}):
+        return output
+    width = png_print_width(data)
+    if width is None:
+        return output
+    output = copy.deepcopy(output)
+    output.setdefault("metadata", {}).setdefault("image/png", {})["width"] = width
+    return output
+
+
 def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student: Student | None = None,
             profile: str | None = None, target: str = "html") -> Any:
     """The printed view of an executed notebook (a deep copy; ``nb`` is not changed).
@@ -427,6 +471,8 @@ def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student:
                             if kept is not None]
             if target == "docx":
                 cell.outputs = [_for_pandoc(o) for o in cell.outputs]
+            else:  # figures print at the size they were drawn (labkit.plots sizes them for the page)
+                cell.outputs = [_print_size(o) for o in cell.outputs]
             if hide:
                 if not cell.outputs:
                     continue
