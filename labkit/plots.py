@@ -66,7 +66,7 @@ def setup_matplotlib() -> str | None:
 PAGE_WIDTH = 6.3
 #: The height, in inches, of one row of panels in :func:`curves` (two rows and a legend print in under
 #: half a page, so a figure shares its page with the text or table next to it).
-PANEL_HEIGHT = 2.2
+PANEL_HEIGHT = 2.0
 
 
 def _runs(runs: History | Mapping[str, History]) -> Mapping[str, History]:
@@ -240,10 +240,10 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
     return finish(fig, title)
 
 
-#: The tallest an image table is drawn, in inches (about 40% of the A4 page's text height), so
+#: The tallest an image table is drawn, in inches (about a third of the A4 page's text height), so
 #: that it shares its page with the text or table next to it; it still grows past this when keeping it
 #: would make one image smaller than :data:`MIN_IMAGE_SIZE`.
-IMAGE_TABLE_HEIGHT = 3.8
+IMAGE_TABLE_HEIGHT = 3.4
 #: The least size, in inches, of one image of an image table (prints at about 6 mm: a digit stays legible).
 MIN_IMAGE_SIZE = 0.2
 _ROW_GAP, _LABEL_PAD = 0.05, 0.1  # inches between rows, between a row's label and its images
