@@ -25,6 +25,17 @@ def test_long_parameter_table_is_two_groups_side_by_side():
     assert _rows(short, "### Parameters")[0] == "| Parameter | Value | Set by |"
 
 
+def test_long_values_get_rows_of_their_own_after_the_side_by_side_table():
+    params = {f"p{i:02d}": i for i in range(14)}
+    params["optimizer_lrs"] = {"sgd": 0.05, "adam": 0.005, "adadelta": 1.0}
+    text = provenance.section_markdown({"parameters": params}, "en")
+    rows = _rows(text, "### Parameters")
+    tables = text.split("### Parameters", 1)[1].split("###", 1)[0].strip().split("\n\n")
+    assert len(tables) == 2 and tables[0].count("`p") == 14 and "optimizer_lrs" not in tables[0]
+    assert tables[1].splitlines()[0] == "| Parameter | Value | Set by |"
+    assert '| `optimizer_lrs` | `{"sgd": 0.05, "adam": 0.005, "adadelta": 1.0}` | default |' in rows
+
+
 def test_side_by_side_pads_the_last_group():
     header, rows = provenance.side_by_side(("k", "v"), [("a", "1"), ("b", "2"), ("c", "3")], 2)
     assert header == ("k", "v", "k", "v") and rows == [("a", "1", "c", "3"), ("b", "2", "", "")]

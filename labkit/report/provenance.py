@@ -147,8 +147,10 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
-#: A parameter table longer than this is printed as two column groups side by side (half the height).
-SIDE_BY_SIDE_ROWS = 12
+#: A parameter table longer than this is printed as two column groups side by side (half the height);
+#: a value longer than SIDE_BY_SIDE_VALUE characters (as written in the cell) gets a row of its own in
+#: a second table after it, so that the side-by-side table fits the page without breaking a name.
+SIDE_BY_SIDE_ROWS, SIDE_BY_SIDE_VALUE = 12, 26
 
 
 def side_by_side(header: tuple[str, ...], rows: list[tuple[str, ...]], groups: int = 2) -> tuple[tuple, list]:
@@ -240,7 +242,8 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
     ``settings`` (the values the notebook resolved from its profile)
     and ``datasets`` (the dataset infos the notebook emitted; the loads of one dataset are merged into
     one row). Missing keys show as "—". A long parameter table is printed in two column groups
-    side by side (:func:`side_by_side`), so the appendix stays short.
+    side by side (:func:`side_by_side`), its long values in a table of their own after it, so the
+    appendix stays short.
     """
     env = prov.get("environment") or {}
     gpus = env.get("gpu")
@@ -286,7 +289,12 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
                 source = "provenance.by_default"
             rows.append((_cell(name), _cell(value), t(source, lang)))
         header = (t("provenance.parameter", lang), t("provenance.value", lang), t("provenance.set_by", lang))
-        parts.append(_table(*side_by_side(header, rows, 2 if len(rows) > SIDE_BY_SIDE_ROWS else 1)))
+        if len(rows) > SIDE_BY_SIDE_ROWS:  # the short ones two by two, then the long ones a row each
+            short = [row for row in rows if len(row[1]) <= SIDE_BY_SIDE_VALUE]
+            parts.append(_table(*side_by_side(header, short, 2)))
+            rows = [row for row in rows if len(row[1]) > SIDE_BY_SIDE_VALUE]
+        if rows:
+            parts.append(_table(header, rows))
     else:
         parts.append(t("provenance.none", lang))
     parts.append(f"### {t('provenance.datasets', lang)}")
