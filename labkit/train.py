@@ -97,8 +97,12 @@ class History:
 
     def diverged(self, key: str = "loss") -> bool:
         """Whether the run diverged: a training value (``train_*`` of any epoch, or of the first batch)
-        is NaN or infinite, or the final training ``key`` (``train_loss``, the last epoch's mean) is not
-        below its value at the start of training (``start[key]``, the first batch's, before any update).
+        is NaN or infinite, or the loss at the end of training is not below its value at the start
+        (``start[key]``, the first batch's, before any update). The loss at the end is the last
+        evaluation's ``test_<key>`` (measured after the last update) when the run was evaluated, else
+        the last epoch's ``train_<key>`` (the mean over its batches: in a one-epoch run it includes the
+        first batches, and a loss that starts near its minimum, like a KL-only VAE's, ends above its
+        first batch's value while the model trained).
 
         A run that did not train at all (0 epochs) has not diverged; without a start value (a history
         made by hand, or one from an older checkpoint) only the non-finite test applies. Used by
@@ -108,7 +112,9 @@ class History:
         values += list(self.start.values())
         if any(isinstance(v, (int, float)) and not math.isfinite(v) for v in values):
             return True
-        final = self[f"train_{key}"]
+        final = self[f"test_{key}"] or self[f"train_{key}"]
+        if final and not math.isfinite(final[-1]):
+            return True
         return bool(final) and key in self.start and not final[-1] < self.start[key]
 
     def frame(self) -> pd.DataFrame:

@@ -60,6 +60,14 @@ def test_the_rule_by_hand():
     assert History("inf at the start", rows, start={"loss": float("inf")}).diverged()
     assert not History("no start: only the non-finite test", rows).diverged()
     assert not History("not trained").diverged()
+    # a loss that starts near its minimum (a KL-only VAE): the one epoch's mean is above the first batch's
+    # value, the evaluation after the last update is below it: it trained
+    kl_only = [{"epoch": 1, "train_loss": 0.193, "test_loss": 0.0158}]
+    assert not History("kl only", kl_only, start={"loss": 0.1}).diverged()
+    assert History("evaluated above the start", [{"epoch": 1, "train_loss": 0.05, "test_loss": 0.2}],
+                   start={"loss": 0.1}).diverged()
+    assert History("evaluated to nan", [{"epoch": 1, "train_loss": 0.05, "test_loss": float("nan")}],
+                   start={"loss": 0.1}).diverged()
 
 
 def test_sweep_marks_and_ranks_the_diverged_run_last():
