@@ -13,6 +13,9 @@ LANGUAGES = ("en", "zh")
 
 STRINGS: dict[str, dict[str, str]] = {
     "en": {
+        # tables of runs (labkit.tables, labkit.sweeps)
+        "table.note": "note",
+        "table.diverged": "diverged",
         # provenance section
         "provenance.title": "Environment and provenance",
         "provenance.item": "Item",
@@ -201,6 +204,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "vision.fraction_of_row": "Fraction of the true class",
     },
     "zh": {
+        "table.note": "备注",
+        "table.diverged": "发散",
         "provenance.title": "运行环境与来源",
         "provenance.item": "项目",
         "provenance.value": "值",

@@ -5,7 +5,7 @@ from typing import Iterable
 
 import pandas as pd
 
-from labkit.i18n import label, setting_label, tr
+from labkit.i18n import label, setting_label, t
 from labkit.records import format_number
 
 #: The column that marks the runs that diverged (True) in a sweep's table (:meth:`labkit.Sweep.table`,
@@ -26,8 +26,8 @@ def _with_marker(df: pd.DataFrame) -> pd.DataFrame:
     if DIVERGED not in df.columns:
         return df
     marked = df.copy()
-    marked[DIVERGED] = [tr("diverged", "发散") if flag else "" for flag in _diverged_rows(df)]
-    return marked.rename(columns={DIVERGED: tr("note", "备注")})
+    marked[DIVERGED] = [t("table.diverged") if flag else "" for flag in _diverged_rows(df)]
+    return marked.rename(columns={DIVERGED: t("table.note")})
 
 
 def localize(df: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +61,7 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
                 raise KeyError(f"cannot highlight column {col!r}: the table has {', '.join(map(str, df.columns))}")
             styler = highlight(subset=(rows, [label(col)]), props="font-weight: bold")
     if not trained.all():
-        marker = label(tr("note", "备注"))
+        marker = label(t("table.note"))
         styler = styler.map(lambda v: "font-weight: bold; color: #b00020" if v else "", subset=[marker])
     if caption:
         styler = styler.set_caption(caption)
