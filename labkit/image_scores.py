@@ -277,25 +277,20 @@ def _score_features(feats: torch.Tensor, clf: ScoreClassifier,
 
 
 def score_table(scores: Mapping[str, ImageScore], sort: bool = True) -> pd.DataFrame:
-    """One row per setting: ``fid``, ``class_entropy``, ``n`` and ``rank`` (1 = lowest FID).
+    """One row per setting: ``rank`` (1 = lowest FID, a NaN FID last; :func:`labkit.sweeps.rank`),
+    ``fid``, ``class_entropy`` and ``n``.
 
-    Sorted by FID unless ``sort=False``. Show it with ``labkit.show_table``.
+    Sorted by FID unless ``sort=False``. Show it with ``labkit.show_table``; to rank runs that
+    diverged after those that trained, pass the table and their names to :func:`labkit.sweeps.rank`.
     """
+    from labkit.sweeps import rank
+
     if not scores:
         raise ValueError("score_table needs at least one score")
     frame = pd.DataFrame([{"setting": label, "fid": s.fid, "class_entropy": s.class_entropy, "n": s.n}
                           for label, s in scores.items()]).set_index("setting")
-    frame["rank"] = frame["fid"].rank(method="min", na_option="bottom").astype(int)
-    return frame.sort_values("fid") if sort else frame
-
-
-def rank_by(table: pd.DataFrame, column: str = "fid") -> pd.DataFrame:
-    """``table`` sorted by ``column`` (ascending) with a ``rank`` column first (1 = lowest)."""
-    if column not in table.columns:
-        raise KeyError(f"no column {column!r} to rank by; columns: {', '.join(map(str, table.columns))}")
-    ranked = table.sort_values(column).copy()
-    ranked.insert(0, "rank", ranked[column].rank(method="min", na_option="bottom").astype(int))
-    return ranked
+    ranked = rank(frame, "fid")
+    return ranked if sort else ranked.loc[frame.index]
 
 
 def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | None = None, title: str | None = None):
