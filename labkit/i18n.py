@@ -16,6 +16,8 @@ STRINGS: dict[str, dict[str, str]] = {
         # tables of runs (labkit.tables, labkit.sweeps)
         "table.note": "note",
         "table.diverged": "diverged",
+        "table.yes": "yes",
+        "table.no": "no",
         # provenance section
         "provenance.title": "Environment and provenance",
         "provenance.item": "Item",
@@ -206,6 +208,8 @@ STRINGS: dict[str, dict[str, str]] = {
     "zh": {
         "table.note": "备注",
         "table.diverged": "发散",
+        "table.yes": "是",
+        "table.no": "否",
         "provenance.title": "运行环境与来源",
         "provenance.item": "项目",
         "provenance.value": "值",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
 from labkit.i18n import label, setting_label, t
@@ -30,6 +31,16 @@ def _with_marker(df: pd.DataFrame) -> pd.DataFrame:
     return marked.rename(columns={DIVERGED: t("table.note")})
 
 
+def cell_text(value: object, digits: int = 4) -> str:
+    """A table cell as printed: a boolean as the report language's yes/no (``True`` -> "yes" / "是",
+    :func:`labkit.i18n.t` keys ``table.yes`` / ``table.no``; NumPy booleans too), a number with
+    ``digits`` significant digits (:func:`labkit.records.format_number`: never ``-0``), anything else
+    as ``str``."""
+    if isinstance(value, (bool, np.bool_)):
+        return t("table.yes") if value else t("table.no")
+    return format_number(value, digits)
+
+
 def localize(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with the names the kit knows in the report's language (:func:`labkit.i18n.label`):
     column names, the index name, and index values that are metric names or setting labels
@@ -42,7 +53,8 @@ def localize(df: pd.DataFrame) -> pd.DataFrame:
 def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
            highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()):
     """The pandas ``Styler`` :func:`show_table` displays: localized names, ``digits`` significant
-    digits (:func:`labkit.records.format_number`: never ``-0``), the best value of each
+    digits (:func:`labkit.records.format_number`: never ``-0``), booleans as yes/no in the report's
+    language (:func:`cell_text`: 是/否 in Chinese), the best value of each
     ``highlight_max``/``highlight_min`` column in bold (among the runs that trained: a row marked
     :data:`DIVERGED` is never the best; its marker is printed in bold red), the caption.
 
@@ -50,7 +62,7 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     """
     named_index = df.index.name is not None
     shown = localize(df).reset_index() if named_index else localize(df)
-    styler = shown.style.format(lambda v: format_number(v, digits))
+    styler = shown.style.format(lambda v: cell_text(v, digits))
     if named_index:
         styler = styler.hide(axis="index")
     trained = ~_diverged_rows(df).to_numpy()
@@ -87,7 +99,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
         display(HTML(styler.to_html(table_attributes='class="labkit-table"')))
     else:  # a plain script: print the table, formatted as in the notebook
         shown = localize(df).reset_index() if df.index.name is not None else localize(df)
-        text = shown.to_string(index=df.index.name is None, float_format=lambda v: format_number(v, digits))
+        text = shown.map(lambda v: cell_text(v, digits)).to_string(index=df.index.name is None)
         print(f"{caption}\n" if caption else "", text, sep="")
 
 

@@ -79,3 +79,21 @@ def test_every_metric_the_labs_show_has_a_chinese_label():
                  "test_elbo_nats", "fid", "class_entropy", "active_dims", "kl_nats", "noise_std", "seconds",
                  "parameters", "bleu", "loss_d", "loss_g", "setting", "model", "epoch", "rank", "recipe"):
         assert label(name, "zh") != name or name in ("fid", "bleu"), name
+
+
+def test_booleans_print_as_yes_no_in_the_report_language(capsys):
+    import numpy as np
+
+    df = pd.DataFrame({"zero-init": [True, False], "flip": np.array([False, True])},
+                      index=pd.Index(["a", "b"], name="setting"))
+    try:
+        set_language("zh")
+        html = styled(df).to_html()
+        show_table(df)
+        printed = capsys.readouterr().out
+    finally:
+        set_language("en")
+    assert ">是<" in html and ">否<" in html and "True" not in html and "False" not in html
+    assert "是" in printed and "否" in printed and "True" not in printed
+    english = styled(df).to_html()
+    assert ">yes<" in english and ">no<" in english and "True" not in english
