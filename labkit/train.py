@@ -471,21 +471,128 @@ def histories_table(histories: Mapping[str, History] | Iterable[History], metric
     return pd.DataFrame(rows, columns=columns).set_index(index)
 
 
+@dataclass(frozen=True)
+class LossRise:
+    """What :func:`loss_rise` measured on one curve: where it is lowest, how much it rose after, and the verdict.
+
+    ``verdict`` is one of ``"rises"`` (at least ``patience`` epochs follow the lowest value and the last
+    exceeds it by more than ``tolerance``: ``epoch`` is the first epoch after the lowest),
+    ``"within_tolerance"`` (enough epochs follow, but the last is at most ``tolerance`` above the lowest),
+    ``"too_few_epochs"`` (fewer than ``patience`` epochs follow the lowest: nothing can be said),
+    ``"lowest_at_end"`` (the last epoch is the lowest: no rise) or ``"no_data"`` (an empty curve).
+    ``change`` is the relative rise of the last value over the lowest (0.003 = 0.3 %), >= 0.
+    :meth:`sentence` and :meth:`short` say exactly this in the report's language, so a report's
+    text never contradicts the numbers beside it.
+    """
+
+    key: str
+    verdict: str
+    epoch: int | None = None
+    lowest_epoch: int | None = None
+    lowest: float | None = None
+    last_epoch: int | None = None
+    last: float | None = None
+    epochs_after: int = 0
+    change: float = 0.0
+    tolerance: float = 0.02
+    patience: int = 2
+
+    def _fields(self) -> dict[str, Any]:
+        from labkit.i18n import label
+        what = str(label(self.key))
+        return dict(what=what, what_lower=what[:1].lower() + what[1:], e=self.epoch, b=self.lowest_epoch,
+                    n=self.last_epoch, low=format_number(self.lowest, 4), last=format_number(self.last, 4),
+                    k=self.epochs_after, p=self.patience,
+                    follow="1 epoch follows" if self.epochs_after == 1 else f"{self.epochs_after} epochs follow", x=_percent(self.change), tol=_percent(self.tolerance))
+
+    def sentence(self, name: str = "") -> str:
+        """One sentence, in the report's language, stating what was measured and the verdict; ``name``
+        (e.g. ``"ResNet-18"``) names the run. Example: "ResNet-18's test loss is lowest (2.308) at epoch 1;
+        only 1 epoch follows, too few to judge a rise (it takes 2); by epoch 2 it is 0.3 % higher (2.316)."
+        """
+        from labkit.i18n import tr
+        f = self._fields()
+        subject = tr("{name}'s {w}", "{name} 的{w}", name=name, w=f["what_lower"] if name else f["what"]) \
+            if name else f["what"]
+        f["s"] = subject
+        if self.verdict == "no_data":
+            return tr("{s} was not measured.", "{s}没有测量值。", **f)
+        if self.verdict == "lowest_at_end":
+            return tr("{s} does not rise: it is lowest ({low}) at the last epoch, {n}.",
+                      "{s}没有上升：它在最后一个轮次（第 {n} 个）最低，为 {low}。", **f)
+        if self.verdict == "too_few_epochs":
+            return tr("{s} is lowest ({low}) at epoch {b}; only {follow}, too few to judge a rise "
+                      "(it takes {p}); at epoch {n} it is {x} higher ({last}).",
+                      "{s}在第 {b} 个轮次最低（{low}）；其后只有 {k} 个轮次，太少，无法判断是否上升（需要 {p} 个）；"
+                      "第 {n} 个轮次时比最低值高 {x}（{last}）。", **f)
+        if self.verdict == "within_tolerance":
+            return tr("{s} is lowest ({low}) at epoch {b} and {x} higher ({last}) at epoch {n}: less than the "
+                      "{tol} that counts as a rise, so it shows no sign of overfitting.",
+                      "{s}在第 {b} 个轮次最低（{low}），第 {n} 个轮次时高出 {x}（{last}）：低于判定为上升的 {tol}，"
+                      "因此没有显示过拟合。", **f)
+        return tr("{s} starts rising at epoch {e}: lowest ({low}) at epoch {b}, {x} higher ({last}) at epoch {n}, "
+                  "more than the {tol} that counts as a rise.",
+                  "{s}从第 {e} 个轮次开始上升：第 {b} 个轮次最低（{low}），第 {n} 个轮次时高出 {x}（{last}），"
+                  "超过判定为上升的 {tol}。", **f)
+
+    def short(self) -> str:
+        """The verdict in a few words for a summary table's cell, in the report's language:
+        "epoch 4 (+5.1 %)", "none (rose 0.3 % < 2 %)", "too few epochs to judge (needs 2 after the lowest)"..."""
+        from labkit.i18n import tr
+        f = self._fields()
+        return {
+            "no_data": lambda: tr("not measured", "无测量值"),
+            "lowest_at_end": lambda: tr("none (lowest at the last epoch)", "无（最后一个轮次最低）"),
+            "too_few_epochs": lambda: tr("too few epochs to judge ({k} after the lowest, needs {p}; +{x})",
+                                         "轮次太少，无法判断（最低点之后 {k} 个，需要 {p} 个；上升 {x}）", **f),
+            "within_tolerance": lambda: tr("none (rose {x} < {tol})", "无（上升 {x} < {tol}）", **f),
+            "rises": lambda: tr("epoch {e} (+{x})", "第 {e} 个轮次（上升 {x}）", **f),
+        }[self.verdict]()
+
+
+def _percent(fraction: float) -> str:
+    """0.0034 -> "0.3%", 0.051 -> "5.1%", 0.02 -> "2%" (one decimal at most, never "-0")."""
+    text = format_number(fraction * 100, decimals=1)
+    return (text[:-2] if text.endswith(".0") else text) + "%"
+
+
+def loss_rise(history: History, key: str = "test_loss", tolerance: float = 0.02, patience: int = 2) -> LossRise:
+    """Whether the curve ``key`` of ``history`` rises after its lowest value "for good", with what was measured.
+
+    "Rises for good": at least ``patience`` epochs follow the lowest value and the final value exceeds it
+    by more than ``tolerance`` (relative), so a single noisy epoch or a flat end is not called
+    overfitting. Returns a :class:`LossRise` (verdict, lowest epoch and value, last value, relative
+    change, and sentences that say so); ``loss_rise(h).epoch`` is :func:`loss_rise_epoch`.
+    """
+    values = list(history[key]) if key in history else []
+    epochs = list(history["epoch"]) if values else []
+    if not values:
+        return LossRise(key, "no_data", tolerance=tolerance, patience=patience)
+    best = min(range(len(values)), key=values.__getitem__)
+    after = len(values) - 1 - best
+    low, last = float(values[best]), float(values[-1])
+    change = (last - low) / abs(low) if low else (0.0 if last == low else math.inf)
+    common = dict(lowest_epoch=int(epochs[best]), lowest=low, last_epoch=int(epochs[-1]), last=last,
+                  epochs_after=after, change=change, tolerance=tolerance, patience=patience)
+    if after == 0:
+        return LossRise(key, "lowest_at_end", **common)
+    if after < patience:
+        return LossRise(key, "too_few_epochs", **common)
+    if last <= low * (1 + tolerance):
+        return LossRise(key, "within_tolerance", **common)
+    return LossRise(key, "rises", epoch=int(epochs[best + 1]), **common)
+
+
 def loss_rise_epoch(history: History, key: str = "test_loss", tolerance: float = 0.02, patience: int = 2) -> int | None:
     """The first epoch after the lowest ``key`` if the loss then rises for good, else None.
 
     "Rises for good": at least ``patience`` epochs follow the lowest value
     and the final value exceeds it by more than ``tolerance`` (relative), so
-    a single noisy epoch or a flat end is not called overfitting.
+    a single noisy epoch or a flat end is not called overfitting. None does not mean "no rise":
+    it may mean too few epochs to judge; use :func:`loss_rise` for the verdict and a sentence that
+    says which.
     """
-    values = history[key]
-    epochs = history["epoch"]
-    if not values:
-        return None
-    best = min(range(len(values)), key=values.__getitem__)
-    if len(values) - 1 - best < patience or values[-1] <= values[best] * (1 + tolerance):
-        return None
-    return int(epochs[best + 1])
+    return loss_rise(history, key, tolerance, patience).epoch
 
 
 def no_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
