@@ -98,6 +98,54 @@ def format_number(value: Any, digits: int = 6, *, decimals: int | None = None) -
     return str(value)
 
 
+def format_distinct(values: Iterable[Any], decimals: int = 1, most: int = 6) -> list[str]:
+    """``values`` with one number of decimals, the fewest (at least ``decimals``, at most ``most``)
+    at which values that differ print differently and no non-zero value prints as ``0``: a sentence
+    that names the highest of ``[0.65, 0.74, 0.71]`` shows ``0.65, 0.74, 0.71``, not ``0.7, 0.7, 0.7``.
+
+    Rounding keeps order, so distinct printed values show the values' order. Values equal to ``most``
+    decimals print alike (they are equal for people). Non-numbers come back as ``str``; ints have no
+    decimals. Returns one string per value, in order (``format_number`` with ``decimals``: no ``-0``).
+    """
+    values = list(values)
+    numeric = [float(v) for v in values
+               if isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))]
+    for places in range(decimals, max(decimals, most) + 1):
+        shown = {v: format_number(v, decimals=places) for v in numeric}
+        apart = len(set(shown.values())) == len(shown)
+        if apart and all(v == 0 or float(text) != 0 for v, text in shown.items()):
+            break
+
+    def one(value: Any) -> str:
+        if isinstance(value, numbers.Integral) or not isinstance(value, numbers.Real):
+            return str(value)
+        return format_number(float(value), decimals=places)
+
+    return [one(v) for v in values]
+
+
+def format_duration(seconds: float) -> str:
+    """A duration for people, never ``0 s`` for a time that passed: two significant digits below
+    a minute (``0.42`` -> ``"0.42 s"``, ``3.71`` -> ``"3.7 s"``, ``12.3`` -> ``"12 s"``; below
+    10 ms in ms: ``0.0042`` -> ``"4.2 ms"``), then
+    ``"2 min 5 s"`` and ``"1 h 2 min"``. Exactly 0 prints ``"0 s"``. Raises ValueError for a
+    negative or non-finite ``seconds``."""
+    seconds = float(seconds)
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"a duration must be a finite number of seconds >= 0, got {seconds}")
+    if 0 < seconds < 0.01:
+        return f"{format_number(seconds * 1000, 2)} ms"
+    if seconds < 59.5:
+        if seconds >= 10:
+            return f"{seconds:.0f} s"
+        return f"{format_number(seconds, 2)} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min"
+
+
 def _format(value: Any) -> str:
     """A recorded value as its visible line: numbers for people at every depth of a list or dict
     (``{"cat": 0.0384615384615385}`` -> ``{"cat": 0.0384615}``), strings and the rest as JSON."""

@@ -6,7 +6,8 @@ import pytest
 import torch
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
-from labkit.records import RECORD_MIME, RECORDS, read_payloads, read_records, record
+from labkit.records import (RECORD_MIME, RECORDS, format_distinct, format_duration, read_payloads, read_records,
+                            record)
 
 
 def test_record_outside_ipython_prints_and_stores(capsys):
@@ -100,3 +101,32 @@ def test_the_noise_calibration_rows_are_in_the_reports_language():
         assert t("scores.noise", std="0.1") == "真实训练图像 + 噪声 σ=0.1"
     finally:
         i18n._current = previous
+
+
+def test_format_distinct_prints_values_that_differ_differently():
+    # a sentence naming the highest of these must not print them all as 0.7
+    assert format_distinct([0.65, 0.74, 0.71]) == ["0.65", "0.74", "0.71"]
+    assert format_distinct([0.65, 0.74, 12.3]) == ["0.65", "0.74", "12.30"]  # one number of decimals
+    assert format_distinct([12.34, 15.61]) == ["12.3", "15.6"]  # no more digits than needed
+    assert format_distinct([0.0, 0.004]) == ["0.000", "0.004"]  # a value that is not 0 never prints as 0
+    assert format_distinct([1.0, 1.0, 2.0]) == ["1.0", "1.0", "2.0"]  # equal values print alike
+    assert format_distinct([3, 0.5, "n/a"]) == ["3", "0.5", "n/a"]
+    assert format_distinct([0.1, 0.1 + 1e-12], most=4) == ["0.1000", "0.1000"]  # at most `most` decimals
+    assert format_distinct([-0.0001, 0.0002], decimals=2, most=3) == ["0.000", "0.000"]  # never "-0"
+    assert format_distinct([]) == []
+    values = [0.4213, 0.4251, 0.4199, 3.0]
+    shown = [float(text) for text in format_distinct(values)]
+    assert sorted(range(4), key=shown.__getitem__) == sorted(range(4), key=values.__getitem__)
+
+
+@pytest.mark.parametrize("seconds, text", [
+    (0, "0 s"), (0.42, "0.42 s"), (0.0042, "4.2 ms"), (3.71, "3.7 s"), (12.3, "12 s"), (59.4, "59 s"),
+    (59.6, "1 min 0 s"), (125.2, "2 min 5 s"), (3725, "1 h 2 min")])
+def test_format_duration_never_prints_a_time_that_passed_as_0_s(seconds, text):
+    assert format_duration(seconds) == text
+
+
+def test_format_duration_refuses_negative_or_non_finite_times():
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="finite number of seconds"):
+            format_duration(bad)
