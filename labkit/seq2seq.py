@@ -15,8 +15,11 @@ that the notebook stays about the models:
   over the target with teacher forcing and returns the masked mean token NLL and the token accuracy
   (:func:`sequence_nll`).
 * :func:`greedy_decode` / :func:`translate` decode a batch greedily; :func:`bleu` scores a corpus
-  with sacrebleu; :func:`show_translations` prints ``> source / = reference / < output``;
-  :func:`attention_figure` draws attention heat-maps.
+  with sacrebleu (:data:`NEAR_ZERO_BLEU`: below it, scores rank nothing);
+  :func:`translations_table` lays out each model's translations for a report table
+  (:func:`show_translations` prints them, for scripts); :func:`attention_figure` draws attention heat-maps.
+* :func:`curves_gap` measures how far two runs' curves are apart (two models that compute the same
+  thing from the same weights should coincide, and one then hides the other in a figure).
 
 The model contract
 ------------------
@@ -36,13 +39,18 @@ every step works on the whole batch.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import torch
 from torch import nn
 
 from labkit.device import model_device
 from labkit.train import eval_mode
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from labkit.train import History
 
 #: Indices of the special tokens, the same in every vocabulary.
 PAD, SOS, EOS, UNK = 0, 1, 2, 3
@@ -378,6 +386,12 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str]) -> float:
     return float(sacrebleu.corpus_bleu(list(hypotheses), [list(references)], force=True).score)
 
 
+#: A corpus BLEU (0–100) below this means next to nothing was translated right (a handful of matching
+#: 4-grams by chance): such scores are reported, but no model is called the best on them (a table
+#: highlights no best BLEU, a summary says that all are near zero).
+NEAR_ZERO_BLEU = 1.0
+
+
 def evaluate_bleu(model: nn.Module, dataset: TranslationData, max_length: int, split: str = "test"
                   ) -> tuple[float, list[str]]:
     """Greedy-translate a split of ``dataset`` and score it: ``(BLEU, translations)``."""
@@ -395,6 +409,48 @@ def show_translations(sources: Sequence[str], references: Sequence[str], outputs
     text = "\n\n".join(f"> {s}\n= {r}\n< {o}" for s, r, o in zip(sources, references, outputs))
     print(text)
     return text
+
+
+def translations_table(sources: Sequence[str], references: Sequence[str], outputs: Mapping[str, Sequence[str]],
+                       *, source: str = "source", reference: str = "reference") -> "pd.DataFrame":
+    """Translations as a table for :func:`labkit.show_table` (a report keeps tables, where a printed log
+    can be left out): one row per sentence (index ``#``, 1, 2, ...), the columns ``source`` and
+    ``reference`` (header texts as given, e.g. ``labkit.tr(...)``), then one column per model
+    (``outputs``: ``{model name: its translations}``, each in the order of ``sources``).
+
+    Raises ValueError when a list's length differs from ``sources``' or a model name repeats a header.
+    """
+    import pandas as pd
+
+    if len(references) != len(sources):
+        raise ValueError(f"{len(sources)} sources but {len(references)} references")
+    for name, translations in outputs.items():
+        if len(translations) != len(sources):
+            raise ValueError(f"{len(sources)} sources but {len(translations)} translations from {name!r}")
+        if name in (source, reference):
+            raise ValueError(f"model name {name!r} is also a column header; give the headers other texts")
+    columns = {source: list(sources), reference: list(references), **{name: list(out) for name, out in outputs.items()}}
+    return pd.DataFrame(columns, index=pd.RangeIndex(1, len(sources) + 1, name="#"))
+
+
+def curves_gap(first: "History", second: "History",
+               keys: Sequence[str] = ("train_loss", "test_loss", "train_acc", "test_acc")) -> float:
+    """The largest absolute difference, over every epoch, between two runs' per-epoch values of
+    ``keys`` (those both runs recorded): 0 for curves that coincide. Units: those of the values
+    (nats for a loss, a fraction for an accuracy).
+
+    Raises ValueError when the runs share none of ``keys`` or have different numbers of epochs.
+    """
+    common = [key for key in keys if key in first and key in second]
+    if not common:
+        raise ValueError(f"the two runs share none of the curves {', '.join(keys)}")
+    gap = 0.0
+    for key in common:
+        a, b = first[key], second[key]
+        if len(a) != len(b):
+            raise ValueError(f"{key}: {len(a)} epochs vs {len(b)}; compare runs of the same length")
+        gap = max([gap] + [abs(float(x) - float(y)) for x, y in zip(a, b)])
+    return gap
 
 
 def attention_figure(model: nn.Module, sentences: Sequence[str], source_vocab: VocabularyLike,

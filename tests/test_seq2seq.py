@@ -374,6 +374,35 @@ def test_show_translations_prints_source_reference_output(capsys):
         s2s.show_translations(["a"], [], ["b"])
 
 
+def test_translations_table_one_row_per_sentence_one_column_per_model():
+    table = s2s.translations_table(["je suis froid .", "il est grand ."], ["i m cold .", "he is tall ."],
+                                   {"rnn": ["he s s", "he s s"], "gru": ["i m cold .", "he is tall ."]},
+                                   source="源句（法语）", reference="参考译文")
+    assert list(table.columns) == ["源句（法语）", "参考译文", "rnn", "gru"]
+    assert table.index.name == "#" and list(table.index) == [1, 2]
+    assert table.loc[2, "gru"] == "he is tall ." and table.loc[1, "rnn"] == "he s s"
+    with pytest.raises(ValueError, match="1 translations from 'rnn'"):
+        s2s.translations_table(["a", "b"], ["c", "d"], {"rnn": ["x"]})
+    with pytest.raises(ValueError, match="references"):
+        s2s.translations_table(["a", "b"], ["c"], {})
+    with pytest.raises(ValueError, match="column header"):
+        s2s.translations_table(["a"], ["c"], {"source": ["x"]})
+
+
+def test_curves_gap_is_zero_for_identical_curves_and_the_largest_difference_otherwise():
+    def run(losses, accs):
+        return labkit.History("run", [{"epoch": epoch, "train_loss": loss, "test_loss": loss + 0.1, "train_acc": acc}
+                                      for epoch, (loss, acc) in enumerate(zip(losses, accs), 1)])
+
+    same = run([2.0, 1.5], [0.1, 0.3])
+    assert s2s.curves_gap(same, run([2.0, 1.5], [0.1, 0.3])) == 0.0
+    assert s2s.curves_gap(same, run([2.0, 1.25], [0.1, 0.4])) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="epochs"):
+        s2s.curves_gap(same, run([2.0], [0.1]))
+    with pytest.raises(ValueError, match="share none"):
+        s2s.curves_gap(same, same, keys=("bleu",))
+
+
 def test_fit_learns_a_toy_translation_and_bleu_rises(one_thread):
     train_pairs, test_pairs = toy_pairs()
     d = s2s.make_dataset(train_pairs, test_pairs, vocabulary=Vocab)
