@@ -15,7 +15,7 @@ import torch
 from matplotlib import font_manager
 from matplotlib.ticker import MaxNLocator
 
-from labkit.i18n import label as metric_label, setting_label, t
+from labkit.i18n import label as metric_label, setting_label, t, tr
 from labkit.train import History
 
 CJK_FONT_GLOBS = (
@@ -95,6 +95,8 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     if all(len(history["epoch"]) <= 1 for history in runs.values()):
         return _final_bars(fig, axes, runs, metrics, splits, title, logy, colours)
+    keys = [f"{split}_{metric}" for metric in metrics for split in splits]
+    under = _coinciding(runs, keys)
     for ax, metric in zip(axes.flat, metrics):
         for i, (label, history) in enumerate(runs.items()):
             colour = colours[i % len(colours)]
@@ -103,7 +105,14 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
                 if key in history:
                     shown = setting_label(label)
                     name = f"{shown} ({t('figure.' + split)})" if label else t("figure." + split)
-                    ax.plot(history["epoch"], history[key], style, color=colour, label=name, marker="." if len(history[key]) < 30 else None)
+                    few = len(history[key]) < 30
+                    if label in under:  # drawn over another run's curve: hollow rings, and the legend says so
+                        name += tr(" = {other}", " 与 {other} 重合", other=setting_label(under[label]))
+                        ax.plot(history["epoch"], history[key], style, color=colour, label=name, marker="o",
+                                markersize=6 if few else 0, markerfacecolor="none", markeredgewidth=1.2,
+                                linewidth=2.4, alpha=0.75, zorder=1.5)
+                        continue
+                    ax.plot(history["epoch"], history[key], style, color=colour, label=name, marker="." if few else None)
         ax.set_xlabel(t("figure.epoch"))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(metric_label(metric))
@@ -128,6 +137,29 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
     fig.set_size_inches(width, height + below)
     fig.legend(entries.values(), entries.keys(), loc="lower center", ncol=ncol, fontsize=7.5, frameon=False)
     return finish(fig, title, bottom=below)
+
+
+def _coinciding(runs: Mapping[str, History], keys: Sequence[str]) -> dict[str, str]:
+    """``{label: earlier label}`` for each run whose every curve among ``keys`` lies exactly on an earlier
+    run's (same values at each of its epochs, within float noise): drawn one over the other they would show
+    one curve for two legend entries, so :func:`curves` marks the later one."""
+    found: dict[str, str] = {}
+    items = list(runs.items())
+    for i, (label, history) in enumerate(items):
+        drawn = [key for key in keys if key in history]
+        if not drawn:
+            continue
+        for other, earlier in items[:i]:
+            if other in found:
+                continue
+            by_epoch = {key: dict(zip(earlier["epoch"], earlier[key])) for key in drawn if key in earlier}
+            if len(by_epoch) == len(drawn) and all(
+                    epoch in by_epoch[key] and math.isclose(float(value), float(by_epoch[key][epoch]),
+                                                             rel_tol=1e-6, abs_tol=1e-9)
+                    for key in drawn for epoch, value in zip(history["epoch"], history[key])):
+                found[label] = other
+                break
+    return found
 
 
 def _final_bars(fig, axes, runs, metrics, splits, title, logy, colours):

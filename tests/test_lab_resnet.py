@@ -100,3 +100,28 @@ def test_resnet_offline_uses_the_embedded_sample(tmp_path, monkeypatch):
     for english in ("Objectives", "Principles", "Common pitfall", "Experiments and results"):
         assert english not in words, english  # the zh report holds the Chinese prose cells only
     assert metrics["provenance"]["settings"]["recipe"] == "modern"
+
+
+def _html_outputs(nb, marker: str) -> str:
+    """The HTML the code cell containing ``marker`` displayed (its tables)."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and marker in c.source)
+    return "\n".join(o.get("data", {}).get("text/html", "") for o in cell.outputs if o.get("output_type") == "display_data")
+
+
+def test_resnet_text_states_what_the_numbers_show(resnet_report):
+    """The overfitting sentence and the summary say what was measured (issue 13: "does not rise" and "none"
+    were printed beside a test loss that rose 2.308 -> 2.316), and the speed table shows the switches as they
+    took effect on the device (bf16 is not "True" on a CPU)."""
+    result, out = resnet_report
+    nb = nbformat.read(out / "resnet.ipynb", as_version=4)
+    text = _outputs_text(out / "resnet.ipynb")
+    verdict = result.records["resnet18_test_loss_rise_verdict"]
+    sentence, short = {"too_few_epochs": ("too few to judge a rise", "too few epochs to judge"),
+                       "within_tolerance": ("that counts as a rise, so it shows no sign", "none (rose"),
+                       "rises": ("starts rising at epoch", "epoch "),
+                       "lowest_at_end": ("it is lowest", "none (lowest at the last epoch)")}[verdict]
+    assert "ResNet-18's test loss" in text and sentence in text, verdict
+    assert short in _html_outputs(nb, "rise.short()"), verdict
+    speed = _html_outputs(nb, "bf16_used")
+    if "CUDA" not in speed:
+        assert "n/a (CUDA only)" in speed and "bf16" not in speed
