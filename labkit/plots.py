@@ -251,7 +251,8 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
     """One grid of images (``nrow`` per row), optionally captioned one by one.
 
     ``images``: (N, C, H, W) or (N, H*W) tensor, uint8 or floats in ``value_range``
-    (use ``(-1, 1)`` for tanh outputs). With ``labels``, each image gets its caption.
+    (use ``(-1, 1)`` for tanh outputs). With ``labels``, each image gets its caption, fitted to its
+    column (:func:`_labelled_grid`: at most :data:`PAGE_WIDTH` wide, labels shrunk, wrapped or shortened).
     """
     images = to_images(images, value_range)
     n = len(images)
@@ -262,14 +263,80 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
         ax.imshow(grid[..., 0] if images.shape[1] == 1 else grid, cmap="gray", vmin=0, vmax=1)
         ax.axis("off")
         return finish(fig, title, ax)
-    fig, axes = plt.subplots(rows, nrow, figsize=(1.25 * size * nrow, 1.4 * size * rows), squeeze=False)
-    for i, ax in enumerate(axes.flat):
+    return _labelled_grid(images, [str(text) for text in labels], min(nrow, n), title, size)
+
+
+#: Label sizes, in points, of a labelled :func:`image_grid`: the largest at which every label fits its
+#: image's column; a label still too wide at the smallest is wrapped at its spaces (two lines at
+#: most), then shortened with "…".
+LABEL_SIZES = (8.0, 7.0, 6.0)
+_CELL_GAP = 0.06  # inches between two images of a labelled grid
+
+
+def _text_width(fig, renderer, text: str, fontsize: float) -> float:
+    """The printed width of ``text`` at ``fontsize`` points, in inches (measured, CJK included)."""
+    artist = fig.text(0, 0, text, fontsize=fontsize)
+    width = artist.get_window_extent(renderer).width / fig.dpi
+    artist.remove()
+    return width
+
+
+def fit_label(fig, renderer, text: str, width: float, fontsize: float) -> str:
+    """``text`` made to fit ``width`` inches at ``fontsize`` points: as it is; else wrapped at its spaces
+    into two lines that fit; else shortened to the longest prefix that fits, ending in "…"."""
+    if _text_width(fig, renderer, text, fontsize) <= width:
+        return text
+    words = text.split()
+    for cut in range(len(words) - 1, 0, -1):
+        lines = (" ".join(words[:cut]), " ".join(words[cut:]))
+        if all(_text_width(fig, renderer, line, fontsize) <= width for line in lines):
+            return "\n".join(lines)
+    for end in range(len(text) - 1, 0, -1):
+        short = text[:end].rstrip() + "…"
+        if _text_width(fig, renderer, short, fontsize) <= width:
+            return short
+    return text[:1] + "…"
+
+
+def _labelled_grid(images: torch.Tensor, labels: list[str], columns: int, title: str | None, size: float):
+    """:func:`image_grid` with a caption under each image, laid out exactly: each column as wide as the
+    widest label at 8 pt needs (at least ``size`` inches, at most the page's width shared by the
+    columns), the images as large as their column allows (at most ``size``), the labels at one size
+    (:data:`LABEL_SIZES`) chosen so that they fit their column, wrapped or shortened when not
+    (:func:`fit_label`): adjacent labels never run together."""
+    n = len(images)
+    rows = math.ceil(n / columns)
+    fig = plt.figure()
+    renderer = fig.canvas.get_renderer()
+    widest = max(_text_width(fig, renderer, text, LABEL_SIZES[0]) for text in labels)
+    cell = min(PAGE_WIDTH / columns, max(size + _CELL_GAP, widest + _CELL_GAP))
+    side = min(size, cell - _CELL_GAP)
+    room = cell - _CELL_GAP / 2
+    fontsize = next((points for points in LABEL_SIZES
+                     if all(_text_width(fig, renderer, text, points) <= room for text in labels)), LABEL_SIZES[-1])
+    shown = [fit_label(fig, renderer, text, room, fontsize) for text in labels]
+    lines = max(text.count("\n") + 1 for text in shown)
+    label_height = lines * fontsize * 1.25 / 72 + 0.04
+    title_height = 0.38 if title else 0.04
+    row_height = side + label_height + _CELL_GAP
+    title_width = _text_width(fig, renderer, title, plt.rcParams["figure.titlesize"]) + 0.1 if title else 0.0
+    width, height = max(columns * cell, min(title_width, PAGE_WIDTH)), title_height + rows * row_height
+    margin = (width - columns * cell) / 2  # a title wider than the grid: the grid centred under it
+    fig.set_size_inches(width, height)
+    for i, text in enumerate(shown):
+        row, column = divmod(i, columns)
+        left = margin + column * cell + (cell - side) / 2
+        bottom = height - title_height - row * row_height - side
+        ax = fig.add_axes((left / width, bottom / height, side / width, side / height))
+        img = images[i].permute(1, 2, 0).numpy()
+        ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1,
+                  interpolation="nearest")
         ax.axis("off")
-        if i < n:
-            img = images[i].permute(1, 2, 0).numpy()
-            ax.imshow(img[..., 0] if img.shape[-1] == 1 else img, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(str(labels[i]), fontsize=8)
-    return finish(fig, title)
+        fig.text((margin + (column + 0.5) * cell) / width, (bottom - 0.03) / height, text, fontsize=fontsize,
+                 ha="center", va="top", linespacing=1.1)
+    if title:
+        fig.suptitle(title, y=1 - 0.06 / height, va="top")
+    return fig
 
 
 #: The tallest an image table is drawn, in inches (about a third of the A4 page's text height), so

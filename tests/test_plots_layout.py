@@ -51,3 +51,28 @@ def test_a_few_rows_keep_their_requested_size():
         assert abs(boxes[0].width / dpi - 8 * 0.5) < 0.05 and height < 1.5
     finally:
         plt.close(fig)
+
+
+@pytest.mark.parametrize("names", [["airplane", "automobile", "bird", "truck", "ship"],
+                                   ["汽车（预测：飞机，87%）", "a very long label for one small image", "猫"]])
+def test_labelled_image_grid_labels_never_touch_and_images_use_the_width(names):
+    """CIFAR-10's grid printed "automobileautomobile" and 7 mm thumbnails: labels now fit their column."""
+    labels = [names[i % len(names)] for i in range(30)]
+    fig = plots.image_grid(torch.rand(30, 3, 32, 32), nrow=10, labels=labels, title="CIFAR-10 训练图像")
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        width, _ = fig.get_size_inches()
+        assert width <= plots.PAGE_WIDTH + 1e-6
+        images = [ax.get_window_extent(renderer) for ax in fig.axes]
+        assert min(box.width for box in images) / fig.dpi >= 0.5  # 10 across the page: over 12 mm each
+        captions = [text for text in fig.texts if text is not fig._suptitle] + [ax.title for ax in fig.axes]
+        texts = sorted((text.get_window_extent(renderer) for text in captions if text.get_text()),
+                       key=lambda box: (round(box.y0), box.x0))
+        assert len(texts) == 30
+        for left, right in zip(texts, texts[1:]):
+            if abs(left.y0 - right.y0) < 1:  # the same row
+                assert left.x1 < right.x0, "adjacent labels overlap"
+        assert all(box.x0 >= 0 and box.x1 <= width * fig.dpi for box in texts)
+    finally:
+        plt.close(fig)
