@@ -52,6 +52,25 @@ def test_mlp_pdf_is_chinese_with_sections_and_recorded_accuracy(mlp_report):
         assert raw_tex not in text, raw_tex
 
 
+
+def test_mlp_chinese_tables_and_sentences_show_no_english_setting_values(mlp_report):
+    """Issue 13: "方案 kit", "学习率取值=customary", "输出头=logits", "BatchNorm 位置=after" in a Chinese report.
+    The tables, captions and generated sentences (not the code, not the [recorded] lines) show the settings'
+    values in Chinese; the records keep the neutral names."""
+    import nbformat
+
+    result, out = mlp_report
+    nb = nbformat.read(out / "mlp.ipynb", as_version=4)
+    shown = "\n".join(o.get("data", {}).get("text/html", "") + o.get("data", {}).get("text/markdown", "")
+                      for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                      if o.get("output_type") in ("display_data", "execute_result"))
+    for english in ("customary", "shared", "softmax_before_ce", "=after", "=before", "cross_entropy", "linreg",
+                    "方案 kit", "optimizer=", "rate="):
+        assert english not in shown, english
+    for chinese in ("学习率取值=惯用", "线性层之后", "先 Softmax 再交叉熵", "交叉熵", "线性回归", "改进方案"):
+        assert chinese in shown, chinese
+    assert "sweep_optimizer_optimizer_adam_rate_shared_test_acc" in result.records  # records: neutral labels
+
 def test_mlp_hidden_checks_accept_both_layouts_and_reject_each_wrong_answer(data_dir):
     """Region 0: the MLP's layers in make_model; region 1: least_squares."""
     no_batchnorm = """
