@@ -66,6 +66,10 @@ def test_the_rule_by_hand():
     assert not History("kl only", kl_only, start={"loss": 0.1}).diverged()
     assert History("evaluated above the start", [{"epoch": 1, "train_loss": 0.05, "test_loss": 0.2}],
                    start={"loss": 0.1}).diverged()
+    # blew up during training, then came back below the start: still diverged (a VAE at lr=0.1)
+    assert History("blew up", [{"epoch": 1, "train_loss": 3.2e4, "test_loss": 383.0}], start={"loss": 543.0}).diverged()
+    assert not History("rose a little", [{"epoch": 1, "train_loss": 0.193, "test_loss": 0.0158}],
+                       start={"loss": 0.09}).diverged()
     assert History("evaluated to nan", [{"epoch": 1, "train_loss": 0.05, "test_loss": float("nan")}],
                    start={"loss": 0.1}).diverged()
 
