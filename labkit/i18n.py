@@ -54,6 +54,23 @@ STRINGS: dict[str, dict[str, str]] = {
         "split.train": "train",
         "split.test": "test",
         "split.pairs": "sentence pairs",
+        "provenance.loads": "{n} loads: {sizes}",
+        "provenance.loads_same": "{sizes} (loaded {n} times)",
+        "provenance.uses": "{n} splits: {sizes}",
+        "provenance.pairs": "{n} sentence pairs",
+        "provenance.uses_same": "{sizes} ({n} times)",
+        "provenance.read_used": "{read} read; used: {used}",
+        "provenance.and": " and ",
+        "provenance.sep": ", ",
+        "provenance.list": ", ",
+        "provenance.threads_line": "{threads} of {cores} cores (policy {mode}, OMP_WAIT_POLICY {wait})",
+        "threads.auto": "auto",
+        "threads.fixed": "fixed",
+        "threads.default": "default",
+        "dataset.mnist": "MNIST",
+        "dataset.fashion_mnist": "Fashion-MNIST",
+        "dataset.cifar10": "CIFAR-10",
+        "dataset.eng-fra": "English–French sentence pairs (Tatoeba)",
         "source.full": "full data",
         "source.downloaded": "downloaded",
         "source.sample": "embedded sample (not the full dataset)",
@@ -180,6 +197,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "data.loaded": "Dataset {name}: {train} train / {test} test images, {source}{checksum}",
         "data.sample_warning": "Using the embedded sample of {name} ({reason}). Results are not comparable with the full dataset.",
         "data.loaded_pairs": "Dataset {name}: {pairs} sentence pairs, {source}{checksum}",
+        "data.used_pairs": "Dataset {name}: split into {train} training and {test} test pairs",
         "data.checksum_part": ", checksum {checksum}",
         # the printed report (labkit.report.document)
         "cover.heading": "Lab report",
@@ -245,6 +263,23 @@ STRINGS: dict[str, dict[str, str]] = {
         "split.train": "训练",
         "split.test": "测试",
         "split.pairs": "句对",
+        "provenance.loads": "{n} 次加载：{sizes}",
+        "provenance.loads_same": "{sizes}（加载 {n} 次）",
+        "provenance.uses": "{n} 次划分：{sizes}",
+        "provenance.pairs": "{n} 个句对",
+        "provenance.uses_same": "{sizes}（{n} 次）",
+        "provenance.read_used": "读取 {read}；使用：{used}",
+        "provenance.and": " 和 ",
+        "provenance.sep": "，",
+        "provenance.list": "、",
+        "provenance.threads_line": "{cores} 个核心中使用 {threads} 个（策略：{mode}；OMP_WAIT_POLICY：{wait}）",
+        "threads.auto": "自动",
+        "threads.fixed": "固定",
+        "threads.default": "默认",
+        "dataset.mnist": "MNIST 手写数字",
+        "dataset.fashion_mnist": "Fashion-MNIST 服装图像",
+        "dataset.cifar10": "CIFAR-10",
+        "dataset.eng-fra": "英法句对 (Tatoeba)",
         "source.full": "完整数据",
         "source.downloaded": "已下载",
         "source.sample": "内置样本（非完整数据集）",
@@ -368,6 +403,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "data.loaded": "数据集 {name}：训练 {train} 张 / 测试 {test} 张，{source}{checksum}",
         "data.sample_warning": "正在使用 {name} 的内置样本（{reason}）。结果不能与完整数据集直接比较。",
         "data.loaded_pairs": "数据集 {name}：{pairs} 个句对，{source}{checksum}",
+        "data.used_pairs": "数据集 {name}：划分为 {train} 个训练句对和 {test} 个测试句对",
         "data.checksum_part": "，{checksum}",
         "cover.heading": "实验报告",
         "cover.course": "课程名称",
@@ -452,6 +488,16 @@ def label(name: object, lang: str | None = None) -> object:
         if key in table or key in STRINGS["en"]:
             return table.get(key, STRINGS["en"][key])
     return name
+
+
+def dataset_title(info: dict, lang: str | None = None) -> str:
+    """A dataset's display name in ``lang`` from its info (``name``, ``title``): ``eng-fra`` ->
+    "English–French sentence pairs (Tatoeba)" / "英法句对 (Tatoeba)"; an unknown name -> its title."""
+    key = f"dataset.{info.get('name')}"
+    table = STRINGS[check_language(lang or _current)]
+    if key in table or key in STRINGS["en"]:
+        return table.get(key, STRINGS["en"][key])
+    return str(info.get("title") or info.get("name") or "")
 
 
 def _identifier(name: str) -> str:

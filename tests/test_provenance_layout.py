@@ -50,5 +50,34 @@ def test_repeated_dataset_loads_are_one_row_with_a_count():
     text = provenance.section_markdown({"datasets": [*loads, fashion, loads[0]]}, "zh")
     rows = _rows(text, "### 数据集")[2:]
     assert len(rows) == 2
-    assert rows[0].startswith("| MNIST | 训练 250–2000 · 测试 500–10000 (×4) |")
-    assert rows[1].startswith("| Fashion-MNIST | 训练 320 · 测试 500 |") and "×" not in rows[1]
+    assert rows[0].startswith("| MNIST 手写数字 | 4 次加载：训练 250、1,500 和 2,000，测试 500 和 10,000 |")
+    assert rows[1].startswith("| Fashion-MNIST 服装图像 | 训练 320，测试 500 |") and "加载" not in rows[1]
+    english = _rows(provenance.section_markdown({"datasets": [loads[0], loads[0]]}, "en"), "### Datasets")
+    assert english[2].startswith("| MNIST | train 1,500, test 500 (loaded 2 times) |")
+
+
+def test_text_dataset_row_says_what_was_read_and_what_was_used():
+    """seq2seq's row said "句对 8000" (the lines read), not the train/test split the lab used."""
+    pairs = {"name": "eng-fra", "title": "English–French sentence pairs (Tatoeba)", "source": "full",
+             "checksum": "sha256", "path": "/d/eng-fra/eng-fra.txt"}
+    prov = {"datasets": [dict(pairs, sizes={"pairs": 8000}), dict(pairs, use={"train": 300, "test": 63})],
+            "device": "CPU (cpu)", "threads": {"threads": 1, "cores": 2, "mode": "auto", "wait_policy": "default"}}
+    zh = provenance.section_markdown(prov, "zh")
+    assert "| 英法句对 (Tatoeba) | 读取 8,000 个句对；使用：训练 300，测试 63 |" in zh
+    assert "| 使用的设备 | CPU |" in zh and "2 个核心中使用 1 个（策略：自动；OMP_WAIT_POLICY：默认）" in zh
+    en = provenance.section_markdown(prov, "en")
+    assert "| English–French sentence pairs (Tatoeba) | 8,000 sentence pairs read; used: train 300, test 63 |" in en
+
+
+def test_split_pairs_records_the_split_of_the_last_load(monkeypatch):
+    from labkit.data import text
+
+    shown = []
+    monkeypatch.setattr(text, "emit", lambda mime, info, line: shown.append((info, line)))
+    monkeypatch.setattr(text, "_LAST_LOADED", None)
+    text.split_pairs([("a", "b")] * 10, 0.2, 0)
+    assert shown == []  # nothing loaded: nothing to record against
+    monkeypatch.setattr(text, "_LAST_LOADED", {"name": "eng-fra", "title": "T", "source": "full", "path": "p",
+                                               "checksum": "sha256", "sizes": {"pairs": 10}})
+    train, test = text.split_pairs([("a", "b")] * 10, 0.2, 0)
+    assert [info["use"] for info, _ in shown] == [{"train": 8, "test": 2}] and "sizes" not in shown[0][0]

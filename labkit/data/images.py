@@ -34,7 +34,7 @@ from labkit.data.files import (
 )
 from labkit.plumbing import short_error
 from labkit.data.subset import ALL, check_size, fit_size, stratified_indices
-from labkit.i18n import t
+from labkit.i18n import dataset_title, t
 from labkit.records import DATASET_MIME, emit
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, "list[str] | None"]
@@ -509,4 +509,4 @@ def _origin(x: torch.Tensor, origin: torch.Tensor | None) -> torch.Tensor:
 def loaded_text(info: dict, key: str, **counts: int) -> str:
     """The one-line visible summary of a loaded dataset (in the current language)."""
     checksum = t("data.checksum_part", checksum=t("checksum." + info["checksum"]))
-    return t(key, name=info["title"], source=t("source." + info["source"]), checksum=checksum, **counts)
+    return t(key, name=dataset_title(info), source=t("source." + info["source"]), checksum=checksum, **counts)

@@ -24,7 +24,7 @@ from labkit.data.files import ChecksumError, data_dir, download, full_or_downloa
 from labkit.data.images import loaded_text
 from labkit.data.subset import ALL, check_size, fit_size
 from labkit.plumbing import atomic_write
-from labkit.i18n import t
+from labkit.i18n import dataset_title, t
 from labkit.records import DATASET_MIME, emit
 
 #: The English beginnings the tutorial keeps (after :func:`normalize`, so "I'm" is "i m").
@@ -50,6 +50,8 @@ _CITATION = (
 _LICENCE = "CC BY 2.0 FR (Creative Commons Attribution 2.0 France); attribution: tatoeba.org and www.manythings.org/anki"
 
 _CACHE: dict[tuple, list[tuple[str, str]]] = {}
+#: The info of the last :func:`load_pairs` in this process: the dataset a split is recorded against.
+_LAST_LOADED: dict | None = None
 
 
 @dataclass
@@ -143,7 +145,21 @@ def split_pairs(pairs: Sequence, test_fraction: float, seed: int) -> tuple[list,
     is_test[np.random.default_rng(seed).permutation(len(pairs))[:n_test]] = True
     train = [p for p, test in zip(pairs, is_test) if not test]
     test = [p for p, test in zip(pairs, is_test) if test]
+    record_use(len(train), len(test))
     return train, test
+
+
+def record_use(train: int, test: int) -> None:
+    """Record in the notebook the pairs an experiment uses of the last dataset :func:`load_pairs` read:
+    a dataset output (MIME ``DATASET_MIME``) like the load's, with ``use = {"train": train, "test":
+    test}``; the report's provenance appendix prints "8,000 read; used: train 567, test 63" for it.
+    :func:`split_pairs` calls it; call it again after capping a split (``train_pairs[:300]``). Does
+    nothing before any load."""
+    if _LAST_LOADED is None:
+        return
+    info = {key: _LAST_LOADED[key] for key in ("name", "title", "source", "path", "checksum")}
+    info["use"] = {"train": int(train), "test": int(test)}
+    emit(DATASET_MIME, info, t("data.used_pairs", name=dataset_title(_LAST_LOADED), train=train, test=test))
 
 
 # -------------------------------------------------------------- loading
@@ -255,5 +271,7 @@ def load_pairs(name: str = "eng-fra", *, size: int | str | None = ALL, seed: int
         "licence": _LICENCE,
         "sample_reason": reason,
     }
+    global _LAST_LOADED
+    _LAST_LOADED = info
     emit(DATASET_MIME, info, loaded_text(info, "data.loaded_pairs", pairs=len(pairs)))
     return TextPairs(pairs=pairs, info=info)

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from labkit.i18n import t
+from labkit.i18n import dataset_title, t
 from labkit.records import format_number
 
 _EMPTY = "—"
@@ -180,56 +180,91 @@ def format_seconds(seconds: float | None) -> str:
     return f"{format_number(rest, decimals=1)} s"
 
 
-def _size_range(sizes: list[Any]) -> str:
-    """``[1500, 250, 1000]`` -> ``"250–1500"``; one distinct size -> that size; sizes that are not
-    all numbers -> the distinct ones joined with ``/``."""
-    distinct = list(dict.fromkeys(sizes))
-    if len(distinct) == 1:
-        return str(distinct[0])
-    if all(isinstance(size, (int, float)) for size in distinct):
-        return f"{min(distinct)}–{max(distinct)}"
-    return "/".join(map(str, distinct))
+def _count(size: Any) -> str:
+    """``8000`` -> ``"8,000"``; anything not a whole number as written."""
+    return f"{size:,}" if isinstance(size, int) and not isinstance(size, bool) else str(size)
 
 
-def _splits(loads: list[Any], lang: str) -> str:
-    """The split sizes of one or more loads of a dataset: ``train 1000 · test 500``, or the range of
-    each split over the loads with their count, ``train 250–2000 · test 500–10000 (×8)``."""
+def _sizes(records: list[Any], lang: str, kind: str = "loads") -> str:
+    """The split sizes of one or more loads (or uses) of a dataset, said plainly: one load
+    ``train 1,000, test 500``; the same sizes several times ``train 1,000, test 500 (loaded 2 times)``;
+    different sizes ``2 loads: train 1,000 and 2,000, test 500`` (each split's distinct sizes, in
+    order; more than three as their range ``250–2,000``). ``kind="uses"`` says "splits" / "used" instead (:func:`_splits`)."""
     per_split: dict[str, list[Any]] = {}
-    for sizes in loads:
+    for sizes in records:
         if isinstance(sizes, dict):
             for name, size in sizes.items():
                 per_split.setdefault(str(name), []).append(size)
     if not per_split:
         return _EMPTY
-    text = " · ".join(f"{t('split.' + name, lang)} {_size_range(sizes)}" for name, sizes in per_split.items())
-    return f"{text} (×{len(loads)})" if len(loads) > 1 else text
+    def said(name: str, sizes: list[Any]) -> str:
+        distinct = list(dict.fromkeys(sizes))
+        if all(isinstance(size, (int, float)) for size in distinct):
+            distinct.sort()
+        if len(distinct) > 3:  # many sizes (a sweep over the training-set size): their range
+            counts = f"{_count(distinct[0])}–{_count(distinct[-1])}"
+        else:
+            counts = _count(distinct[-1]) if len(distinct) == 1 else (
+                t("provenance.list", lang).join(map(_count, distinct[:-1])) + t("provenance.and", lang)
+                + _count(distinct[-1]))
+        return t("provenance.pairs", lang, n=counts) if name == "pairs" else f"{t('split.' + name, lang)} {counts}"
+
+    text = t("provenance.sep", lang).join(said(name, sizes) for name, sizes in per_split.items())
+    if len(records) == 1:
+        return text
+    if all(len(set(map(str, sizes))) == 1 for sizes in per_split.values()):
+        return t(f"provenance.{kind}_same", lang, sizes=text, n=len(records))
+    return t(f"provenance.{kind}", lang, n=len(records), sizes=text)
+
+
+def _splits(loads: list[Any], lang: str, uses: list[Any] | None = None) -> str:
+    """A dataset row's "split sizes": what was loaded, and, when the notebook recorded the splits it
+    made of it (:func:`labkit.data.text.record_use`), what was used: ``sentence pairs 8,000 read;
+    used: train 300, test 63``."""
+    loaded = _sizes(loads, lang)
+    if not uses:
+        return loaded
+    return t("provenance.read_used", lang, read=loaded, used=_sizes(uses, lang, "uses"))
 
 
 def _datasets(prov: dict, lang: str) -> list[tuple[str, ...]]:
     """One row per dataset file set: the loads of the same dataset from the same source, with the same
-    checksum and path, are merged (a lab loads MNIST at several sizes: one row, each split's range of
-    sizes and the number of loads)."""
-    merged: dict[tuple, list[Any]] = {}
+    checksum and path, are merged (a lab loads MNIST at several sizes: one row that says so), with the
+    splits the notebook recorded of it (``use``); names in the report's language."""
+    merged: dict[tuple, tuple[list, list]] = {}
     for info in prov.get("datasets") or []:
         key = (
-            _text(info.get("title") or info.get("name")),
+            _text(dataset_title(info, lang) or None),
             _text(t(f"source.{info['source']}", lang) if info.get("source") else None),
             _text(t(f"checksum.{info['checksum']}", lang) if info.get("checksum") else None),
             _cell(info.get("path")),
         )
-        merged.setdefault(key, []).append(info.get("sizes"))
-    return [(name, _text(_splits(loads, lang)), source, checksum, path)
-            for (name, source, checksum, path), loads in merged.items()]
+        loads, uses = merged.setdefault(key, ([], []))
+        (uses if "use" in info else loads).append(info.get("use", info.get("sizes")))
+    return [(name, _text(_splits(loads, lang, uses)), source, checksum, path)
+            for (name, source, checksum, path), (loads, uses) in merged.items()]
 
 
-def _threads(policy: Any) -> str | None:
-    """``labkit.threads.describe()`` as one line: ``2 of 2 cores (auto, OMP_WAIT_POLICY default)``."""
+def _threads(policy: Any, lang: str = "en") -> str | None:
+    """``labkit.threads.describe()`` as one line: ``2 of 2 cores (policy auto, OMP_WAIT_POLICY default)``,
+    ``2 个核心中使用 2 个（策略：自动；OMP_WAIT_POLICY：默认）``."""
     if isinstance(policy, int):  # reports of older runs recorded only the count
         return str(policy)
     if not isinstance(policy, dict) or "threads" not in policy:
         return None
-    return (f"{policy['threads']} / {policy.get('cores', '?')} ({policy.get('mode', '?')}, "
-            f"OMP_WAIT_POLICY {policy.get('wait_policy', 'default')})")
+    mode, wait = str(policy.get("mode", "?")), str(policy.get("wait_policy", "default"))
+    return t("provenance.threads_line", lang, threads=policy["threads"], cores=policy.get("cores", "?"),
+             mode=t(f"threads.{mode}", lang), wait=t(f"threads.{wait}", lang) if wait == "default" else wait)
+
+
+def _device(device: Any) -> Any:
+    """The device line: ``"CPU (cpu)"`` -> ``"CPU"`` (the name says it all); ``"NVIDIA H200 (cuda)"``
+    kept."""
+    if isinstance(device, str):
+        name, _, kind = device.rpartition(" (")
+        if name and kind.rstrip(")").lower() == name.lower():
+            return name
+    return device
 
 
 def section_markdown(prov: dict, lang: str = "en") -> str:
@@ -257,8 +292,8 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
         ("provenance.os", _text(env.get("os"))),
         ("provenance.cpu", _text(cpu)),
         ("provenance.gpu", _text(", ".join(gpus) if gpus else t("provenance.no_gpu", lang))),
-        ("provenance.device", _text(prov.get("device"))),
-        ("provenance.threads", _text(_threads(prov.get("threads")))),
+        ("provenance.device", _text(_device(prov.get("device")))),
+        ("provenance.threads", _text(_threads(prov.get("threads"), lang))),
         ("provenance.python", _text(env.get("python"))),
         ("provenance.torch", _text(env.get("torch"))),
         ("provenance.torchvision", _text(env.get("torchvision"))),
