@@ -341,6 +341,9 @@ def test_docx_has_figures_tables_math_and_chinese(tmp_path):
     table = pd.DataFrame({"模型": ["a", "b"], "准确率": [0.9, 0.8]})
     nb.cells.append(new_code_cell("table", outputs=[new_output(
         "execute_result", data={"text/html": table.to_html(), "text/plain": str(table)}, execution_count=3)]))
+    # labkit.show_text: a sentence written from the run's numbers (Markdown, with its repr as text/plain)
+    nb.cells.append(new_code_cell("labkit.show_text(...)", outputs=[new_output("display_data", data={
+        "text/markdown": "本次运行中 **FID** 最低的是 kit（$x_1$）", "text/plain": "<IPython.core.display.Markdown object>"})]))
     doc = document.prepare(nb, lang="zh", student=Student(name="张三"), target="docx")
     path = document.to_docx(doc, tmp_path / "lab.docx", lang="zh")
     xml, media = docx_parts(path)
@@ -348,8 +351,9 @@ def test_docx_has_figures_tables_math_and_chinese(tmp_path):
     assert xml.count("<w:tbl>") >= 2  # the cover's fields and the pandas table
     assert "<m:oMath" in xml  # $x^2$ as a Word equation
     assert xml.count('<w:br w:type="page"/>') == 1  # after the cover page
-    for text in ("实验一：标题", "张三", "学号", "模型", "准确率", "待填写"):
+    for text in ("实验一：标题", "张三", "学号", "模型", "准确率", "待填写", "本次运行中", "最低的是 kit"):
         assert text in xml
+    assert "IPython.core.display" not in xml and "**" not in xml  # the sentence, parsed, not its repr
     # labkit's records and banners print as their line, not as their JSON payload
     assert "[recorded] acc = 0.5" in xml and "Dataset MNIST" in xml and '"source"' not in xml.replace("&quot;", '"')
     # printed like the PDF: A4, pages numbered after the cover

@@ -386,10 +386,14 @@ def _keep_output(output: Any, options: PrintOptions) -> Any | None:
 def _for_pandoc(output: Any) -> Any:
     """An output as pandoc should print it in the Word file: one holding an HTML table keeps only
     its HTML (pandoc's ipynb reader would otherwise pick the text/plain form), which the Lua filter
-    turns into a Word table; labkit's own bundles (records, the run banner, datasets) keep
+    turns into a Word table; one holding Markdown (:func:`labkit.show_text`) keeps only the Markdown,
+    which the filter parses; labkit's own bundles (records, the run banner, datasets) keep
     only their text/plain line (pandoc printed their JSON payload)."""
     data = output.get("data", {})
-    if "<table" in str(data.get("text/html", "")) and "text/plain" in data:
+    if "text/markdown" in data and "text/plain" in data:  # labkit.show_text: the sentence, not its repr
+        output = copy.deepcopy(output)
+        del output["data"]["text/plain"]
+    elif "<table" in str(data.get("text/html", "")) and "text/plain" in data:
         output = copy.deepcopy(output)
         del output["data"]["text/plain"]
     elif "text/plain" in data and any(mime in data for mime in _LOG_MIMES):
