@@ -1,6 +1,7 @@
 """The seq2seq lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium)."""
 import json
 import math
+import re
 
 import pytest
 
@@ -56,16 +57,45 @@ def test_seq2seq_pdf_has_sections_translations_and_recorded_bleu(seq2seq_report)
                     "3. Experiments and results", "3.2 Checking the hand-written parts",
                     "3.3 RNN vs GRU vs GRU with attention", "3.4 Translations and attention",
                     "3.5 The source report", "3.6 The dataset-size effect", "4. Summary", "5. Suggestions",
-                    "Common pitfall (from the source reports)", "Each heat-map shows", "--- gru_attention",
+                    "Common pitfall (from the source reports)", "Each heat-map shows",
+                    "Greedy translations of 6 held-out sentences, per model", "A few training pairs",
                     "The hand-written parts, checked", "gru_attention under the two recipes"):
         assert heading in text, heading
     for hidden in ("BEGIN SOLUTION", "[check]", "@check", "实验原理"):  # no solution markers, checks or Chinese
         assert hidden not in text, hidden
-    assert "\n> " in text and "\n= " in text and "\n< " in text  # > source / = reference / < output
+    # the summary's sentences: BLEU printed with the digits that tell the models apart, no "best" among near-zero scores
+    bleu_all = {kind: result.records[f"bleu_{kind}"] for kind in MODELS}
+    said = " ".join(text.split())
+    line = said.rsplit("Test BLEU per model: ", 1)[1][:300]  # the output, printed after the cell's code
+    if max(bleu_all.values()) < 1:
+        assert "All are below 1 (out of 100)" in line and "the highest" not in line
+    else:
+        assert "the highest:" in line
+    printed = {kind: float(re.search(rf"(?<![a-z_]){kind} ([0-9.]*[0-9])", line).group(1)) for kind in MODELS}
+    for a in MODELS:
+        for b in MODELS:
+            if bleu_all[a] < bleu_all[b]:  # the stated order is visible in the printed values
+                assert printed[a] < printed[b], (printed, bleu_all)
+    recipes = said.rsplit("Recipes (gru_attention): ", 1)[1][:200]
+    assert "BLEU" in recipes and not re.search(r"(?<![0-9.])0 s\b", recipes)  # a time that passed is never "0 s"
     bleu = result.records["bleu_gru_attention"]
     assert f"bleu_gru_attention = {bleu:.6g}" in text
     for raw_tex in ("\\sigma", "\\tanh", "$\\", "\\sum"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
+
+
+def test_seq2seq_results_are_report_content_not_logs(seq2seq_report):
+    # what the prose promises (busiest words, training pairs, translations) survives --no-logs: a table or
+    # text output, never a print
+    import nbformat
+
+    result, out = seq2seq_report
+    nb = nbformat.read(out / "seq2seq.ipynb", as_version=4)
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    streams = " ".join(o.get("text", "") for o in outputs if o.get("output_type") == "stream")
+    shown = " ".join(str(o.get("data", {}).get(mime, "")) for o in outputs for mime in ("text/html", "text/markdown"))
+    for result_text in ("Busiest target words", "A few training pairs", "Greedy translations of", "coincide"):
+        assert result_text in shown and result_text not in streams, result_text
 
 
 def test_seq2seq_runs_offline_in_chinese_with_the_source_recipe(tmp_path, monkeypatch):
@@ -75,11 +105,12 @@ def test_seq2seq_runs_offline_in_chinese_with_the_source_recipe(tmp_path, monkey
     result = render_lab("seq2seq", tmp_path / "out", lang="zh", recipe="source")
     assert result.failure is None, result.failure
     assert result.pdf is not None and result.pdf.stat().st_size > 0
-    assert [d["source"] for d in result.datasets] == ["sample"]
+    assert {d["source"] for d in result.datasets} == {"sample"}  # every load and split record of eng-fra
     check_records(result.records, recipe="source")
     text = " ".join(pdf_text(result.pdf).split())  # pdftotext spaces out Chinese headings
     for heading in ("1. 实验目的", "2. 实验原理", "3. 实验内容与结果", "3.5", "4. 总结与心得", "5. 改进建议",
-                    "常见错误（来自源报告）", "手写部分的检验", "两种方案下的 gru_attention", "各模型的测试 BLEU"):
+                    "常见错误（来自源报告）", "手写部分的检验", "两种方案下的 gru_attention", "各模型的测试 BLEU",
+                    "源报告方案", "随机梯度下降", "本套件", "出现最多的目标词", "几个训练句对", "贪心译文"):
         assert heading in text, heading
     for english in ("Objectives", "Common pitfall", "Each heat-map shows", "Questions to answer"):
         assert english not in text, english
