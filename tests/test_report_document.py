@@ -500,3 +500,17 @@ def test_lean_report_leaves_out_code_and_logs(zh_report, en_lean_report):
     assert "实验" not in text
     assert en_lean_report.docx is None and not (en_lean_report.pdf.parent / "printed.docx").exists()
     assert pages(en_lean_report.pdf) < pages(zh_report.pdf)
+
+
+def test_each_progress_bar_of_a_cell_keeps_its_final_line(tmp_path):
+    """Two bars in one cell: tqdm ends each with a stream holding only "\\n"; dropping it as empty joined
+    the bars on one line and the second bar's "\\r" erased the first in the report (vae's "mlp AE")."""
+    from labkit.report import pipeline as report
+
+    stream = lambda text: new_output("stream", name="stdout", text=text)  # noqa: E731
+    nb = executed_notebook()
+    nb.cells.append(new_code_cell("train both", outputs=[
+        stream("\rmlp AE:   0%|   | 0/24"), stream("\rmlp AE: 100%|###| 24/24 FIRSTBAR"), stream("\n"),
+        stream("\rconv AE:   0%|   | 0/12"), stream("\rconv AE: 100%|###| 12/12 SECONDBAR"), stream("\n")]))
+    html = report.to_html(document.prepare(nb, lang="en"), tmp_path / "bars.html").read_text()
+    assert "FIRSTBAR" in html and "SECONDBAR" in html

@@ -368,8 +368,11 @@ def _keep_output(output: Any, options: PrintOptions) -> Any | None:
         text = output.get("text", "")
         if output.get("name") == "stderr":
             text = _SAMPLE_LINE.sub("", text)  # said once, in the note at the top
-        if not text.strip():
-            return None
+            if not text.strip():
+                return None
+        elif not text:
+            return None  # a stream of newlines stays: it ends a progress bar's line (tqdm's close writes
+            # "\n" alone), and without it the next bar's "\r" erased this one in the printed report
         output = copy.deepcopy(output)
         output["text"] = text
         return output
