@@ -584,4 +584,29 @@ def test_progress_lines_and_training_bars():
         assert re.match(r"\[ 1/12 0:0\d\] cell 4: for epoch in range\(3\):", lines[0])
         assert any("16/16" in line for line in lines) and "loss 0.3" not in stream.text
         assert re.search(r"\[ 2/12 0:0\d\] parameters: lr = 0.1", stream.text)
-        assert stream.text.count("8/16") == (1 if tty else 0)  # a log file gets only the finished bar
+        if not tty:
+            assert stream.text.count("8/16") == 0  # a log file gets only the finished bar
+
+
+def _screen(text: str) -> list[str]:
+    """The lines a terminal shows for ``text``: each line's text after its last carriage return."""
+    return [line.rsplit("\r", 1)[-1].replace("\033[K", "") for line in text.split("\n")]
+
+
+def test_each_bar_of_a_cell_keeps_its_line_on_a_terminal():
+    """Two bars in one cell (tqdm ends each with a separate "\n"): on a terminal the first stayed on
+    screen only until the second bar's "\r" overwrote it (mlp's linreg and softmax bars)."""
+    from labkit.report.kernel import Progress
+
+    for tty in (True, False):
+        stream = _Stream(tty)
+        progress = Progress(3, stream)
+        progress.cell(1, "train()")
+        for name in ("linreg", "softmax"):
+            progress.stream_text(f"\r{name}:   0%|   | 0/8", "stdout")
+            progress.stream_text(f"\r{name}: 100%|###| 8/8 [00:01<00:00]", "stdout")
+            progress.stream_text("\n", "stdout")
+        progress.finish()
+        shown = _screen(stream.text)
+        for name in ("linreg", "softmax"):
+            assert sum(f"{name}: 100%" in line for line in shown) == 1, (tty, shown)

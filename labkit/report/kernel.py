@@ -226,9 +226,21 @@ class Progress:
         pieces = re.split(r"(\r|\n)", text)
         partial = self._partial[name] = pieces[-1][-1000:]
         finished = [pieces[i] for i in range(0, len(pieces) - 1, 2) if pieces[i + 1] == "\n"]
-        current = [p for p in pieces[0:-1:2] if _TQDM.search(p)]
         if self.tty:
-            latest = current[-1] if current else (partial if _TQDM.search(partial) else None)
+            # a bar's frames replace each other on one line; a finished bar (its line ended by "\n")
+            # keeps its line, so the next bar of the same cell starts below it
+            latest = None
+            for i in range(0, len(pieces) - 1, 2):
+                if pieces[i + 1] == "\n" and _TQDM.search(pieces[i]):
+                    self._write("\r    " + pieces[i].strip()[:150] + "\033[K\n")
+                    self._bar_shown, latest = False, None
+                elif pieces[i + 1] == "\n" and latest is not None:
+                    self._write("\r    " + latest.strip()[:150] + "\033[K\n")  # a bar closed by a bare "\n"
+                    self._bar_shown, latest = False, None
+                elif _TQDM.search(pieces[i]):
+                    latest = pieces[i]
+            if _TQDM.search(partial):
+                latest = partial
             if latest:
                 self._write("\r    " + latest.strip()[:150] + "\033[K")
                 self._bar_shown = True
