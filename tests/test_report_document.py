@@ -344,6 +344,9 @@ def test_docx_has_figures_tables_math_and_chinese(tmp_path):
     # labkit.show_text: a sentence written from the run's numbers (Markdown, with its repr as text/plain)
     nb.cells.append(new_code_cell("labkit.show_text(...)", outputs=[new_output("display_data", data={
         "text/markdown": "本次运行中 **FID** 最低的是 kit（$x_1$）", "text/plain": "<IPython.core.display.Markdown object>"})]))
+    nb.cells.append(new_code_cell("fit(...)", outputs=[
+        new_output("stream", name="stdout", text="\rrun:   0%|   | 0/8 BARFRAME"),
+        new_output("stream", name="stdout", text="\rrun: 100%|###| 8/8 BARFRAME"), new_output("stream", name="stdout", text="\n")]))
     doc = document.prepare(nb, lang="zh", student=Student(name="张三"), target="docx")
     path = document.to_docx(doc, tmp_path / "lab.docx", lang="zh")
     xml, media = docx_parts(path)
@@ -354,6 +357,7 @@ def test_docx_has_figures_tables_math_and_chinese(tmp_path):
     for text in ("实验一：标题", "张三", "学号", "模型", "准确率", "待填写", "本次运行中", "最低的是 kit"):
         assert text in xml
     assert "IPython.core.display" not in xml and "**" not in xml  # the sentence, parsed, not its repr
+    assert xml.count("BARFRAME") == 1  # a progress bar prints its final line only, as in the PDF
     # labkit's records and banners print as their line, not as their JSON payload
     assert "[recorded] acc = 0.5" in xml and "Dataset MNIST" in xml and '"source"' not in xml.replace("&quot;", '"')
     # printed like the PDF: A4, pages numbered after the cover

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
 from labkit.i18n import check_language, t
 from labkit.plumbing import atomic_path, short_error
@@ -599,6 +600,8 @@ def to_docx(nb: Any, docx: Path | str, *, lang: str = "en", resources_path: Path
         source = Path(tmp) / "report.ipynb"
         nb = copy.deepcopy(nb)
         nb.metadata.pop("widgets", None)
+        # as the HTML does: consecutive streams merged, a "\r"-updated progress bar keeps its final line
+        nb, _ = CoalesceStreamsPreprocessor(enabled=True).preprocess(nb, {})
         nbformat.write(nb, source)
         command = [exe, "--from", "ipynb", "--to", "docx", "--output", str(partial),
                    "--lua-filter", str(_LUA_FILTER), "--reference-doc", str(reference_docx(exe, tmp)),
