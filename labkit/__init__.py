@@ -20,7 +20,7 @@ _API = {
     "History": "labkit.train", "classify": "labkit.train", "count_parameters": "labkit.train",
     "evaluate": "labkit.train", "fit": "labkit.train", "predict": "labkit.train",
     "eval_mode": "labkit.train", "histories_table": "labkit.train",
-    "loss_rise_epoch": "labkit.train", "no_decay_groups": "labkit.train",
+    "loss_rise_epoch": "labkit.train", "loss_rise": "labkit.train", "LossRise": "labkit.train", "no_decay_groups": "labkit.train",
     "standardize": "labkit.train", "to_float": "labkit.train",
     "Sweep": "labkit.sweeps", "sweep": "labkit.sweeps",
     "curves": "labkit.plots", "image_grid": "labkit.plots", "image_table": "labkit.plots",
