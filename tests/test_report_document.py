@@ -421,7 +421,7 @@ def test_zh_report_is_chinese_with_cover_and_every_table_header(zh_report):
     first_page = text.split("\f")[0]
     for field in ("实验报告", "姓名", "张三", "学号", "2023012345", "班级", "实验九：打印的报告"):
         assert field in first_page
-    for prose in ("实验目的", "实验原理", "证据下界", "实验内容与结果", "总结与心得", "改进建议"):
+    for prose in ("实验目的", "实验原理", "证据下界", "实验内容、结果与分析", "总结与心得", "改进建议"):
         assert prose in text
     for english in ("Objectives", "Principles", "Summary", "Tell us what to improve"):
         assert english not in text
