@@ -20,7 +20,7 @@ import pandas as pd
 
 from labkit.records import format_number, record
 from labkit.tables import DIVERGED  # the column marking diverged runs; show_table prints it as a marker
-from labkit.train import History, histories_table
+from labkit.train import History, histories_table, sweep_run
 
 #: A label format: a callable value -> str, or a format string such as ``"{:g}"``.
 Format = Callable[[Any], str] | str
@@ -243,7 +243,8 @@ def _takes_run_name(train: Callable[..., Any]) -> bool:
 def _call(train: Callable[..., Any], setting: Mapping[str, Any], run_name: str) -> tuple[History, Mapping[str, Any]]:
     """``train(**setting)`` (with ``run_name`` if it takes one), as ``(history, extras)``."""
     kwargs = {**setting, "run_name": run_name} if _takes_run_name(train) else dict(setting)
-    returned = train(**kwargs)
+    with sweep_run(run_name):  # fit's progress bar names the run, not the model all runs share
+        returned = train(**kwargs)
     history, extras = returned if isinstance(returned, tuple) and len(returned) == 2 else (returned, {})
     if not isinstance(history, History) or not isinstance(extras, Mapping):
         raise TypeError(f"the sweep's train function must return a History (or (History, dict)), "

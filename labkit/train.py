@@ -22,6 +22,7 @@ the same result as a run that was never interrupted.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import math
 import os
 import time
@@ -42,6 +43,22 @@ from labkit.records import format_number
 Batch = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], Any]
 Prepare = Callable[[torch.Tensor, torch.Tensor, bool], Batch]
+
+
+#: The run of a sweep being trained: set by :func:`labkit.sweep` (and ``Sweep.run``) around its train
+#: function, so that :func:`fit`'s progress bar names the setting ("optimizer=adam, rate=shared")
+#: rather than the model every run of the sweep shares ("mlp").
+_SWEEP_RUN: contextvars.ContextVar[str | None] = contextvars.ContextVar("labkit_sweep_run", default=None)
+
+
+@contextlib.contextmanager
+def sweep_run(name: str) -> Iterator[None]:
+    """Within this block, :func:`fit`'s progress bars are labelled ``name`` (a sweep's run)."""
+    token = _SWEEP_RUN.set(name)
+    try:
+        yield
+    finally:
+        _SWEEP_RUN.reset(token)
 
 
 #: An epoch's mean training loss above this multiple of the loss at the start marks a run as diverged
@@ -374,6 +391,9 @@ def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_si
         a checkpoint at epoch 4 trains epochs 5..10).
     on_epoch_end
         ``on_epoch_end(epoch, history)`` after each epoch (e.g. save samples).
+    name, progress_bar
+        The run's name (``History.name``) and whether to show a text progress bar; the bar is
+        labelled with the sweep's run when :func:`labkit.sweep` is training one, else ``name``.
     """
     if step is None and loss is None:
         raise ValueError("fit needs either loss= (with optimizer=) or step=")
@@ -400,7 +420,8 @@ def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_si
     if steps == 0:
         raise ValueError(f"batch_size {batch_size} is larger than the {n} training examples with drop_last=True")
     first = history.epochs + 1
-    bar = progress(max(0, epochs - history.epochs) * steps, desc=name or "train", enabled=progress_bar)
+    bar = progress(max(0, epochs - history.epochs) * steps, desc=_SWEEP_RUN.get() or name or "train",
+                   enabled=progress_bar)
     for epoch in range(first, epochs + 1):
         started = time.perf_counter()
         model.train()

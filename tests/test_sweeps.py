@@ -123,3 +123,25 @@ def test_record_names_metrics_and_labels_with_percent():
     assert set(got) == {"noise_1pct_test_loss_nats", "noise_1pct_fid", "noise_20pct_test_loss_nats", "noise_20pct_fid"}
     assert rec.RECORDS["noise_20pct_test_loss_nats"] == pytest.approx(1.4) and got["noise_1pct_fid"] == pytest.approx(0.1)
     assert set(sweep(fake_train, {"lr": [0.1], "batch_size": [64]}, name="g").record(["fid"])) == {"sweep_g_lr_0.1_batch_size_64_fid"}
+
+
+def test_fit_progress_bars_name_the_sweep_run(capsys):
+    """Every run of a sweep trains the same model ("mlp"): its progress bar names the setting instead."""
+    import torch
+    from torch import nn
+
+    from labkit.train import fit
+
+    def train(lr):
+        torch.manual_seed(0)
+        model = nn.Linear(4, 1)
+        data = (torch.randn(64, 4), torch.randn(64, 1))
+        return fit(model, data, loss=lambda m, x, y: nn.functional.mse_loss(m(x), y),
+                   optimizer=torch.optim.SGD(model.parameters(), lr=lr), epochs=1, batch_size=32, name="mlp")
+
+    result = sweep(train, {"lr": [0.1, 0.01]})
+    out = capsys.readouterr().out
+    assert "lr=0.1:" in out and "lr=0.01:" in out and "mlp:" not in out
+    assert [h.name for h in result.histories.values()] == ["mlp", "mlp"]  # the History keeps its own name
+    train(0.1)  # outside a sweep: the bar is the fit's own name
+    assert "mlp:" in capsys.readouterr().out
