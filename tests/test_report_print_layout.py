@@ -66,3 +66,26 @@ def test_names_kept_whole_in_narrow_columns_and_headings(tmp_path):
         assert name in words, f"{name} broken in the PDF"
     assert "cifar-10-batches-bin/" in " ".join(pages).replace("\n", " ") or "cifar-10-batches-bin" in words
     assert not any(re.search(r"(ResNet|CIFAR)-$", w) for w in words)
+
+
+def test_html_report_wraps_long_output_and_code_lines_in_their_box(tmp_path):
+    """In the HTML report (a 1200 px window) a long `[recorded]` line and a long code line ran past the
+    cell's box and were cut off: they wrap inside it."""
+    long = "[recorded] per_class_acc = {" + ", ".join(f'"class{i}": 0.0384615' for i in range(40)) + "}"
+    code = "x = dict(" + ", ".join(f"argument_{i}={i}" for i in range(40)) + ")"
+    nb = new_notebook(cells=[new_code_cell(code, outputs=[new_output("stream", name="stdout", text=long + "\n")])])
+    report.to_html(nb, tmp_path / "t.html", lang="en")
+    probe = ('<script>window.addEventListener("load", function () { var out = [];'
+             'document.querySelectorAll(".jp-Cell pre").forEach(function (pre) {'
+             '  var box = pre.closest(".jp-OutputArea-output, .jp-InputArea-editor") || pre.parentElement;'
+             '  out.push(pre.scrollWidth <= pre.clientWidth + 1 && pre.getBoundingClientRect().right'
+             '           <= box.getBoundingClientRect().right + 1 ? "in" : "out"); });'
+             'document.title = "PRES " + out.join(","); });</script>')
+    html = (tmp_path / "t.html").read_text(encoding="utf-8").replace("</body>", probe + "</body>")
+    (tmp_path / "probe.html").write_text(html, encoding="utf-8")
+    done = subprocess.run([report.chromium_path(), "--headless", "--no-sandbox", "--disable-gpu",
+                           "--window-size=1200,900", "--virtual-time-budget=5000", "--dump-dom",
+                           (tmp_path / "probe.html").as_uri()], capture_output=True, text=True, timeout=120)
+    title = re.search(r"<title>PRES ([^<]*)</title>", done.stdout)
+    assert title is not None, done.stderr[-500:]
+    assert title.group(1).split(",") == ["in", "in"], title.group(1)
