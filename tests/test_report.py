@@ -264,7 +264,7 @@ def test_section_markdown_tables():
     assert "| Wall time | 1 min 23.2 s |" in en and "0.1.0 (abc-dirty)" in en
     assert "| `beta` | `2.0` | override |" in en and "| `profile` | `smoke` | default |" in en
     assert "`a\\|b`" in en
-    assert en.count("| MNIST |") == 1 and "train 1000 · test 200" in en
+    assert en.count("| MNIST |") == 1 and "| train 1,000, test 200 (loaded 2 times) |" in en
     assert "embedded sample" in en and "verified" in en and "none (CPU only)" in en
     zh = provenance.section_markdown(prov, "zh")
     assert "运行环境与来源" in zh and "内置样本" in zh and "已校验" in zh and "覆盖值" in zh
