@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Protocol, Se
 import torch
 from torch import nn
 
+from labkit.data.text import record_use
 from labkit.device import model_device
 from labkit.train import eval_mode
 
@@ -206,6 +207,7 @@ def make_dataset(train_pairs: Sequence[tuple[str, str]], test_pairs: Sequence[tu
         return tuple(encode_batch(vocab, [pair[side] for pair in pairs]).to(device)
                      for side, vocab in enumerate(vocabs))
 
+    record_use(len(train_pairs), len(test_pairs))  # the report's provenance: the pairs actually used
     return TranslationData(*vocabs, list(train_pairs), list(test_pairs), tensors(train_pairs), tensors(test_pairs))
 
 

@@ -69,15 +69,22 @@ def test_text_dataset_row_says_what_was_read_and_what_was_used():
     assert "| English–French sentence pairs (Tatoeba) | 8,000 sentence pairs read; used: train 300, test 63 |" in en
 
 
-def test_split_pairs_records_the_split_of_the_last_load(monkeypatch):
+def test_make_dataset_records_the_pairs_it_uses(monkeypatch):
+    """The row says what was trained on: the split after the notebook's cap (train_pairs[:300]), not before."""
+    from labkit import seq2seq
     from labkit.data import text
+
+    from test_seq2seq import Vocab
 
     shown = []
     monkeypatch.setattr(text, "emit", lambda mime, info, line: shown.append((info, line)))
     monkeypatch.setattr(text, "_LAST_LOADED", None)
-    text.split_pairs([("a", "b")] * 10, 0.2, 0)
+    pairs = [("a b", "c d")] * 10
+    seq2seq.make_dataset(pairs[:4], pairs[:2], vocabulary=Vocab)
     assert shown == []  # nothing loaded: nothing to record against
     monkeypatch.setattr(text, "_LAST_LOADED", {"name": "eng-fra", "title": "T", "source": "full", "path": "p",
                                                "checksum": "sha256", "sizes": {"pairs": 10}})
-    train, test = text.split_pairs([("a", "b")] * 10, 0.2, 0)
-    assert [info["use"] for info, _ in shown] == [{"train": 8, "test": 2}] and "sizes" not in shown[0][0]
+    train, test = text.split_pairs(pairs, 0.2, 0)
+    assert shown == []  # a split alone is not a use
+    seq2seq.make_dataset(train[:3], test, vocabulary=Vocab)
+    assert [info["use"] for info, _ in shown] == [{"train": 3, "test": 2}] and "sizes" not in shown[0][0]

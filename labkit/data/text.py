@@ -145,7 +145,6 @@ def split_pairs(pairs: Sequence, test_fraction: float, seed: int) -> tuple[list,
     is_test[np.random.default_rng(seed).permutation(len(pairs))[:n_test]] = True
     train = [p for p, test in zip(pairs, is_test) if not test]
     test = [p for p, test in zip(pairs, is_test) if test]
-    record_use(len(train), len(test))
     return train, test
 
 
@@ -153,8 +152,8 @@ def record_use(train: int, test: int) -> None:
     """Record in the notebook the pairs an experiment uses of the last dataset :func:`load_pairs` read:
     a dataset output (MIME ``DATASET_MIME``) like the load's, with ``use = {"train": train, "test":
     test}``; the report's provenance appendix prints "8,000 read; used: train 567, test 63" for it.
-    :func:`split_pairs` calls it; call it again after capping a split (``train_pairs[:300]``). Does
-    nothing before any load."""
+    :func:`labkit.seq2seq.make_dataset` calls it with the pairs it is given (after any cap such as
+    ``train_pairs[:300]``). Does nothing before any load."""
     if _LAST_LOADED is None:
         return
     info = {key: _LAST_LOADED[key] for key in ("name", "title", "source", "path", "checksum")}
