@@ -65,6 +65,16 @@ def pdf_text(pdf: Path) -> str:
                           check=True).stdout
 
 
+def complete_report(result, out: Path, lab: str) -> dict:
+    """Assert that ``lab``'s report rendered without a failed cell and wrote every file; its metrics.json."""
+    import json
+
+    assert result.failure is None, result.failure
+    for name in (f"{lab}.ipynb", f"{lab}.html", f"{lab}.pdf", "metrics.json"):
+        assert (out / name).stat().st_size > 0, name
+    return json.loads((out / "metrics.json").read_text())
+
+
 def render_lab(lab: str, out_dir: Path, **overrides):
     """Run notebooks/<lab>.ipynb in its smoke profile through the real pipeline."""
     from labkit.report import pipeline as report

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import pdf_text, render_lab, render_lab_on_full_data
+from conftest import complete_report, pdf_text, render_lab, render_lab_on_full_data
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _notebook import definitions  # noqa: E402
@@ -80,10 +80,7 @@ def dcgan_report(tmp_path_factory):
 @pytest.mark.pipeline
 def test_dcgan_smoke_report_is_complete(dcgan_report):
     result, out = dcgan_report
-    assert result.failure is None, result.failure
-    for name in ("dcgan.ipynb", "dcgan.html", "dcgan.pdf", "metrics.json"):
-        assert (out / name).stat().st_size > 0, name
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = complete_report(result, out, "dcgan")
     recorded = metrics["metrics"]
     assert metrics["parameters"]["profile"] == "smoke"
     assert metrics["provenance"]["datasets"][0]["source"] == "full"

@@ -1,11 +1,10 @@
 """The mlp lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium),
 and its hidden checks against the solution and one plausible wrong answer per exercise."""
-import json
 import re
 
 import pytest
 
-from conftest import pdf_text, render_lab
+from conftest import complete_report, pdf_text, render_lab
 from grading_support import run_hidden_checks
 
 pytestmark = pytest.mark.pipeline
@@ -19,10 +18,7 @@ def mlp_report(tmp_path_factory, data_dir):
 
 def test_mlp_smoke_report_is_complete(mlp_report):
     result, out = mlp_report
-    assert result.failure is None, result.failure
-    for name in ("mlp.ipynb", "mlp.html", "mlp.pdf", "metrics.json"):
-        assert (out / name).stat().st_size > 0, name
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = complete_report(result, out, "mlp")
     recorded = metrics["metrics"]
     for key in ("linreg_test_acc", "softmax_test_acc", "mlp_test_acc", "linreg_closed_form_test_acc"):
         assert 0.1 < recorded[key] <= 1.0, key

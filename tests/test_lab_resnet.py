@@ -4,7 +4,7 @@ import json
 import nbformat
 import pytest
 
-from conftest import pdf_text, render_lab, render_lab_on_full_data
+from conftest import complete_report, pdf_text, render_lab, render_lab_on_full_data
 
 pytestmark = pytest.mark.pipeline
 
@@ -30,10 +30,7 @@ def resnet_report(tmp_path_factory):
 
 def test_resnet_smoke_report_is_complete(resnet_report):
     result, out = resnet_report
-    assert result.failure is None, result.failure
-    for name in ("resnet.ipynb", "resnet.html", "resnet.pdf", "metrics.json"):
-        assert (out / name).stat().st_size > 0, name
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = complete_report(result, out, "resnet")
     recorded = metrics["metrics"]
     assert 0.1 < recorded["lenet_test_acc"] <= 1.0
     for key in ("resnet18_test_acc", "resnet18_test_acc_no_tta", "resnet18_test_acc_flip_tta"):

@@ -1,11 +1,10 @@
 """The seq2seq lab, executed in its smoke profile through the real pipeline (papermill, nbconvert, Chromium)."""
-import json
 import math
 import re
 
 import pytest
 
-from conftest import pdf_text, render_lab, render_lab_on_full_data
+from conftest import complete_report, pdf_text, render_lab, render_lab_on_full_data
 
 pytestmark = pytest.mark.pipeline
 
@@ -41,10 +40,7 @@ def check_records(recorded, recipe="kit"):
 
 def test_seq2seq_smoke_report_is_complete(seq2seq_report):
     result, out = seq2seq_report
-    assert result.failure is None, result.failure
-    for name in ("seq2seq.ipynb", "seq2seq.html", "seq2seq.pdf", "metrics.json"):
-        assert (out / name).stat().st_size > 0, name
-    metrics = json.loads((out / "metrics.json").read_text())
+    metrics = complete_report(result, out, "seq2seq")
     assert metrics["parameters"]["profile"] == "smoke"
     assert metrics["provenance"]["datasets"][0]["source"] == "full"
     check_records(metrics["metrics"])
