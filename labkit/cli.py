@@ -145,6 +145,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         threads.setting()  # a bad LABKIT_THREADS is refused here, before anything runs
         from labkit.report import document  # the printed report: cover page (student.yaml), print options
         student = document.load_student(args.student, notebook)
+        student_file = Path(args.student) if args.student else document.find_student_file(notebook)
         print_options = document.PrintOptions(code="none" if args.no_code else args.code, logs=not args.no_logs)
     except (UnknownLab, ParameterError, ReportInputError, BadNotebook, KernelChoiceError, ValueError) as exc:
         _err(str(exc))
@@ -159,6 +160,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     def announce() -> None:  # only once the run is sure to start (a refused run prints its one error line)
         if not args.quiet:
             print(f"labkit: running {notebook} -> {out_dir}/", flush=True)
+            print(f"labkit: cover page from {student_file}" if student_file is not None else
+                  "labkit: no student.yaml found: the cover page has blank lines to fill in by hand", flush=True)
 
     try:
         with _terminate_as_interrupt():

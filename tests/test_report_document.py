@@ -518,3 +518,13 @@ def test_each_progress_bar_of_a_cell_keeps_its_final_line(tmp_path):
         stream("\rconv AE:   0%|   | 0/12"), stream("\rconv AE: 100%|###| 12/12 SECONDBAR"), stream("\n")]))
     html = report.to_html(document.prepare(nb, lang="en"), tmp_path / "bars.html").read_text()
     assert "FIRSTBAR" in html and "SECONDBAR" in html
+
+
+def test_cli_says_which_student_file_made_the_cover(tmp_path):
+    good = tmp_path / "me.yaml"
+    good.write_text("name: 张三\nstudent_id: 2021123456\n", encoding="utf-8")
+    out = tmp_path / "out"
+    done = subprocess.run(["python", "-m", "labkit.cli", "report", str(FIXTURE), "--out", str(out), "--no-docx",
+                           "--student", str(good)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"labkit: cover page from {good}" in done.stdout
