@@ -54,7 +54,7 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
            highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()):
     """The pandas ``Styler`` :func:`show_table` displays: localized names, ``digits`` significant
     digits (:func:`labkit.records.format_number`: never ``-0``), booleans as yes/no in the report's
-    language (:func:`cell_text`: 是/否 in Chinese), the best value of each
+    language (:func:`cell_text`: 是/否 in Chinese), columns of text left-aligned, the best value of each
     ``highlight_max``/``highlight_min`` column in bold (among the runs that trained: a row marked
     :data:`DIVERGED` is never the best; its marker is printed in bold red), the caption.
 
@@ -63,6 +63,10 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     named_index = df.index.name is not None
     shown = localize(df).reset_index() if named_index else localize(df)
     styler = shown.style.format(lambda v: cell_text(v, digits))
+    text = [i for i, c in enumerate(shown.columns) if len(shown) and shown[c].map(lambda v: isinstance(v, str)).all()]
+    if text:  # words read from the left (names, translations); numbers stay right-aligned
+        styler = styler.set_table_styles([{"selector": f"td.col{i}", "props": "text-align: left"} for i in text],
+                                         overwrite=False)
     if named_index:
         styler = styler.hide(axis="index")
     trained = ~_diverged_rows(df).to_numpy()

@@ -1,6 +1,8 @@
 """labkit.tables: localized, rounded, highlighted tables."""
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -30,7 +32,7 @@ def test_styled_rounds_highlights_and_captions(runs_table):
     html = styled(runs_table, caption="Optimizers", digits=3, highlight_max=["test_acc"],
                   highlight_min=["test_loss"]).to_html()
     assert "0.912" in html and "0.91234567" not in html and "Optimizers" in html
-    bold = html[html.index("{") - 60:html.index("font-weight: bold")]
+    bold = re.search(r"([^{}]*)\{\s*font-weight: bold", html).group(1)  # the selectors of the bold rule
     assert "row0_col1" in bold and "row0_col2" in bold and "row1_" not in bold  # adam: best accuracy and loss
     with pytest.raises(KeyError, match="cannot highlight column 'bleu'"):
         styled(runs_table, highlight_max=["bleu"])
@@ -97,3 +99,11 @@ def test_booleans_print_as_yes_no_in_the_report_language(capsys):
     assert "是" in printed and "否" in printed and "True" not in printed
     english = styled(df).to_html()
     assert ">yes<" in english and ">no<" in english and "True" not in english
+
+
+def test_text_columns_read_from_the_left_numbers_stay_right():
+    df = pd.DataFrame({"translation": ["he is tall", "i am here"], "bleu": [0.5, 0.75]},
+                      index=pd.Index(["gru", "rnn"], name="model"))
+    html = styled(df).to_html()
+    left = re.findall(r"td\.(col\d+) \{\s*text-align: left;", html)
+    assert left == ["col0", "col1"]  # model, translation; not BLEU
