@@ -166,18 +166,24 @@ def _final_bars(fig, axes, runs, metrics, splits, title, colours):
     """:func:`curves` for runs of one epoch: bars of the final values (a curve of one point is an axis
     holding one dot), one group per run, the splits side by side (train hatched). The value axis is
     linear from zero, whatever ``logy`` asks: a bar's length is its value, and on a log axis with its
-    bottom cut off a test loss 25 % below the training loss drew as a bar of nearly nothing."""
+    bottom cut off a test loss 25 % below the training loss drew as a bar of nearly nothing. A bar more
+    than :data:`OUTLIER` times the median of its panel (a run that blew up: 3.2e4 nats beside 300–550)
+    is cut at the top of the axis and labelled with its value, so the other bars stay readable."""
     names = [str(setting_label(label)) or t("figure." + splits[-1]) for label in runs]
     present = [s for s in splits if any(f"{s}_{m}" in h for h in runs.values() for m in metrics)]
     width = 0.8 / max(len(present), 1)
     for ax, metric in zip(axes.flat, metrics):
+        drawn = []
         for j, split in enumerate(present):
             key = f"{split}_{metric}"
             values = [history.last(key) if key in history else float("nan") for history in runs.values()]
-            ax.bar([i + (j - (len(present) - 1) / 2) * width for i in range(len(runs))], values, width,
+            spots = [i + (j - (len(present) - 1) / 2) * width for i in range(len(runs))]
+            ax.bar(spots, values, width,
                    color=[colours[i % len(colours)] for i in range(len(runs))],
                    hatch="//" if split == "train" and len(present) > 1 else None, alpha=0.55 if split == "train" else 1,
                    edgecolor="white", label=t("figure." + split))
+            drawn += [(x, v) for x, v in zip(spots, values) if math.isfinite(v)]
+        _cut_outliers(ax, drawn)
         ax.set_xticks(range(len(runs)), names, rotation=30 if max(map(len, names)) > 6 else 0,
                       ha="right" if max(map(len, names)) > 6 else "center", fontsize=8)
         ax.set_ylabel(metric_label(metric))
@@ -188,6 +194,32 @@ def _final_bars(fig, axes, runs, metrics, splits, title, colours):
         axes.flat[0].legend(fontsize=7.5, ncol=len(present), loc="lower left", bbox_to_anchor=(0, 1.0),
                             frameon=False, borderaxespad=0.2)
     return finish(fig, title)
+
+
+#: A bar higher than this multiple of its panel's median is cut at the top of the axis (:func:`curves`).
+OUTLIER = 10.0
+
+
+def _cut_outliers(ax, bars: list[tuple[float, float]]) -> None:
+    """Cut the value axis above the bars that are not outliers (see :data:`OUTLIER`); write an outlier's
+    value at the top of its cut bar, with an arrow up."""
+    from statistics import median
+
+    from labkit.records import format_number
+
+    positive = sorted(v for _, v in bars if v > 0)
+    if len(positive) < 3:
+        return
+    limit = OUTLIER * median(positive)
+    kept = [v for v in positive if v <= limit]
+    if len(kept) == len(positive) or not kept:
+        return
+    top = 1.3 * max(kept)
+    ax.set_ylim(0, top)
+    for x, v in bars:
+        if v > top:
+            ax.annotate(f"{format_number(v)} ↑", (x, top), xytext=(0, -2), textcoords="offset points",
+                        ha="center", va="top", fontsize=7, rotation=90, color="#b00020")
 
 
 #: The least height, in inches, of a row of chart panels that :func:`fit_page` narrowed.

@@ -32,3 +32,16 @@ def test_the_legend_sits_above_the_bars():
     assert legend is not None
     renderer = fig.canvas.get_renderer()
     assert legend.get_window_extent(renderer).y0 >= ax.get_window_extent(renderer).y1 - 1
+
+
+def test_a_bar_that_blew_up_is_cut_and_labelled_so_the_others_stay_readable():
+    """The vae smoke lr sweep: the run at lr=0.1 ended at 3.2e4 nats beside 220-550; on a linear axis
+    its bar flattened every other one."""
+    values = {"1e-5": (549.4, 549.0), "1e-3": (478.4, 431.3), "1e-2": (287.7, 222.5), "1e-1": (3.2e4, 383.3)}
+    runs = {f"lr={k}": History(k, [{"epoch": 1, "train_loss": a, "test_loss": b}]) for k, (a, b) in values.items()}
+    ax = labkit.curves(runs, metrics=("loss",)).axes[0]
+    assert ax.get_ylim()[0] == 0 and ax.get_ylim()[1] < 1000  # the axis fits the runs that trained
+    labels = [text.get_text() for text in ax.texts]
+    assert labels == ["32000 ↑"]  # the cut bar carries its value
+    ax = labkit.curves(_runs(), metrics=("loss",)).axes[0]
+    assert not ax.texts  # nothing cut when no bar stands out
