@@ -19,12 +19,11 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import pandas as pd
 
 from labkit.records import format_number, record
-from labkit.tables import DIVERGED  # the column marking diverged runs; show_table prints it as a marker
+from labkit.tables import DIVERGED, diverged_rows  # the column marking diverged runs; show_table prints it as a marker
 from labkit.train import History, histories_table, sweep_run
 
 #: A label format: a callable value -> str, or a format string such as ``"{:g}"``.
 Format = Callable[[Any], str] | str
-
 
 
 def _value_label(value: Any, fmt: Format | None = None) -> str:
@@ -191,9 +190,7 @@ def mark_diverged(table: pd.DataFrame, labels: Iterable[Any]) -> pd.DataFrame:
     if missing:
         raise KeyError(f"cannot mark {missing} as diverged: the table's rows are {', '.join(map(str, table.index))}")
     marked = table.drop(columns=[DIVERGED]) if DIVERGED in table.columns else table.copy()
-    flags = pd.Series(table.index.isin(labels), index=table.index)
-    if DIVERGED in table.columns:
-        flags |= table[DIVERGED].fillna(False).astype(bool).to_numpy()
+    flags = pd.Series(table.index.isin(labels), index=table.index) | diverged_rows(table).to_numpy()
     if flags.any():
         marked[DIVERGED] = flags.to_numpy()
     return marked
@@ -212,9 +209,9 @@ def rank(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[Any] = 
     if column not in table.columns:
         raise KeyError(f"no column {column!r} to rank by; columns: {', '.join(map(str, table.columns))}")
     marked = mark_diverged(table.drop(columns=["rank"], errors="ignore"), diverged)
-    bad = marked[DIVERGED].to_numpy() if DIVERGED in marked.columns else [False] * len(marked)
+    bad = diverged_rows(marked)
     parts = []
-    for group in (marked[~pd.Series(bad, index=marked.index)], marked[pd.Series(bad, index=marked.index)]):
+    for group in (marked[~bad], marked[bad]):
         group = group.sort_values(column, ascending=ascending, na_position="last", kind="stable")
         ranks = group[column].rank(method="min", ascending=ascending, na_option="bottom")
         parts.append(group.assign(rank=ranks.fillna(len(group)).astype(int) + sum(len(p) for p in parts)))

@@ -16,7 +16,8 @@ from labkit.records import format_number
 DIVERGED = "diverged"
 
 
-def _diverged_rows(df: pd.DataFrame) -> pd.Series:
+def diverged_rows(df: pd.DataFrame) -> pd.Series:
+    """The rows of ``df`` marked :data:`DIVERGED` (a bool Series on its index; all False without the column)."""
     if DIVERGED not in df.columns:
         return pd.Series(False, index=df.index)
     return df[DIVERGED].fillna(False).astype(bool)
@@ -27,7 +28,7 @@ def _with_marker(df: pd.DataFrame) -> pd.DataFrame:
     if DIVERGED not in df.columns:
         return df
     marked = df.copy()
-    marked[DIVERGED] = [t("table.diverged") if flag else "" for flag in _diverged_rows(df)]
+    marked[DIVERGED] = [t("table.diverged") if flag else "" for flag in diverged_rows(df)]
     return marked.rename(columns={DIVERGED: t("table.note")})
 
 
@@ -69,7 +70,7 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
                                          overwrite=False)
     if named_index:
         styler = styler.hide(axis="index")
-    trained = ~_diverged_rows(df).to_numpy()
+    trained = ~diverged_rows(df).to_numpy()
     rows = shown.index[trained]
     for columns, highlight in ((highlight_max, styler.highlight_max), (highlight_min, styler.highlight_min)):
         for col in columns:
