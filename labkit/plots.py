@@ -401,10 +401,8 @@ def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | N
         grids.append((str(label), grid[..., 0] if images.shape[1] == 1 else grid, images.shape[-1] + 2))
     fig = plt.figure()
     renderer = fig.canvas.get_renderer()
-    label_width = max(fig.text(0, 0, label, fontsize=9).get_window_extent(renderer).width
-                      for label, _, _ in grids) / fig.dpi + _LABEL_PAD
-    title_width = fig.suptitle(title).get_window_extent(renderer).width / fig.dpi + 0.1 if title else 0.0
-    fig.clear()
+    label_width = max(_text_width(fig, renderer, label, 9) for label, _, _ in grids) + _LABEL_PAD
+    title_width = _text_width(fig, renderer, title, plt.rcParams["figure.titlesize"]) + 0.1 if title else 0.0
     title_height = 0.38 if title else 0.08
     widest = max(grid.shape[1] for _, grid, _ in grids)  # pixels
     pixel_cell = max(cell for _, _, cell in grids)       # pixels of one image and its separator
