@@ -225,7 +225,6 @@ class Progress:
         text = self._partial.get(name, "") + text
         pieces = re.split(r"(\r|\n)", text)
         partial = self._partial[name] = pieces[-1][-1000:]
-        finished = [pieces[i] for i in range(0, len(pieces) - 1, 2) if pieces[i + 1] == "\n"]
         if self.tty:
             # a bar's frames replace each other on one line; a finished bar (its line ended by "\n")
             # keeps its line, so the next bar of the same cell starts below it
@@ -245,6 +244,7 @@ class Progress:
                 self._write("\r    " + latest.strip()[:150] + "\033[K")
                 self._bar_shown = True
         else:
+            finished = [pieces[i] for i in range(0, len(pieces) - 1, 2) if pieces[i + 1] == "\n"]
             for line in finished:
                 if _TQDM.search(line):
                     self._write("    " + line.strip()[:150] + "\n")
