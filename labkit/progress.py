@@ -12,6 +12,8 @@ from tqdm.std import tqdm
 
 
 def progress(total: int, desc: str = "", enabled: bool = True) -> tqdm:
-    """A text progress bar over ``total`` steps (disabled when ``enabled`` is False)."""
+    """A text progress bar over ``total`` steps (disabled when ``enabled`` is False), 92 characters
+    wide: the width of a printed report's log box (at 100 its last characters wrapped onto a line of
+    their own)."""
     return tqdm(total=total, desc=desc, file=sys.stdout, disable=not enabled,
-                ncols=100, mininterval=0.5, leave=True, dynamic_ncols=False)
+                ncols=92, mininterval=0.5, leave=True, dynamic_ncols=False)

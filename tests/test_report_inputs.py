@@ -610,3 +610,23 @@ def test_each_bar_of_a_cell_keeps_its_line_on_a_terminal():
         shown = _screen(stream.text)
         for name in ("linreg", "softmax"):
             assert sum(f"{name}: 100%" in line for line in shown) == 1, (tty, shown)
+
+
+def test_terminal_lines_fit_the_terminal(monkeypatch):
+    """A bar line wider than the terminal wrapped, and every redraw left a new partial line (an 80-column
+    terminal showed 5-8 lines per bar)."""
+    import os
+
+    from labkit.report import kernel
+    from labkit.report.kernel import Progress
+
+    monkeypatch.setattr(kernel.shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((80, 24)))
+    stream = _Stream(True)
+    progress = Progress(16, stream)
+    progress.cell(17, "def masked_nll(model, source, target, teacher_forcing_ratio): return 0.0  # a long line")
+    bar = "models=rnn: 100%|" + "#" * 60 + "| 12/12 [00:00<00:00, 29.02it/s, ep 1 loss 7.41/5.39 acc 0.0985/0.241]"
+    progress.stream_text("\r" + bar, "stdout")
+    progress.stream_text("\n", "stdout")
+    progress.finish()
+    lines = [line.replace("\033[K", "") for chunk in stream.text.split("\n") for line in chunk.split("\r")]
+    assert max(map(len, lines)) <= 79 and any(line.startswith("    models=rnn: 100%") for line in lines)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -196,6 +197,12 @@ class Progress:
         except (OSError, ValueError):  # a closed pipe must not stop the report
             self.enabled = False
 
+    def _line(self, text: str) -> str:
+        """``text`` (one line) as printed: on a terminal cut to its width, so that a long line never wraps
+        (a wrapped bar line is redrawn as a new line at every update); in a log file up to 150 characters."""
+        width = shutil.get_terminal_size((100, 24)).columns - 1 if self.tty else 150
+        return text[:max(width, 20)]
+
     def _end_bar(self) -> None:
         if self._bar_shown:
             self._write("\n")
@@ -215,8 +222,9 @@ class Progress:
         if len(first) > 60:
             first = first[:57] + "..."
         width = len(str(self.total))
-        self._write(f"[{self.done:>{width}}/{self.total} {_elapsed(time.monotonic() - self.started)}] "
-                    + (f"cell {source_index}: " if source_index is not None else "parameters: ") + f"{first}\n")
+        self._write(self._line(f"[{self.done:>{width}}/{self.total} {_elapsed(time.monotonic() - self.started)}] "
+                               + (f"cell {source_index}: " if source_index is not None else "parameters: ")
+                               + first) + "\n")
 
     def stream_text(self, text: str, name: str = "stdout") -> None:
         """Follow a cell's stdout/stderr (``name``) for ``tqdm`` bars."""
@@ -231,23 +239,23 @@ class Progress:
             latest = None
             for i in range(0, len(pieces) - 1, 2):
                 if pieces[i + 1] == "\n" and _TQDM.search(pieces[i]):
-                    self._write("\r    " + pieces[i].strip()[:150] + "\033[K\n")
+                    self._write("\r" + self._line("    " + pieces[i].strip()) + "\033[K\n")
                     self._bar_shown, latest = False, None
                 elif pieces[i + 1] == "\n" and latest is not None:
-                    self._write("\r    " + latest.strip()[:150] + "\033[K\n")  # a bar closed by a bare "\n"
+                    self._write("\r" + self._line("    " + latest.strip()) + "\033[K\n")  # a bar closed by a bare "\n"
                     self._bar_shown, latest = False, None
                 elif _TQDM.search(pieces[i]):
                     latest = pieces[i]
             if _TQDM.search(partial):
                 latest = partial
             if latest:
-                self._write("\r    " + latest.strip()[:150] + "\033[K")
+                self._write("\r" + self._line("    " + latest.strip()) + "\033[K")
                 self._bar_shown = True
         else:
             finished = [pieces[i] for i in range(0, len(pieces) - 1, 2) if pieces[i + 1] == "\n"]
             for line in finished:
                 if _TQDM.search(line):
-                    self._write("    " + line.strip()[:150] + "\n")
+                    self._write(self._line("    " + line.strip()) + "\n")
 
     def finish(self) -> None:
         self._end_bar()
