@@ -277,3 +277,21 @@ def test_mathjax_source_is_inlineable():
     source = report.mathjax_source()
     assert len(source) > 1_000_000 and "MathJax" in source
     assert "</script" not in source.lower()
+
+
+def test_git_commit_is_dirty_for_changed_tracked_files_only(tmp_path):
+    """A student's student.yaml beside the kit marked every report's kit as '-dirty'."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "kit.py").write_text("x = 1\n")
+    git("add", "kit.py")
+    git("-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "kit")
+    (tmp_path / "student.yaml").write_text("name: 李雷\n", encoding="utf-8")
+    clean = provenance.git_commit(tmp_path)
+    assert clean is not None and re.fullmatch(r"[0-9a-f]{40}", clean)
+    (tmp_path / "kit.py").write_text("x = 2\n")
+    assert provenance.git_commit(tmp_path) == clean + "-dirty"

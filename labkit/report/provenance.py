@@ -80,7 +80,9 @@ def _git(folder: Path, *args: str) -> str | None:
 
 
 def git_commit(folder: Path | None = None) -> str | None:
-    """The commit of the labkit checkout (``...-dirty`` with uncommitted changes).
+    """The commit of the labkit checkout (``...-dirty`` with uncommitted changes to its tracked files,
+    as ``git describe --dirty`` counts them: a student's ``student.yaml`` or a report folder beside the
+    kit is not a change to the kit).
 
     ``folder`` defaults to the folder that holds the ``labkit`` package. None
     when that folder is not the top of a git checkout (an installed kit).
@@ -96,7 +98,7 @@ def git_commit(folder: Path | None = None) -> str | None:
     commit = _git(folder, "rev-parse", "HEAD")
     if commit is None:
         return None
-    status = _git(folder, "--no-optional-locks", "status", "--porcelain")
+    status = _git(folder, "--no-optional-locks", "status", "--porcelain", "--untracked-files=no")
     return f"{commit}-dirty" if status else commit
 
 
