@@ -65,8 +65,8 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     shown = localize(df).reset_index() if named_index else localize(df)
     styler = shown.style.format(lambda v: cell_text(v, digits))
     text = [i for i, c in enumerate(shown.columns) if len(shown) and shown[c].map(lambda v: isinstance(v, str)).all()]
-    if text:  # words read from the left (names, translations); numbers stay right-aligned
-        styler = styler.set_table_styles([{"selector": f"td.col{i}", "props": "text-align: left"} for i in text],
+    if text:  # words read from the left (names, translations), under a header aligned with them; numbers stay right
+        styler = styler.set_table_styles([{"selector": f"td.col{i}, th.col{i}", "props": "text-align: left"} for i in text],
                                          overwrite=False)
     if named_index:
         styler = styler.hide(axis="index")

@@ -105,5 +105,6 @@ def test_text_columns_read_from_the_left_numbers_stay_right():
     df = pd.DataFrame({"translation": ["he is tall", "i am here"], "bleu": [0.5, 0.75]},
                       index=pd.Index(["gru", "rnn"], name="model"))
     html = styled(df).to_html()
-    left = re.findall(r"td\.(col\d+) \{\s*text-align: left;", html)
-    assert left == ["col0", "col1"]  # model, translation; not BLEU
+    for cell in ("td", "th"):  # the cells and their headers
+        left = re.findall(rf"{cell}\.(col\d+) \{{\s*text-align: left;", html)
+        assert left == ["col0", "col1"], cell  # model, translation; not BLEU
