@@ -326,7 +326,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "metric.kl_nats": "KL 散度（nats）",
         "metric.test_elbo_nats": "测试证据下界 (ELBO，nats)",
         "metric.beta": "β",
-        "metric.active_dims": "活跃潜变量维数",
+        "metric.active_dims": "活跃隐变量维数",
         "metric.fid": "FID",
         "metric.fid_floor": "FID 下限",
         "metric.class_entropy": "类别熵",
