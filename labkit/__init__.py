@@ -25,7 +25,7 @@ _API = {
     "Sweep": "labkit.sweeps", "sweep": "labkit.sweeps",
     "curves": "labkit.plots", "image_grid": "labkit.plots", "image_table": "labkit.plots",
     "show_table": "labkit.tables", "show_text": "labkit.tables",
-    "tr": "labkit.i18n",
+    "tr": "labkit.i18n", "value_label": "labkit.i18n", "add_value_labels": "labkit.i18n",
 }
 
 __all__ = ["__version__", *_API]

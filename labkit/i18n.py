@@ -4,10 +4,13 @@ The notebook's ``lang`` parameter picks the language (``labkit.start`` calls
 :func:`set_language`); before that, ``$LABKIT_LANG`` (which ``labkit report --lang``
 sets in the kernel), else English. The report pipeline passes it explicitly.
 Add a key to both languages at once: a test checks they have the same keys.
+Setting values and run names (``kit`` -> 改进方案) are the ``value.<name>`` keys, shown by
+:func:`value_label`; a notebook adds its own with :func:`add_value_labels`.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 LANGUAGES = ("en", "zh")
 
@@ -218,6 +221,33 @@ STRINGS: dict[str, dict[str, str]] = {
         "report.truncated": "[labkit: output truncated — {what} produced more than {limit} of output; the rest is not shown]",
         "report.truncated.cell": "this cell",
         "report.truncated.total": "the notebook's cells together",
+        # setting values and run names (labkit.i18n.value_label; a notebook adds its own with add_value_labels)
+        "value.kit": "kit",
+        "value.modern": "modern",
+        "value.source": "source",
+        "value.adam": "adam",
+        "value.adamw": "adamw",
+        "value.sgd": "sgd",
+        "value.adadelta": "adadelta",
+        "value.adagrad": "adagrad",
+        "value.rmsprop": "rmsprop",
+        "value.constant": "constant",
+        "value.cosine": "cosine",
+        "value.one_cycle": "one-cycle",
+        "value.cifar": "CIFAR",
+        "value.imagenet": "ImageNet",
+        "value.cpu": "CPU",
+        "value.cuda": "CUDA",
+        "value.mps": "MPS",
+        "value.logits": "logits",
+        "value.softmax_before_ce": "softmax_before_ce",
+        "value.cross_entropy": "cross_entropy",
+        "value.nll": "nll",
+        "value.mse": "mse",
+        "value.bce": "BCE",
+        "value.l1": "L1",
+        "value.customary": "customary",
+        "value.shared": "shared",
         # labkit.vision (resnet lab)
         "vision.true_class": "True class",
         "vision.predicted_class": "Predicted class",
@@ -423,6 +453,32 @@ STRINGS: dict[str, dict[str, str]] = {
         "report.truncated": "[labkit：输出已截断——{what}的输出超过 {limit}，其余部分未显示]",
         "report.truncated.cell": "该单元格",
         "report.truncated.total": "所有单元格合计",
+        "value.kit": "改进方案",
+        "value.modern": "改进方案",
+        "value.source": "原报告方案",
+        "value.adam": "Adam",
+        "value.adamw": "AdamW",
+        "value.sgd": "SGD",
+        "value.adadelta": "Adadelta",
+        "value.adagrad": "Adagrad",
+        "value.rmsprop": "RMSprop",
+        "value.constant": "恒定",
+        "value.cosine": "余弦衰减",
+        "value.one_cycle": "单周期",
+        "value.cifar": "CIFAR 式",
+        "value.imagenet": "ImageNet 式",
+        "value.cpu": "CPU",
+        "value.cuda": "CUDA",
+        "value.mps": "MPS",
+        "value.logits": "直接输出 logits",
+        "value.softmax_before_ce": "先 Softmax 再交叉熵",
+        "value.cross_entropy": "交叉熵",
+        "value.nll": "负对数似然 (NLL)",
+        "value.mse": "均方误差 (MSE)",
+        "value.bce": "二元交叉熵 (BCE)",
+        "value.l1": "L1 损失",
+        "value.customary": "惯用",
+        "value.shared": "统一",
         "vision.true_class": "真实类别",
         "vision.predicted_class": "预测类别",
         "vision.fraction_of_row": "占该真实类别的比例",
@@ -506,15 +562,88 @@ def _identifier(name: str) -> str:
     return "_".join(name.strip().lower().replace("/", " per ").replace("-", " ").split())
 
 
+def value_label(value: object, lang: str | None = None) -> object:
+    """A setting's value or a run's name as the report shows it, in ``lang`` (default: the current language).
+
+    One registry for every lab: the kit's own values are the ``value.<name>`` keys of :data:`STRINGS`
+    (``"kit"`` and ``"modern"`` -> "改进方案", ``"source"`` -> "原报告方案", ``"sgd"`` -> "SGD",
+    ``"constant"`` -> "恒定", ``"imagenet"`` -> "ImageNet 式"...); a notebook adds its own names with
+    :func:`add_value_labels`. A boolean is shown as yes / no (as :func:`labkit.show_table` shows it);
+    numbers and strings nobody registered come back unchanged, so the code and the records keep the
+    values themselves::
+
+        labkit.value_label(cfg.recipe)      # "source" -> "原报告方案" in a Chinese report
+        labkit.value_label(0.01)            # 0.01
+    """
+    if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool") and hasattr(value, "dtype"):  # NumPy's too
+        return t("table.yes" if value else "table.no", lang)
+    if not isinstance(value, str):
+        return value
+    key = _VALUE + value
+    table = STRINGS[check_language(lang or _current)]
+    if key in table or key in STRINGS["en"]:
+        return table.get(key, STRINGS["en"].get(key, value))
+    return value
+
+
+def add_value_labels(labels: Mapping[str, str | tuple[str, str]]) -> None:
+    """Register a notebook's own setting values or run names for :func:`value_label` (and so for
+    :func:`setting_label`, the tables' index and the figures' legends).
+
+    ``labels`` maps each name to its Chinese text (the English text is then the name itself) or to an
+    ``(English, Chinese)`` pair::
+
+        labkit.add_value_labels({"mlp AE": "MLP 自编码器", "no KL": ("no KL term", "无 KL 项")})
+
+    Registering a name again replaces the notebook's earlier text (re-running the cell). Raises
+    ValueError, before registering anything, for a name that is not a non-empty string, a text that is
+    not a string or a pair of strings, or one of labkit's own values given another text (one term per
+    value across the labs: use labkit's, or another name).
+    """
+    entries = {}
+    for name, text in dict(labels).items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"add_value_labels: the name {name!r} is not a non-empty string; "
+                             "give each setting value or run name as text")
+        pair = (name, text) if isinstance(text, str) else text
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(x, str) and x for x in pair)):
+            raise ValueError(f"add_value_labels: the text of {name!r} is {text!r}; give its Chinese text, "
+                             "or an (English, Chinese) pair of strings")
+        key = _VALUE + name
+        if key in _KIT_VALUES and pair != (STRINGS["en"][key], STRINGS["zh"][key]):
+            raise ValueError(f"add_value_labels: {name!r} is one of labkit's own values, shown as "
+                             f"{STRINGS['en'][key]!r} / {STRINGS['zh'][key]!r}; use that text, or another name")
+        entries[key] = pair
+    for key, (en, zh) in entries.items():
+        STRINGS["en"][key], STRINGS["zh"][key] = en, zh
+
+
 def setting_label(text: object, lang: str | None = None) -> object:
-    """A sweep's setting label with the names it knows translated: ``"lr=0.01, batch_size=64"`` ->
-    ``"学习率=0.01, 批大小=64"`` in Chinese; a plain name goes through :func:`label`; others unchanged."""
+    """A sweep's setting label or a run's name in ``lang``: the names and values it knows translated.
+
+    ``"lr=0.01, batch_size=64"`` -> ``"学习率=0.01, 批大小=64"`` and ``"recipe=source"`` ->
+    ``"方案=原报告方案"`` in Chinese (names through :func:`label`, values through :func:`value_label`;
+    ``True`` / ``False`` as yes / no); a whole registered name (``"mlp AE"``) through :func:`value_label`,
+    another plain name through :func:`label`; anything else unchanged (numbers, unknown text).
+    """
     if not isinstance(text, str):
         return text
+    whole = value_label(text, lang)
+    if whole != text:
+        return whole
     if "=" not in text:
         return label(text, lang)
     parts = []
     for part in text.split(", "):
         name, sep, value = part.partition("=")
-        parts.append(f"{label(name, lang)}{sep}{value}" if sep and name.isidentifier() else part)
+        if sep and name.isidentifier():
+            shown = value_label({"True": True, "False": False}.get(value, value), lang)
+            parts.append(f"{label(name, lang)}{sep}{shown}")
+        else:
+            parts.append(str(value_label(part, lang)))
     return ", ".join(parts)
+
+
+_VALUE = "value."
+#: labkit's own values: a notebook may not give them another text (:func:`add_value_labels`).
+_KIT_VALUES = frozenset(key for key in STRINGS["en"] if key.startswith(_VALUE))

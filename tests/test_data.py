@@ -447,3 +447,25 @@ def test_load_to_cuda(no_data):
     d = data.load("mnist", train_size=100, device="cuda")
     assert d.train.x.is_cuda and d.train.y.is_cuda and d.test.x.is_cuda
     assert not d.train.indices.is_cuda
+
+
+def test_class_names_in_the_reports_language_one_place_for_every_lab():
+    """vae's zh report showed Fashion-MNIST's classes as English stubs ("T-shir", "Ankle "); resnet kept
+    CIFAR-10's Chinese names in a dict of its own."""
+    from labkit import i18n
+    from labkit.data.images import SPECS, class_names
+
+    assert class_names("fashion_mnist", lang="zh")[0] == "T恤/上衣" and class_names("fashion_mnist", lang="zh")[-1] == "短靴"
+    assert class_names("cifar10", lang="zh")[:4] == ["飞机", "汽车", "鸟", "猫"]
+    assert class_names("mnist", lang="zh") == [str(d) for d in range(10)]
+    assert class_names("cifar10", lang="en") == list(SPECS["cifar10"].classes)
+    assert class_names("cifar10", ["cat", "unknown"], lang="zh") == ["猫", "unknown"]  # a subset, in any order
+    for sp in SPECS.values():  # one Chinese name per class, short enough for class_histograms' 6-character ticks
+        assert not sp.classes_zh or (len(sp.classes_zh) == len(sp.classes) and max(map(len, sp.classes_zh)) <= 6)
+    i18n.set_language("zh")
+    try:
+        assert class_names("cifar10")[-1] == "卡车"
+    finally:
+        i18n.set_language("en")
+    with pytest.raises(ValueError, match="unknown image dataset"):
+        class_names("imagenet")

@@ -69,7 +69,8 @@ def test_label_reads_names_as_tables_write_them():
 def test_the_labs_setting_and_gan_metric_names_are_chinese_in_a_chinese_report():
     """The tester's zh mlp report showed `rate=customary`, `head=logits`; vae's WGAN `wasserstein`."""
     from labkit.i18n import label, setting_label
-    assert setting_label("head=logits, batchnorm=after", lang="zh") == "输出头=logits, BatchNorm 位置=after"
-    assert setting_label("optimizer=sgd, rate=customary", lang="zh") == "优化器=sgd, 学习率取值=customary"
+    # the values too (labkit's own: logits, sgd, customary; "after" is the mlp notebook's to register)
+    assert setting_label("head=logits, batchnorm=after", lang="zh") == "输出头=直接输出 logits, BatchNorm 位置=after"
+    assert setting_label("optimizer=sgd, rate=customary", lang="zh") == "优化器=SGD, 学习率取值=惯用"
     assert setting_label("head=logits, batchnorm=after", lang="en") == "head=logits, batchnorm=after"
     assert label("wasserstein", lang="zh") == "Wasserstein 距离估计" and label("gp", lang="zh") == "梯度惩罚"

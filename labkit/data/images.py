@@ -15,7 +15,7 @@ import pickle
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -34,7 +34,7 @@ from labkit.data.files import (
 )
 from labkit.plumbing import short_error
 from labkit.data.subset import ALL, check_size, fit_size, stratified_indices
-from labkit.i18n import dataset_title, t
+from labkit.i18n import check_language, dataset_title, language, t
 from labkit.records import DATASET_MIME, emit
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, "list[str] | None"]
@@ -60,6 +60,8 @@ class ImageSpec:
     layouts: tuple[Layout, ...]
     citation: str
     licence: str
+    #: the class names in Chinese, in the order of ``classes`` (empty: the names are the same, e.g. digits)
+    classes_zh: tuple[str, ...] = ()
 
 
 @dataclass
@@ -95,6 +97,11 @@ class ImageData:
     train: Split
     test: Split
     info: dict = field(repr=False)
+
+    def class_names(self, lang: str | None = None) -> list[str]:
+        """``classes`` as the report shows them, in ``lang`` (default: the report's language):
+        :func:`class_names`."""
+        return class_names(self.name, self.classes, lang)
 
     def __repr__(self) -> str:
         return (
@@ -234,6 +241,7 @@ SPECS: dict[str, ImageSpec] = {
         ),
         citation=_FASHION_CITATION,
         licence="MIT License, Copyright (c) 2017 Zalando SE",
+        classes_zh=("T恤/上衣", "裤子", "套头衫", "连衣裙", "外套", "凉鞋", "衬衫", "运动鞋", "包", "短靴"),
     ),
     "cifar10": ImageSpec(
         name="cifar10",
@@ -270,6 +278,7 @@ SPECS: dict[str, ImageSpec] = {
         ),
         citation=_CIFAR_CITATION,
         licence="no explicit licence on the dataset's page; cite the technical report",
+        classes_zh=("飞机", "汽车", "鸟", "猫", "鹿", "狗", "青蛙", "马", "船", "卡车"),
     ),
 }
 
@@ -285,6 +294,20 @@ def spec(name: str) -> ImageSpec:
         return SPECS[name]
     hint = " (a text dataset: use data.load_pairs)" if name == "eng-fra" else ""
     raise ValueError(f"unknown image dataset {name!r}{hint}; choose one of: {', '.join(DATASETS)}")
+
+
+def class_names(dataset: str, classes: Sequence[str] | None = None, lang: str | None = None) -> list[str]:
+    """The class names of image dataset ``dataset`` in ``lang`` (default: the report's language, see
+    :mod:`labkit.i18n`): ``classes`` (default: the dataset's own list, in label order) with each name the
+    kit knows translated (Fashion-MNIST's ``"Ankle boot"`` -> "短靴", CIFAR-10's ``"cat"`` -> "猫"); the
+    one place the labs take class names for tables, figures and sentences. Unknown names stay as they
+    are; an unknown dataset raises the ValueError of :func:`spec`."""
+    sp = spec(dataset)
+    names = [str(c) for c in (sp.classes if classes is None else classes)]
+    if check_language(lang or language()) == "en" or not sp.classes_zh:
+        return names
+    zh = dict(zip(sp.classes, sp.classes_zh))
+    return [zh.get(name, name) for name in names]
 
 
 # ---------------------------------------------------------- finding files
