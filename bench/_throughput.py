@@ -25,7 +25,8 @@ How it counts:
   1.0 means the loop runs as fast as its matrix products alone would; the rest of the gap is
   element-wise work (activations, normalisation, the optimizer), Python and kernel-launch overhead.
   Seconds are the **process's CPU time** when the bench passes the loop's (``time.process_time``;
-  the replay's is taken the same way): on a machine shared with other work a process waits for a
+  the replay's is taken the same way, over blocks of replays long enough for the
+  kernel to have accounted every thread's CPU time): on a machine shared with other work a process waits for a
   core for much of an epoch's wall time, but hardly during a replay of a few milliseconds, so wall
   times would understate the fraction by the load (0.10 instead of 0.5 beside a load of 12 on 2
   cores). Without the loop's CPU time, wall times are used.
@@ -60,23 +61,36 @@ class DenseWork:
         """Training FLOPs of one step: :data:`TRAINING_FACTOR` x the forward's."""
         return TRAINING_FACTOR * self.forward_flops
 
-    def replay_seconds(self, seconds: float = 1.0) -> tuple[float, float]:
-        """Median (wall, process CPU) seconds of one back-to-back replay of the forward's dense ops (no autograd)."""
+    def replay_seconds(self, seconds: float = 1.0, block: float = 0.05) -> tuple[float, float]:
+        """Median (wall, process CPU) seconds of one back-to-back replay of the forward's dense ops (no autograd).
+
+        Replays are timed in blocks of about ``block`` seconds, each divided by its replays: the process
+        CPU clock adds another thread's running time only when the kernel next accounts it (at a
+        scheduler tick), so one replay of a few hundred microseconds on 2 threads read as 1 CPU-second
+        per second (and the fraction below came out half of what it is).
+        """
         walls: list[float] = []
         cpus: list[float] = []
         cuda = any(torch.is_tensor(a) and a.is_cuda for a in self.calls[0][1])
-        with torch.no_grad():
-            for func, args, kwargs, _ in self.calls:  # warm-up: oneDNN primitive creation, caches
+
+        def replay() -> None:
+            for func, args, kwargs, _ in self.calls:
                 func(*args, **kwargs)
+            if cuda:
+                torch.cuda.synchronize()
+
+        with torch.no_grad():
+            replay()  # warm-up: oneDNN primitive creation, caches
+            t0 = time.perf_counter()
+            replay()
+            per_block = max(1, round(block / max(time.perf_counter() - t0, 1e-6)))
             started = time.perf_counter()
             while len(walls) < 3 or (time.perf_counter() - started < seconds and len(walls) < 1000):
                 t0, c0 = time.perf_counter(), time.process_time()
-                for func, args, kwargs, _ in self.calls:
-                    func(*args, **kwargs)
-                if cuda:
-                    torch.cuda.synchronize()
-                walls.append(time.perf_counter() - t0)
-                cpus.append(time.process_time() - c0)
+                for _ in range(per_block):
+                    replay()
+                walls.append((time.perf_counter() - t0) / per_block)
+                cpus.append((time.process_time() - c0) / per_block)
         return statistics.median(walls), statistics.median(cpus)
 
 

@@ -61,6 +61,19 @@ def test_fraction_of_dense_prints_the_result_line(capsys):
         dense_work(lambda: torch.randn(3).relu())
 
 
+def test_replay_cpu_time_counts_every_thread_though_the_kernel_accounts_them_per_tick(monkeypatch):
+    """The process CPU clock adds a second thread's time only at the kernel's next tick (4 ms here): one
+    replay of microseconds read as 1 CPU-second per second on 2 threads and halved the fraction."""
+    import _throughput
+
+    work = dense_work(lambda: (torch.randn(32, 32) @ torch.randn(32, 32, requires_grad=True)).sum().backward())
+    perf_counter = _throughput.time.perf_counter
+    # two threads busy all the time, accounted per 4 ms tick
+    monkeypatch.setattr(_throughput.time, "process_time", lambda: 2 * (perf_counter() // 0.004) * 0.004)
+    wall, cpu = work.replay_seconds(0.2)
+    assert 1.7 < cpu / wall < 2.3
+
+
 def test_run_collects_every_result_line():
     from run import RESULT
 
