@@ -80,7 +80,10 @@ def test_format_number_never_prints_negative_zero():
         ["0", "0", "0", "0.25", "3"]
     assert format_number(-0.001, decimals=2) == "0.00" and format_number(2.5, decimals=2) == "2.50"
     assert format_number(-0.5, 4) == "-0.5" and format_number(float("nan")) == "nan"
-    assert provenance._cell(-0.0) == "`0.0`" and provenance._cell(2.0) == "`2.0`" and provenance.format_seconds(-0.0) == "0.0 s"
+    assert provenance._cell(-0.0) == "`0.0`" and provenance._cell(2.0) == "`2.0`" and provenance._duration(-0.0) == "0 s"
+    # the provenance's wall time is format_duration's text (one duration format); no time, or a negative one, is "—"
+    assert provenance._duration(83.2) == "1 min 23 s" and provenance._duration(3725) == "1 h 2 min"
+    assert provenance._duration(None) == provenance._duration(-1.0) == provenance._duration(float("nan")) == "—"
 
 
 def test_a_recorded_dict_or_list_shows_its_numbers_for_people(capsys):

@@ -261,7 +261,7 @@ def test_section_markdown_tables():
     }
     en = provenance.section_markdown(prov, "en")
     assert en.startswith("## Environment and provenance")
-    assert "| Wall time | 1 min 23.2 s |" in en and "0.1.0 (abc-dirty)" in en
+    assert "| Wall time | 1 min 23 s |" in en and "0.1.0 (abc-dirty)" in en
     assert "| `beta` | `2.0` | override |" in en and "| `profile` | `smoke` | default |" in en
     assert "`a\\|b`" in en
     assert en.count("| MNIST |") == 1 and "| train 1,000, test 200 (loaded 2 times) |" in en

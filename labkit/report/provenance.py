@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.i18n import dataset_title, t
-from labkit.records import format_number
+from labkit.records import format_duration, format_number
 
 _EMPTY = "—"
 
@@ -169,17 +169,12 @@ def side_by_side(header: tuple[str, ...], rows: list[tuple[str, ...]], groups: i
     return header * groups, laid
 
 
-def format_seconds(seconds: float | None) -> str:
-    """``83.2`` -> ``"1 min 23.2 s"``; None -> ``"—"``."""
-    if seconds is None:
+def _duration(seconds: float | None) -> str:
+    """The wall time as :func:`labkit.records.format_duration` writes it (``83.2`` -> ``"1 min 23 s"``);
+    None, or a time a clock set back made negative, -> ``"—"``."""
+    if seconds is None or not float(seconds) >= 0:
         return _EMPTY
-    minutes, rest = divmod(float(seconds), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    if hours:
-        return f"{hours} h {minutes} min {format_number(rest, decimals=0)} s"
-    if minutes:
-        return f"{minutes} min {format_number(rest, decimals=1)} s"
-    return f"{format_number(rest, decimals=1)} s"
+    return format_duration(seconds)
 
 
 def _count(size: Any) -> str:
@@ -304,7 +299,7 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
         ("provenance.profile", _cell(prov.get("profile"))),
         ("provenance.seed", _cell(prov.get("seed"))),
         ("provenance.started", _text(prov.get("started"))),
-        ("provenance.wall_time", _text(format_seconds(prov.get("wall_seconds")))),
+        ("provenance.wall_time", _text(_duration(prov.get("wall_seconds")))),
     ]
     parts = [
         f"## {t('provenance.title', lang)}",
