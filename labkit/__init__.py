@@ -19,7 +19,7 @@ _API = {
     "pick_device": "labkit.device", "seed_everything": "labkit.device",
     "History": "labkit.train", "classify": "labkit.train", "count_parameters": "labkit.train",
     "evaluate": "labkit.train", "fit": "labkit.train", "predict": "labkit.train",
-    "eval_mode": "labkit.train", "histories_table": "labkit.train",
+    "eval_mode": "labkit.train", "histories_table": "labkit.train", "curves_gap": "labkit.train",
     "loss_rise_epoch": "labkit.train", "loss_rise": "labkit.train", "LossRise": "labkit.train", "no_decay_groups": "labkit.train",
     "standardize": "labkit.train", "to_float": "labkit.train",
     "Sweep": "labkit.sweeps", "sweep": "labkit.sweeps",

@@ -18,8 +18,6 @@ that the notebook stays about the models:
   with sacrebleu (:data:`NEAR_ZERO_BLEU`: below it, scores rank nothing);
   :func:`translations_table` lays out each model's translations for a report table
   (:func:`show_translations` prints them, for scripts); :func:`attention_figure` draws attention heat-maps.
-* :func:`curves_gap` measures how far two runs' curves are apart (two models that compute the same
-  thing from the same weights should coincide, and one then hides the other in a figure).
 
 The model contract
 ------------------
@@ -433,26 +431,6 @@ def translations_table(sources: Sequence[str], references: Sequence[str], output
             raise ValueError(f"model name {name!r} is also a column header; give the headers other texts")
     columns = {source: list(sources), reference: list(references), **{name: list(out) for name, out in outputs.items()}}
     return pd.DataFrame(columns, index=pd.RangeIndex(1, len(sources) + 1, name="#"))
-
-
-def curves_gap(first: "History", second: "History",
-               keys: Sequence[str] = ("train_loss", "test_loss", "train_acc", "test_acc")) -> float:
-    """The largest absolute difference, over every epoch, between two runs' per-epoch values of
-    ``keys`` (those both runs recorded): 0 for curves that coincide. Units: those of the values
-    (nats for a loss, a fraction for an accuracy).
-
-    Raises ValueError when the runs share none of ``keys`` or have different numbers of epochs.
-    """
-    common = [key for key in keys if key in first and key in second]
-    if not common:
-        raise ValueError(f"the two runs share none of the curves {', '.join(keys)}")
-    gap = 0.0
-    for key in common:
-        a, b = first[key], second[key]
-        if len(a) != len(b):
-            raise ValueError(f"{key}: {len(a)} epochs vs {len(b)}; compare runs of the same length")
-        gap = max([gap] + [abs(float(x) - float(y)) for x, y in zip(a, b)])
-    return gap
 
 
 def attention_figure(model: nn.Module, sentences: Sequence[str], source_vocab: VocabularyLike,

@@ -28,7 +28,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -501,6 +501,28 @@ def histories_table(histories: Mapping[str, History] | Iterable[History], metric
         rows.append({index: key, **({k: final.get(k, float("nan")) for k in wanted} if wanted is not None else final)})
     columns = [index, *(wanted or [])] if not rows else None
     return pd.DataFrame(rows, columns=columns).set_index(index)
+
+
+def curves_gap(first: History, second: History,
+               keys: Sequence[str] = ("train_loss", "test_loss", "train_acc", "test_acc")) -> float:
+    """The largest absolute difference, over every epoch, between two runs' per-epoch values of
+    ``keys`` (those both runs recorded): 0 for curves that coincide (two models that compute the same
+    thing from the same weights, e.g. the seq2seq lab's hand-written GRU and ``nn.GRU``: one then hides
+    the other in a figure). Units: those of the values
+    (nats for a loss, a fraction for an accuracy).
+
+    Raises ValueError when the runs share none of ``keys`` or have different numbers of epochs.
+    """
+    common = [key for key in keys if key in first and key in second]
+    if not common:
+        raise ValueError(f"the two runs share none of the curves {', '.join(keys)}")
+    gap = 0.0
+    for key in common:
+        a, b = first[key], second[key]
+        if len(a) != len(b):
+            raise ValueError(f"{key}: {len(a)} epochs vs {len(b)}; compare runs of the same length")
+        gap = max([gap] + [abs(float(x) - float(y)) for x, y in zip(a, b)])
+    return gap
 
 
 @dataclass(frozen=True)

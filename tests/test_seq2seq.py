@@ -389,20 +389,6 @@ def test_translations_table_one_row_per_sentence_one_column_per_model():
         s2s.translations_table(["a"], ["c"], {"source": ["x"]})
 
 
-def test_curves_gap_is_zero_for_identical_curves_and_the_largest_difference_otherwise():
-    def run(losses, accs):
-        return labkit.History("run", [{"epoch": epoch, "train_loss": loss, "test_loss": loss + 0.1, "train_acc": acc}
-                                      for epoch, (loss, acc) in enumerate(zip(losses, accs), 1)])
-
-    same = run([2.0, 1.5], [0.1, 0.3])
-    assert s2s.curves_gap(same, run([2.0, 1.5], [0.1, 0.3])) == 0.0
-    assert s2s.curves_gap(same, run([2.0, 1.25], [0.1, 0.4])) == pytest.approx(0.25)
-    with pytest.raises(ValueError, match="epochs"):
-        s2s.curves_gap(same, run([2.0], [0.1]))
-    with pytest.raises(ValueError, match="share none"):
-        s2s.curves_gap(same, same, keys=("bleu",))
-
-
 def test_fit_learns_a_toy_translation_and_bleu_rises(one_thread):
     train_pairs, test_pairs = toy_pairs()
     d = s2s.make_dataset(train_pairs, test_pairs, vocabulary=Vocab)

@@ -144,3 +144,17 @@ def test_eval_mode_restores_every_submodules_own_mode_also_after_an_error():
         with eval_mode(net):
             raise RuntimeError("boom")
     assert net.training and not net[2].training
+
+
+def test_curves_gap_is_zero_for_identical_curves_and_the_largest_difference_otherwise():
+    def run(losses, accs):
+        return labkit.History("run", [{"epoch": epoch, "train_loss": loss, "test_loss": loss + 0.1, "train_acc": acc}
+                                      for epoch, (loss, acc) in enumerate(zip(losses, accs), 1)])
+
+    same = run([2.0, 1.5], [0.1, 0.3])
+    assert labkit.curves_gap(same, run([2.0, 1.5], [0.1, 0.3])) == 0.0
+    assert labkit.curves_gap(same, run([2.0, 1.25], [0.1, 0.4])) == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="epochs"):
+        labkit.curves_gap(same, run([2.0], [0.1]))
+    with pytest.raises(ValueError, match="share none"):
+        labkit.curves_gap(same, same, keys=("bleu",))
