@@ -18,7 +18,8 @@ something else the machine did, not the policy):
   GOMP_SPINCOUNT=20000`` or ``OMP_WAIT_POLICY=PASSIVE``: the spin limits and wait policies the
   thread policy was chosen against).
 
-The models are the notebooks' own (``bench/_notebook.py``) at their smoke/quick sizes.
+The models are the notebooks' own (``bench/_notebook.py``) at their smoke/quick sizes, in the notebooks'
+default memory layout (channels-last for the ResNet and the DCGAN, as ``cfg.channels_last``).
 Last lines: ``shared_cpu_slowdown: <worst labkit busy/idle time ratio>`` (target <= 4 on
 2 cores, where a fair share is about 3) and ``idle_speed_vs_default: <worst labkit idle /
 torch idle speed>`` (target >= 0.95). The result depends on what else the machine is doing:
@@ -48,6 +49,8 @@ def make_step(lab: str):
     sys.path.insert(0, str(HERE))
     from _notebook import definitions
 
+    from labkit import vision
+
     torch.manual_seed(0)
     if lab == "mlp":
         ns = definitions("mlp")
@@ -57,8 +60,8 @@ def make_step(lab: str):
         params = model.parameters()
     elif lab == "resnet":
         ns = definitions("resnet")
-        model = ns.ResNet18(16, 10)  # the quick profile's width
-        x, y = torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+        model = vision.speed_up(ns.ResNet18(16, 10), channels_last=True)  # the quick profile's width and layout
+        x, y = torch.randn(64, 3, 32, 32).contiguous(memory_format=torch.channels_last), torch.randint(0, 10, (64,))
         loss_of = lambda: nn.functional.cross_entropy(model(x), y)  # noqa: E731
         params = model.parameters()
     elif lab == "vae":
@@ -73,8 +76,8 @@ def make_step(lab: str):
         params = model.parameters()
     elif lab == "dcgan":
         ns = definitions("dcgan")
-        g, d = ns.Generator(100), ns.Discriminator()
-        z, real = torch.randn(64, 100, 1, 1), torch.rand(64, 1, 28, 28) * 2 - 1
+        g, d = (vision.speed_up(net, channels_last=True) for net in (ns.Generator(100), ns.Discriminator()))
+        z, real = torch.randn(64, 100, 1, 1), (torch.rand(64, 1, 28, 28) * 2 - 1).contiguous(memory_format=torch.channels_last)
         bce = nn.BCEWithLogitsLoss()
 
         def loss_of():
