@@ -294,9 +294,14 @@ def score_table(scores: Mapping[str, ImageScore], sort: bool = True) -> pd.DataF
 
 
 def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | None = None, title: str | None = None):
-    """A bar chart of each setting's predicted-class histogram (one panel per setting); returns the Figure."""
+    """A bar chart of each setting's predicted-class histogram (one panel per setting); returns the Figure.
+
+    ``classes``: the class names for the x axis (whole, vertical when longer than 2 characters), else the
+    class indices. Panel titles are the settings in the report's language (:func:`labkit.i18n.setting_label`).
+    """
     import matplotlib.pyplot as plt
 
+    from labkit.i18n import setting_label
     from labkit.plots import finish
 
     if not scores:
@@ -310,8 +315,8 @@ def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | 
         names = list(classes) if classes is not None else [str(i) for i in range(len(s.class_histogram))]
         ax.bar(range(len(s.class_histogram)), s.class_histogram, color="tab:blue")
         ax.axhline(1 / len(s.class_histogram), color="grey", lw=0.8, ls="--")
-        ax.set_xticks(range(len(names)), [n[:6] for n in names], fontsize=6, rotation=90 if len(names[0]) > 2 else 0)
-        ax.set_title(f"{label}\nH={format_number(s.class_entropy, decimals=2)}, FID={format_number(s.fid, 3)}", fontsize=8)
+        ax.set_xticks(range(len(names)), names, fontsize=6, rotation=90 if max(map(len, names)) > 2 else 0)
+        ax.set_title(f"{setting_label(label)}\nH={format_number(s.class_entropy, decimals=2)}, FID={format_number(s.fid, 3)}", fontsize=8)
     return finish(fig, title)
 
 

@@ -385,7 +385,8 @@ _ROW_GAP, _LABEL_PAD = 0.05, 0.1  # inches between rows, between a row's label a
 def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | None = None,
                 value_range: tuple[float, float] = (0.0, 1.0), size: float = 0.55):
     """Several image grids laid out as a table: one row per setting (its first ``nrow`` images), its
-    label on the left.
+    label on the left, in the report's language (:func:`labkit.i18n.setting_label`: ``"lr=0.01"`` ->
+    ``"学习率=0.01"``, registered run names and values too).
 
     Laid out exactly, with no space between the rows but a thin gap: one image is ``size`` inches,
     or less so that the table fits the page's width (:data:`PAGE_WIDTH`, the labels included) and
@@ -398,7 +399,7 @@ def image_table(rows: Mapping[str, torch.Tensor], nrow: int = 16, title: str | N
     for label, images in rows.items():
         images = to_images(images, value_range)[:nrow]
         grid = _grid(images, nrow)
-        grids.append((str(label), grid[..., 0] if images.shape[1] == 1 else grid, images.shape[-1] + 2))
+        grids.append((str(setting_label(label)), grid[..., 0] if images.shape[1] == 1 else grid, images.shape[-1] + 2))
     fig = plt.figure()
     renderer = fig.canvas.get_renderer()
     label_width = max(_text_width(fig, renderer, label, 9) for label, _, _ in grids) + _LABEL_PAD

@@ -25,7 +25,8 @@ def test_the_kits_values_have_one_term_across_the_labs_and_english_keeps_the_nam
     assert value_label("source", "zh") == "原报告方案"
     assert [value_label(v, "zh") for v in ("constant", "imagenet", "logits", "softmax_before_ce", "customary", "shared")] \
         == ["恒定", "ImageNet 式", "直接输出 logits", "先 Softmax 再交叉熵", "惯用", "统一"]
-    assert value_label("sgd", "zh") == "SGD" and value_label("sgd", "en") == "sgd"  # English: as the code writes it
+    assert value_label("sgd", "zh") == value_label("sgd", "en") == "SGD"  # the optimizers' own names, in both languages
+    assert value_label("adam", "en") == "Adam" and value_label("rmsprop", "en") == "RMSprop"
     assert value_label("kit", "en") == "kit" and value_label("source", "en") == "source"
 
 

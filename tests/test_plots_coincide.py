@@ -18,7 +18,7 @@ def test_coinciding_run_is_marked_and_drawn_visibly():
     runs = {"sgd": _run("a", [0.9, 0.5, 0.4]), "adam": _run("b", [0.8, 0.3, 0.2]),
             "adam again": _run("c", [0.8, 0.3, 0.2]), "other": _run("d", [0.8, 0.3, 0.25])}
     try:
-        for lang, word in (("en", "= adam"), ("zh", "与 Adam 重合")):  # zh: the run name through i18n.value_label
+        for lang, word in (("en", "= Adam"), ("zh", "与 Adam 重合")):  # the run name through i18n.value_label
             i18n.set_language(lang)
             fig = labkit.curves(runs)
             texts = [text.get_text() for legend in fig.legends for text in legend.get_texts()] + \

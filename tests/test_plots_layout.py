@@ -76,3 +76,15 @@ def test_labelled_image_grid_labels_never_touch_and_images_use_the_width(names):
         assert all(box.x0 >= 0 and box.x1 <= width * fig.dpi for box in texts)
     finally:
         plt.close(fig)
+
+
+def test_image_table_row_labels_in_the_reports_language():
+    from labkit import i18n
+
+    try:
+        i18n.set_language("zh")
+        fig = plots.image_table({"recipe=source": torch.rand(4, 1, 28, 28), "lr=0.01": torch.rand(4, 1, 28, 28)}, nrow=4)
+        assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["方案=原报告方案", "学习率=0.01"]
+        plt.close(fig)
+    finally:
+        i18n.set_language("en")

@@ -182,3 +182,25 @@ def test_diverged_images_score_nan_and_rank_last(clf):
     assert list(unsorted.index) == ["bad", "good"] and unsorted["rank"].tolist() == [2, 1]
     fig = scores.class_histograms({"good": good}, classes=clf.classes)
     assert len(fig.axes) == 1
+
+
+def test_class_histograms_show_whole_class_names_and_translated_settings():
+    """English Fashion-MNIST names were cut to 6 characters ("T-shir", "Ankle "); the panel titles
+    showed run names untranslated in a Chinese report."""
+    from labkit import i18n
+    from labkit.data.images import class_names
+
+    score = scores.ImageScore(fid=1.5, class_histogram=[0.1] * 10, class_entropy=2.3, n=10)
+    try:
+        for lang in ("en", "zh"):
+            i18n.set_language(lang)
+            names = class_names("fashion_mnist")
+            fig = scores.class_histograms({"recipe=source": score}, classes=names)
+            ax = fig.axes[0]
+            assert [tick.get_text() for tick in ax.get_xticklabels()] == list(names)
+            assert ax.get_title().splitlines()[0] == ("Recipe=source" if lang == "en" else "方案=原报告方案")
+            import matplotlib.pyplot as plt
+            plt.close(fig)
+    finally:
+        i18n.set_language("en")
+    assert "Ankle boot" in class_names("fashion_mnist", lang="en")

@@ -41,7 +41,7 @@ def test_styled_rounds_highlights_and_captions(runs_table):
 def test_show_table_prints_in_a_plain_script_and_returns_nothing_to_echo(runs_table, capsys):
     assert show_table(runs_table, caption="Optimizers") is None  # a cell's last line shows the table once
     out = capsys.readouterr().out
-    assert out.startswith("Optimizers\n") and "Setting" in out and "adam" in out
+    assert out.startswith("Optimizers\n") and "Setting" in out and "Adam" in out  # the optimizer's own name
     frame = pd.DataFrame({"x": [1.0]})
     show_table(frame)
     assert "x" in capsys.readouterr().out
