@@ -4,7 +4,7 @@ The notebook's ``lang`` parameter picks the language (``labkit.start`` calls
 :func:`set_language`); before that, ``$LABKIT_LANG`` (which ``labkit report --lang``
 sets in the kernel), else English. The report pipeline passes it explicitly.
 Add a key to both languages at once: a test checks they have the same keys.
-Setting values and run names (``kit`` -> 改进方案) are the ``value.<name>`` keys, shown by
+Setting values and run names (``kit`` -> 本套件方案) are the ``value.<name>`` keys, shown by
 :func:`value_label`; a notebook adds its own with :func:`add_value_labels`.
 """
 from __future__ import annotations
@@ -453,9 +453,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "report.truncated": "[labkit：输出已截断——{what}的输出超过 {limit}，其余部分未显示]",
         "report.truncated.cell": "该单元格",
         "report.truncated.total": "所有单元格合计",
-        "value.kit": "改进方案",
-        "value.modern": "改进方案",
-        "value.source": "原报告方案",
+        "value.kit": "本套件方案",
+        "value.modern": "本套件方案",
+        "value.source": "源报告方案",
         "value.adam": "Adam",
         "value.adamw": "AdamW",
         "value.sgd": "SGD",
@@ -566,13 +566,13 @@ def value_label(value: object, lang: str | None = None) -> object:
     """A setting's value or a run's name as the report shows it, in ``lang`` (default: the current language).
 
     One registry for every lab: the kit's own values are the ``value.<name>`` keys of :data:`STRINGS`
-    (``"kit"`` and ``"modern"`` -> "改进方案", ``"source"`` -> "原报告方案", ``"sgd"`` -> "SGD",
+    (``"kit"`` and ``"modern"`` -> "本套件方案", ``"source"`` -> "源报告方案", ``"sgd"`` -> "SGD",
     ``"constant"`` -> "恒定", ``"imagenet"`` -> "ImageNet 式"...); a notebook adds its own names with
     :func:`add_value_labels`. A boolean is shown as yes / no (as :func:`labkit.show_table` shows it);
     numbers and strings nobody registered come back unchanged, so the code and the records keep the
     values themselves::
 
-        labkit.value_label(cfg.recipe)      # "source" -> "原报告方案" in a Chinese report
+        labkit.value_label(cfg.recipe)      # "source" -> "源报告方案" in a Chinese report
         labkit.value_label(0.01)            # 0.01
     """
     if isinstance(value, bool) or type(value).__name__ in ("bool_", "bool") and hasattr(value, "dtype"):  # NumPy's too
@@ -622,7 +622,7 @@ def setting_label(text: object, lang: str | None = None) -> object:
     """A sweep's setting label or a run's name in ``lang``: the names and values it knows translated.
 
     ``"lr=0.01, batch_size=64"`` -> ``"学习率=0.01, 批大小=64"`` and ``"recipe=source"`` ->
-    ``"方案=原报告方案"`` in Chinese (names through :func:`label`, values through :func:`value_label`;
+    ``"方案=源报告方案"`` in Chinese (names through :func:`label`, values through :func:`value_label`;
     ``True`` / ``False`` as yes / no); a whole registered name (``"mlp AE"``) through :func:`value_label`,
     another plain name through :func:`label`; anything else unchanged (numbers, unknown text).
     """

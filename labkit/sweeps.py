@@ -68,8 +68,9 @@ class Sweep:
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def run_name(self, label: str) -> str:
-        """The run's full name, ``"<sweep name>=<label>"`` (e.g. ``"lr=0.001"``)."""
-        return f"{self.name}={label}"
+        """The run's full name: ``"<sweep name>=<label>"`` (e.g. ``"lr=0.001"``); a label of several
+        parameters names them already and is the name (``"optimizer=adam, rate=shared"``)."""
+        return _run_name(self.name, label, self.settings.get(label, {}))
 
     def add(self, label: str, history: History, setting: Mapping[str, Any] | None = None,
             **extras: Any) -> History:
@@ -176,7 +177,8 @@ class Sweep:
         for label, history in self.histories.items():
             for suffix, metric in named.items():
                 key = f"{prefix}_{_record_key(label)}_{suffix}"
-                recorded[key] = record(key, history.last(metric))
+                recorded[key] = history.last(metric)
+                record(key, recorded[key])
         return recorded
 
 
@@ -230,6 +232,11 @@ def grid_settings(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
+def _run_name(sweep: str, label: str, setting: Mapping[str, Any]) -> str:
+    """See :meth:`Sweep.run_name` (a grid of several parameters gave "optimizer=optimizer=adam, rate=shared")."""
+    return label if len(setting) > 1 else f"{sweep}={label}"
+
+
 def _takes_run_name(train: Callable[..., Any]) -> bool:
     try:
         return "run_name" in inspect.signature(train).parameters
@@ -270,6 +277,6 @@ def sweep(train: Callable[..., Any], grid: Mapping[str, Sequence[Any]], name: st
     run_name_prefix = name or result.name
     for setting in grid_settings(grid):
         label = setting_label(setting, labels)
-        history, extras = _call(train, setting, f"{run_name_prefix}={label}")
+        history, extras = _call(train, setting, _run_name(run_name_prefix, label, setting))
         result.add(label, history, setting, **extras)
     return result

@@ -468,10 +468,10 @@ def fit(model: nn.Module, train: Any, test: Any = None, *, epochs: int, batch_si
 
 
 def _postfix(row: Mapping[str, float]) -> str:
-    """``ep 3 loss 0.41/0.45 acc 0.88/0.86``: train/test pairs, kept short for the bar."""
+    """``ep 3 loss 0.41/0.45 acc 0.88/0.86``: the first two train/test pairs, kept short for the bar."""
     parts = [f"ep {int(row['epoch'])}"]
     names = [k[len("train_"):] for k in row if k.startswith("train_")]
-    for metric in names[:3]:
+    for metric in names[:2]:
         test = row.get(f"test_{metric}")
         parts.append(f"{metric} {format_number(row[f'train_{metric}'], 3)}"
                      + (f"/{format_number(test, 3)}" if test is not None else ""))

@@ -1,5 +1,5 @@
 """labkit.i18n.value_label / add_value_labels: one registry for the setting values and run names every
-lab shows (the labs had four dicts that disagreed: kit was 改进方案 in one lab, 本套件 in another)."""
+lab shows (the labs had four dicts that disagreed: kit was 本套件方案 in one lab, 本套件 in another)."""
 import copy
 
 import numpy as np
@@ -21,8 +21,8 @@ def _restore_strings():
 
 
 def test_the_kits_values_have_one_term_across_the_labs_and_english_keeps_the_names():
-    assert value_label("kit", "zh") == value_label("modern", "zh") == "改进方案"  # mlp/vae/dcgan/seq2seq vs resnet
-    assert value_label("source", "zh") == "原报告方案"
+    assert value_label("kit", "zh") == value_label("modern", "zh") == "本套件方案"  # mlp/vae/dcgan/seq2seq vs resnet
+    assert value_label("source", "zh") == "源报告方案"
     assert [value_label(v, "zh") for v in ("constant", "imagenet", "logits", "softmax_before_ce", "customary", "shared")] \
         == ["恒定", "ImageNet 式", "直接输出 logits", "先 Softmax 再交叉熵", "惯用", "统一"]
     assert value_label("sgd", "zh") == value_label("sgd", "en") == "SGD"  # the optimizers' own names, in both languages
@@ -41,17 +41,17 @@ def test_numbers_unknown_strings_and_booleans():
 
 def test_value_label_follows_the_current_language():
     i18n.set_language("zh")
-    assert labkit.value_label("source") == "原报告方案"  # exported where the teaching API is
+    assert labkit.value_label("source") == "源报告方案"  # exported where the teaching API is
     i18n.set_language("en")
     assert labkit.value_label("source") == "source"
 
 
 def test_setting_label_translates_the_values_it_knows():
-    assert setting_label("recipe=source", "zh") == "方案=原报告方案"
+    assert setting_label("recipe=source", "zh") == "方案=源报告方案"
     assert setting_label("optimizer=adam, lr=0.01", "zh") == "优化器=Adam, 学习率=0.01"
     assert setting_label("zero_init=True", "zh") == "残差块零初始化=是"
-    assert setting_label("kit", "zh") == "改进方案"
-    assert setting_label("MLP VAE, recipe=kit", "zh") == "MLP VAE, 方案=改进方案"
+    assert setting_label("kit", "zh") == "本套件方案"
+    assert setting_label("MLP VAE, recipe=kit", "zh") == "MLP VAE, 方案=本套件方案"
     assert setting_label("recipe=source", "en") == "Recipe=source"
     assert setting_label("lr=1e-3", "zh") == "学习率=1e-3" and setting_label(7, "zh") == 7
 
@@ -64,10 +64,10 @@ def test_a_notebooks_names_go_into_the_same_registry():
     assert value_label("noise", "en") == "noise level"
     # a whole name with ", " in it is not cut at the comma; one inside a setting label is shown too
     assert setting_label("AE decoder on N(0, I)", "zh") == "自编码器解码器（z ~ N(0, I)）"
-    assert setting_label("mlp AE, recipe=source", "zh") == "MLP 自编码器, 方案=原报告方案"
+    assert setting_label("mlp AE, recipe=source", "zh") == "MLP 自编码器, 方案=源报告方案"
     add_value_labels({"mlp AE": "多层感知机自编码器"})  # re-running the cell with another text replaces it
     assert value_label("mlp AE", "zh") == "多层感知机自编码器"
-    add_value_labels({"kit": ("kit", "改进方案")})  # the kit's own text again: allowed
+    add_value_labels({"kit": ("kit", "本套件方案")})  # the kit's own text again: allowed
 
 
 def test_show_table_and_curves_show_registered_names_without_a_wrapper():
@@ -77,7 +77,7 @@ def test_show_table_and_curves_show_registered_names_without_a_wrapper():
     i18n.set_language("zh")
     table = pd.DataFrame({"test_loss": [1.0, 2.0]}, index=pd.Index(["conv AE", "recipe=source"], name="model"))
     shown = localize(table)
-    assert list(shown.index) == ["卷积自编码器", "方案=原报告方案"] and list(shown.columns) == ["测试损失"]
+    assert list(shown.index) == ["卷积自编码器", "方案=源报告方案"] and list(shown.columns) == ["测试损失"]
 
 
 @pytest.mark.parametrize("labels, match", [

@@ -84,7 +84,7 @@ def test_image_table_row_labels_in_the_reports_language():
     try:
         i18n.set_language("zh")
         fig = plots.image_table({"recipe=source": torch.rand(4, 1, 28, 28), "lr=0.01": torch.rand(4, 1, 28, 28)}, nrow=4)
-        assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["方案=原报告方案", "学习率=0.01"]
+        assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["方案=源报告方案", "学习率=0.01"]
         plt.close(fig)
     finally:
         i18n.set_language("en")

@@ -3,6 +3,7 @@ import pytest
 
 matplotlib.use("Agg")
 
+import labkit  # noqa: E402
 from labkit import records as rec  # noqa: E402
 from labkit.sweeps import Sweep, grid_settings, setting_label, sweep  # noqa: E402
 from labkit.train import History, histories_table  # noqa: E402
@@ -145,3 +146,30 @@ def test_fit_progress_bars_name_the_sweep_run(capsys):
     assert [h.name for h in result.histories.values()] == ["mlp", "mlp"]  # the History keeps its own name
     train(0.1)  # outside a sweep: the bar is the fit's own name
     assert "mlp:" in capsys.readouterr().out
+
+
+def test_a_run_of_several_parameters_is_named_once_and_its_bar_fits_the_log_box(capsys):
+    """mlp's optimizer sweep printed "optimizer=optimizer=sgd, rate=customary", and its bar lines were cut
+    at 92 characters in the middle of the epoch's summary."""
+    import torch
+    from torch import nn
+
+    from labkit.progress import WIDTH
+    from labkit.train import fit
+
+    names = []
+
+    def train(optimizer, rate, run_name):
+        names.append(run_name)
+        torch.manual_seed(0)
+        model = nn.Linear(4, 2)
+        data = (torch.randn(64, 4), torch.randint(0, 2, (64,)))
+        return fit(model, data, data, loss=labkit.classify(), optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                   epochs=2, batch_size=32, name="mlp")
+
+    result = sweep(train, {"optimizer": ["sgd"], "rate": ["customary"]}, name="optimizer")
+    assert names == ["optimizer=sgd, rate=customary"] == [result.run_name(label) for label in result.histories]
+    lines = [line for chunk in capsys.readouterr().out.split("\n") for line in chunk.split("\r") if line.strip()]
+    assert lines and all(len(line) <= WIDTH for line in lines), lines
+    assert lines[-1].startswith("sgd, customary: 100%") and lines[-1].endswith("]"), lines[-1]
+    assert "ep 2 loss" in lines[-1] and "acc" in lines[-1]
