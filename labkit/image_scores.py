@@ -20,6 +20,11 @@ published FIDs.
 The class histogram of the classifier's predictions on the samples shows
 mode collapse (a generator that draws only some classes): its entropy is
 ``ln 10 ≈ 2.303`` nats for ten balanced classes and 0 for a single class.
+FID alone ranks a collapsed generator well (a few sharp digits sit close to
+the real features), so :func:`score_table` and :func:`rank_scores` mark a set
+of samples whose class entropy is below :data:`COLLAPSE_ENTROPY` (``ln 3``:
+fewer than three effective classes) as collapsed and rank it after every run
+that trained normally, as diverged runs are ranked (:func:`labkit.sweeps.rank`).
 
 FID is biased upwards for small sample sizes (the covariance estimate is
 noisy): compare settings scored with the same number of samples, and read the
@@ -33,10 +38,11 @@ import io
 import json
 import math
 import sys
+import textwrap
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -55,6 +61,17 @@ FEATURES = 128
 _BATCH = 128
 _LR = 3e-3
 _MEMO: dict[tuple, "ScoreClassifier"] = {}
+#: The class entropy (nats) below which a set of generated images is **mode-collapsed**: ``ln 3 ≈ 1.10``.
+#: ``exp(entropy)`` is the number of "effective classes" of the predicted-class histogram (its
+#: perplexity): real test images of MNIST, Fashion-MNIST or CIFAR-10 give about 10 (entropy close to
+#: ``ln 10 ≈ 2.30``, see :func:`calibration`), a generator that draws one class gives 1 (entropy 0).
+#: Below 3 effective classes a set of samples has lost most of the data's classes, whatever its FID:
+#: :func:`rank_scores` ranks it after the runs that trained normally and marks it "mode collapse".
+#: A constant rather than a fraction of each classifier's real-data entropy because the three
+#: datasets' test sets are balanced (ten classes, entropy ln 10) and each reference classifier
+#: predicts them accurately (``ScoreClassifier.test_acc``), so its entropy on real images is close to
+#: ln 10 for all three (the calibration's floor row shows it): the threshold is far below it.
+COLLAPSE_ENTROPY = math.log(3)
 
 
 # ------------------------------------------------------------------- the network
@@ -238,6 +255,22 @@ class ImageScore:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def collapsed(self) -> bool:
+        """True for mode collapse: a class entropy below :data:`COLLAPSE_ENTROPY` (see :func:`is_collapsed`)."""
+        return is_collapsed(self.class_entropy)
+
+
+def is_collapsed(entropy: float, threshold: float = COLLAPSE_ENTROPY) -> bool:
+    """True when a class entropy (nats) means mode collapse: finite and below ``threshold``
+    (default :data:`COLLAPSE_ENTROPY`, ``ln 3``: fewer than three effective classes). A NaN entropy
+    (samples that are not finite: the training diverged) is not a collapse."""
+    try:
+        value = float(entropy)
+    except (TypeError, ValueError):
+        return False
+    return math.isfinite(value) and value < threshold
+
 
 def class_entropy(histogram: Sequence[float]) -> float:
     """The entropy (nats) of a histogram of fractions."""
@@ -276,21 +309,71 @@ def _score_features(feats: torch.Tensor, clf: ScoreClassifier,
     return ImageScore(fid=fid, class_histogram=histogram, class_entropy=class_entropy(histogram), n=len(feats))
 
 
-def score_table(scores: Mapping[str, ImageScore], sort: bool = True) -> pd.DataFrame:
-    """One row per setting: ``rank`` (1 = lowest FID, a NaN FID last; :func:`labkit.sweeps.rank`),
-    ``fid``, ``class_entropy`` and ``n``.
+def note_column() -> str:
+    """The name of the note column :func:`rank_scores` writes, in the report's language ("note" / "备注",
+    the column where :func:`labkit.show_table` marks diverged runs)."""
+    return t("table.note")
 
-    Sorted by FID unless ``sort=False``. Show it with ``labkit.show_table``; to rank runs that
-    diverged after those that trained, pass the table and their names to :func:`labkit.sweeps.rank`.
+
+def rank_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[Any] = (),
+                entropy: str = "class_entropy", threshold: float = COLLAPSE_ENTROPY, ascending: bool = True,
+                sort: bool = True) -> pd.DataFrame:
+    """``table`` (one row per run, with a ``column`` score and an ``entropy`` column) ranked so that a
+    degenerate run never comes first: the runs that trained normally, then the mode-collapsed ones
+    (class entropy below ``threshold``, :func:`is_collapsed`), then the diverged ones, each group sorted
+    by ``column`` (lowest first unless ``ascending=False``; a NaN score last) through
+    :func:`labkit.sweeps.rank`, with a ``rank`` column first (1 = best).
+
+    Diverged rows: those named in ``diverged`` and those already marked :data:`labkit.tables.DIVERGED`
+    (a :meth:`labkit.Sweep.table`). When some row is diverged or collapsed the result has a last text
+    column :func:`note_column` ("note" / "备注") reading "diverged" / "发散" or "mode collapse" /
+    "模式崩溃" (empty for the runs that trained normally) in place of the DIVERGED flag column. Rows keep
+    the table's order with ``sort=False``. Raises KeyError for a missing ``column`` or ``entropy`` column
+    or a ``diverged`` name that is not a row.
     """
-    from labkit.sweeps import rank
+    from labkit.i18n import tr
+    from labkit.sweeps import mark_diverged, rank
+    from labkit.tables import DIVERGED, diverged_rows
 
+    for name in (column, entropy):
+        if name not in table.columns:
+            raise KeyError(f"no column {name!r} to rank by; columns: {', '.join(map(str, table.columns))}")
+    diverged = list(diverged)
+    if note_column() in table.columns:  # a table ranked before: its diverged rows stay diverged
+        diverged += [row for row, note in table[note_column()].items() if note == t("table.diverged")]
+    marked = mark_diverged(table.drop(columns=["rank", note_column()], errors="ignore"), dict.fromkeys(diverged))
+    bad = diverged_rows(marked).to_numpy()
+    low = marked[entropy].map(lambda value: is_collapsed(value, threshold)).to_numpy(dtype=bool) & ~bad
+    plain = marked.drop(columns=[DIVERGED], errors="ignore")
+    parts, done = [], 0
+    for rows in (~bad & ~low, low, bad):
+        if rows.any():
+            group = rank(plain[rows], column, ascending=ascending)
+            parts.append(group.assign(rank=group["rank"] + done))
+            done += int(rows.sum())
+    ranked = pd.concat(parts)
+    if bad.any() or low.any():
+        notes = pd.Series("", index=marked.index, dtype=object)
+        notes[low] = tr("mode collapse", "模式崩溃")
+        notes[bad] = t("table.diverged")
+        ranked[note_column()] = notes.loc[ranked.index].to_numpy()
+    return ranked if sort else ranked.loc[table.index]
+
+
+def score_table(scores: Mapping[str, ImageScore], sort: bool = True, diverged: Iterable[str] = ()) -> pd.DataFrame:
+    """One row per setting: ``rank``, ``fid``, ``class_entropy`` and ``n``, ranked by :func:`rank_scores`:
+    1 = lowest FID among the runs that trained normally; mode-collapsed runs (class entropy below
+    :data:`COLLAPSE_ENTROPY`) after them, then the diverged ones (those named in ``diverged``, and every
+    score whose FID is NaN: its samples were not finite), marked in a note column.
+
+    Sorted by rank unless ``sort=False``. Show it with ``labkit.show_table``.
+    """
     if not scores:
         raise ValueError("score_table needs at least one score")
     frame = pd.DataFrame([{"setting": label, "fid": s.fid, "class_entropy": s.class_entropy, "n": s.n}
                           for label, s in scores.items()]).set_index("setting")
-    ranked = rank(frame, "fid")
-    return ranked if sort else ranked.loc[frame.index]
+    not_finite = [label for label, s in scores.items() if not math.isfinite(s.fid)]
+    return rank_scores(frame, "fid", diverged=[*dict.fromkeys([*diverged, *not_finite])], sort=sort)
 
 
 def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | None = None, title: str | None = None):
@@ -316,7 +399,9 @@ def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | 
         ax.bar(range(len(s.class_histogram)), s.class_histogram, color="tab:blue")
         ax.axhline(1 / len(s.class_histogram), color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(names)), names, fontsize=6, rotation=90 if max(map(len, names)) > 2 else 0)
-        ax.set_title(f"{setting_label(label)}\nH={format_number(s.class_entropy, decimals=2)}, FID={format_number(s.fid, 3)}", fontsize=8)
+        shown = str(setting_label(label))  # a long name (several runs in one) on lines of a panel's width
+        name = "\n".join(textwrap.wrap(shown, 22 if any(ord(c) > 0x2e80 for c in shown) else 40))
+        ax.set_title(f"{name}\nH={format_number(s.class_entropy, decimals=2)}, FID={format_number(s.fid, 3)}", fontsize=8)
     return finish(fig, title)
 
 

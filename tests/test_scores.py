@@ -114,8 +114,10 @@ def test_image_score_histogram_shows_collapse(clf, data_env):
     assert collapsed.fid > real.fid
     explicit = scores.image_score(d.train.x.float() / 255, clf, reference_images=d.test.x)
     assert explicit.fid >= 0
+    assert collapsed.collapsed and not real.collapsed  # real digits are far above the threshold
     table = scores.score_table({"real": real, "ones": collapsed})
     assert list(table.index) == ["real", "ones"] and table["rank"].tolist() == [1, 2]
+    assert table[scores.note_column()].tolist() == ["", "mode collapse"]
 
 
 def test_cache_reused_without_retraining(data_env, tmp_path, monkeypatch):
@@ -198,9 +200,69 @@ def test_class_histograms_show_whole_class_names_and_translated_settings():
             fig = scores.class_histograms({"recipe=source": score}, classes=names)
             ax = fig.axes[0]
             assert [tick.get_text() for tick in ax.get_xticklabels()] == list(names)
-            assert ax.get_title().splitlines()[0] == ("Recipe=source" if lang == "en" else "方案=原报告方案")
+            assert ax.get_title().splitlines()[0] == ("Recipe=source" if lang == "en" else "方案=源报告方案")
             import matplotlib.pyplot as plt
             plt.close(fig)
     finally:
         i18n.set_language("en")
     assert "Ankle boot" in class_names("fashion_mnist", lang="en")
+
+
+# ------------------------------------------------------------------ degenerate runs: mode collapse
+
+
+def _score(fid: float, entropy: float) -> scores.ImageScore:
+    return scores.ImageScore(fid=fid, class_histogram=[0.1] * 10, class_entropy=entropy, n=100)
+
+
+def test_collapse_threshold_is_three_effective_classes():
+    assert scores.COLLAPSE_ENTROPY == pytest.approx(math.log(3))
+    assert scores.is_collapsed(0.0) and scores.is_collapsed(math.log(3) - 1e-9)
+    assert not scores.is_collapsed(math.log(3)) and not scores.is_collapsed(math.log(10))
+    assert not scores.is_collapsed(float("nan"))  # samples that are not finite: diverged, not collapsed
+    assert _score(10.0, 0.0).collapsed and not _score(10.0, 2.2).collapsed
+    # two balanced classes (entropy ln 2) are collapsed; four (ln 4) are not
+    assert scores.is_collapsed(scores.class_entropy([0.5, 0.5] + [0.0] * 8))
+    assert not scores.is_collapsed(scores.class_entropy([0.25] * 4 + [0.0] * 6))
+
+
+def test_score_table_ranks_collapsed_after_normal_runs_and_marks_them():
+    """The vae report ranked 'no reconstruction' (FID 127.5, class entropy 0: one class) first by FID."""
+    from labkit import i18n
+
+    table_scores = {"one class": _score(127.5, 0.0), "good": _score(300.0, 2.2), "worse": _score(400.0, 2.0),
+                    "nan": _score(float("nan"), float("nan")), "blown up": _score(50.0, 2.1)}
+    table = scores.score_table(table_scores, diverged=["blown up"])
+    assert list(table.index) == ["good", "worse", "one class", "blown up", "nan"]
+    assert table["rank"].tolist() == [1, 2, 3, 4, 5]
+    assert table[scores.note_column()].tolist() == ["", "", "mode collapse", "diverged", "diverged"]
+    unsorted = scores.score_table(table_scores, sort=False, diverged=["blown up"])
+    assert list(unsorted.index) == list(table_scores) and unsorted["rank"].tolist() == [3, 1, 2, 5, 4]
+    again = scores.rank_scores(table, "fid")  # a ranked table ranked again keeps its diverged rows diverged
+    assert list(again.index) == list(table.index) and again["rank"].tolist() == [1, 2, 3, 4, 5]
+    healthy = scores.score_table({"a": _score(2.0, 2.0), "b": _score(1.0, 2.3)})
+    assert list(healthy.index) == ["b", "a"] and scores.note_column() not in healthy.columns
+    try:
+        i18n.set_language("zh")
+        zh = scores.score_table(table_scores, diverged=["blown up"])
+        assert zh["备注"].tolist() == ["", "", "模式崩溃", "发散", "发散"]
+    finally:
+        i18n.set_language("en")
+    with pytest.raises(KeyError, match="class_entropy"):
+        scores.rank_scores(table.drop(columns=["class_entropy"]), "fid")
+
+
+def test_rank_scores_reads_a_sweep_table_and_marks_collapse_in_the_note_column():
+    import pandas as pd
+
+    from labkit.tables import DIVERGED, styled
+
+    sweep_table = pd.DataFrame({"test_loss": [90.0, 250.0, 100.0, 80.0], "fid": [40.0, 5.0, 60.0, 1.0],
+                                "class_entropy": [2.2, 0.0, 2.1, 2.3], DIVERGED: [False, False, False, True]},
+                               index=pd.Index(["lr=1e-3", "lr=1e-5", "lr=1e-2", "lr=1e-1"], name="setting"))
+    ranked = scores.rank_scores(sweep_table, "fid")
+    assert list(ranked.index) == ["lr=1e-3", "lr=1e-2", "lr=1e-5", "lr=1e-1"]
+    assert DIVERGED not in ranked.columns
+    assert ranked[scores.note_column()].tolist() == ["", "", "mode collapse", "diverged"]
+    html = styled(ranked).to_html()
+    assert "mode collapse" in html and ">diverged<" in html
