@@ -124,26 +124,35 @@ def format_distinct(values: Iterable[Any], decimals: int = 1, most: int = 6) -> 
     return [one(v) for v in values]
 
 
-def format_duration(seconds: float) -> str:
-    """A duration for people, never ``0 s`` for a time that passed: two significant digits below
+#: format_duration's units per language: milliseconds, seconds, minutes, hours.
+_DURATION_UNITS = {"en": ("ms", "s", "min", "h"), "zh": ("毫秒", "秒", "分", "小时")}
+
+
+def format_duration(seconds: float, lang: str | None = None) -> str:
+    """A duration for people in ``lang`` (default: the report's current language,
+    :func:`labkit.i18n.language`), never ``0 s`` for a time that passed: two significant digits below
     a minute (``0.42`` -> ``"0.42 s"``, ``3.71`` -> ``"3.7 s"``, ``12.3`` -> ``"12 s"``; below
     10 ms in ms: ``0.0042`` -> ``"4.2 ms"``), then
-    ``"2 min 5 s"`` and ``"1 h 2 min"``. Exactly 0 prints ``"0 s"``. Raises ValueError for a
-    negative or non-finite ``seconds``."""
+    ``"2 min 5 s"`` and ``"1 h 2 min"``. Exactly 0 prints ``"0 s"``. In Chinese the units are
+    毫秒 / 秒 / 分 / 小时 (``"0.42 秒"``, ``"2 分 5 秒"``, ``"1 小时 2 分"``). Raises ValueError for a
+    negative or non-finite ``seconds`` or an unsupported ``lang``."""
+    from labkit import i18n  # imported when used, as the rest of records.py needs no language
+
+    ms, s, mins, hours_unit = _DURATION_UNITS[i18n.check_language(lang or i18n.language())]
     seconds = float(seconds)
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError(f"a duration must be a finite number of seconds >= 0, got {seconds}")
     if 0 < seconds < 0.01:
-        return f"{format_number(seconds * 1000, 2)} ms"
+        return f"{format_number(seconds * 1000, 2)} {ms}"
     if seconds < 59.5:
         if seconds >= 10:
-            return f"{seconds:.0f} s"
-        return f"{format_number(seconds, 2)} s"
+            return f"{seconds:.0f} {s}"
+        return f"{format_number(seconds, 2)} {s}"
     minutes, rest = divmod(round(seconds), 60)
     if minutes < 60:
-        return f"{minutes} min {rest} s"
+        return f"{minutes} {mins} {rest} {s}"
     hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes} min"
+    return f"{hours} {hours_unit} {minutes} {mins}"
 
 
 def _format(value: Any) -> str:

@@ -129,6 +129,24 @@ def test_format_duration_never_prints_a_time_that_passed_as_0_s(seconds, text):
     assert format_duration(seconds) == text
 
 
+@pytest.mark.parametrize("seconds, text", [
+    (0, "0 秒"), (0.22, "0.22 秒"), (0.0042, "4.2 毫秒"), (12.3, "12 秒"), (125.2, "2 分 5 秒"), (3725, "1 小时 2 分")])
+def test_format_duration_writes_the_reports_language(seconds, text):
+    """A Chinese report's durations in 秒 / 分 / 小时 (the seq2seq summary said "用时 0.22 s"), through the
+    current language as labkit.start sets it, or an explicit lang; English by default."""
+    from labkit import i18n
+    previous = i18n._current
+    try:
+        i18n.set_language("zh")
+        assert format_duration(seconds) == text
+        assert not any(unit in format_duration(seconds, "en") for unit in "秒分时")
+    finally:
+        i18n._current = previous
+    assert format_duration(seconds, "zh") == text
+    with pytest.raises(ValueError, match="not supported"):
+        format_duration(seconds, lang="fr")
+
+
 def test_format_duration_refuses_negative_or_non_finite_times():
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="finite number of seconds"):
