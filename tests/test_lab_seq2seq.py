@@ -9,6 +9,9 @@ from conftest import complete_report, pdf_text, render_lab, render_lab_on_full_d
 pytestmark = pytest.mark.pipeline
 
 MODELS = ("rnn", "gru", "gru_handwritten", "gru_source_cell", "gru_attention")  # the smoke profile's models
+#: the models' names in the English report (the notebook's labkit.add_value_labels)
+SHOWN = {"rnn": "RNN", "gru": "GRU", "gru_handwritten": "hand-written GRU", "gru_source_cell": "GRU on the source's cell",
+         "gru_attention": "GRU with attention"}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,7 @@ def test_seq2seq_pdf_has_sections_translations_and_recorded_bleu(seq2seq_report)
                     "3.5 The source report", "3.6 The dataset-size effect", "4. Summary", "5. Suggestions",
                     "Common pitfall (from the source reports)", "Each heat-map shows",
                     "Greedy translations of 6 held-out sentences, per model", "A few training pairs",
-                    "The hand-written parts, checked", "gru_attention under the two recipes"):
+                    "The hand-written parts, checked", "GRU with attention under the two recipes"):
         assert heading in text, heading
     for hidden in ("BEGIN SOLUTION", "[check]", "@check", "实验原理"):  # no solution markers, checks or Chinese
         assert hidden not in text, hidden
@@ -67,12 +70,14 @@ def test_seq2seq_pdf_has_sections_translations_and_recorded_bleu(seq2seq_report)
         assert "All are below 1 (out of 100)" in line and "the highest" not in line
     else:
         assert "the highest:" in line
-    printed = {kind: float(re.search(rf"(?<![a-z_]){kind} ([0-9.]*[0-9])", line).group(1)) for kind in MODELS}
+    # the models by their display names (labkit.add_value_labels), each followed by its BLEU
+    listed = dict(entry.rsplit(" ", 1) for entry in re.split(r"[;.] (?:All|the highest)", line)[0].split(", "))
+    printed = {kind: float(listed[SHOWN[kind]]) for kind in MODELS}
     for a in MODELS:
         for b in MODELS:
             if bleu_all[a] < bleu_all[b]:  # the stated order is visible in the printed values
                 assert printed[a] < printed[b], (printed, bleu_all)
-    recipes = said.rsplit("Recipes (gru_attention): ", 1)[1][:200]
+    recipes = said.rsplit("Recipes (GRU with attention): ", 1)[1][:200]
     assert "BLEU" in recipes and not re.search(r"(?<![0-9.])0 s\b", recipes)  # a time that passed is never "0 s"
     bleu = result.records["bleu_gru_attention"]
     assert f"bleu_gru_attention = {bleu:.6g}" in text
@@ -105,11 +110,19 @@ def test_seq2seq_runs_offline_in_chinese_with_the_source_recipe(tmp_path, monkey
     check_records(result.records, recipe="source")
     text = " ".join(pdf_text(result.pdf).split())  # pdftotext spaces out Chinese headings
     for heading in ("1. 实验目的", "2. 实验原理", "3. 实验内容、结果与分析", "3.5", "4. 总结与心得", "5. 改进建议",
-                    "常见错误（来自源报告）", "手写部分的检验", "两种方案下的 gru_attention", "各模型的测试 BLEU",
-                    "原报告方案", "改进方案", "本套件", "出现最多的目标词", "几个训练句对", "贪心译文"):  # the recipes by labkit.value_label
+                    "常见错误（来自源报告）", "手写部分的检验", "带注意力的 GRU：两种方案的比较", "各模型的测试 BLEU",
+                    "源报告方案", "本套件方案", "本套件", "出现最多的目标词", "几个训练句对", "贪心译文",
+                    "3.5 源报告方案与本套件方案"):  # the recipes by labkit.value_label
         assert heading in text, heading
     for english in ("Objectives", "Common pitfall", "Each heat-map shows", "Questions to answer"):
         assert english not in text, english
+    # the models by their Chinese names in the generated sentences (the prose still names the `models` values)
+    summary = text.rsplit("各模型的测试 BLEU：", 1)[1][:300]
+    for kind, shown in (("rnn", "RNN"), ("gru_handwritten", "手写 GRU"), ("gru_source_cell", "源报告单元的 GRU"),
+                        ("gru_attention", "带注意力的 GRU")):
+        assert shown in summary and kind not in summary, (kind, summary)
+    recipes = text.rsplit("两种方案（带注意力的 GRU）：", 1)[1][:200]
+    assert re.search(r"用时 [0-9.]+ (毫秒|秒|分)", recipes) and not re.search(r"[0-9] m?s\b", recipes), recipes
 
 
 @pytest.mark.parametrize("name, value, says", [
