@@ -116,3 +116,46 @@ def test_vae_rejects_unknown_experiment_group(tmp_path):
     assert "\n" not in message and "Traceback" not in message
     assert "'experiments'" in message and "bogus" in message and "'pitfalls'" in message
     assert not out.exists()
+
+
+def _html_tables(notebook):
+    """The labkit tables an executed notebook displayed, as lists of rows of cell texts (header first)."""
+    import re
+
+    nb = json.loads(notebook.read_text())
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            html = "".join(output.get("data", {}).get("text/html", []))
+            if "labkit-table" in html:
+                caption = re.search(r"<caption>(.*?)</caption>", html, re.S)
+                rows = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
+                        for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
+                yield (caption.group(1) if caption else ""), rows
+
+
+def test_vae_rankings_put_degenerate_runs_last_and_name_each_run_once(vae_report):
+    """A fresh tester's findings: mode-collapsed runs ranked first by FID, the baseline VAE listed once per sweep
+    that retrained it, the β table's settings shown as bare 2/3/4/1 beside the rank column."""
+    _, out = vae_report
+    tables = list(_html_tables(out / "vae.ipynb"))
+    beta = next(rows for caption, rows in tables if caption.startswith("β-VAE: objective"))
+    assert sorted(row[0] for row in beta[1:]) == ["β=1", "β=2", "β=3", "β=4"]
+    ranked = [rows for _, rows in tables if rows and "Rank" in rows[0]]
+    assert len(ranked) >= 10, [caption for caption, _ in tables]  # VAEs, losses, ablations, 5 sweeps, β, noise, overall
+    for rows in ranked:
+        header, body = rows[0], rows[1:]
+        assert [int(row[header.index("Rank")]) for row in body] == list(range(1, len(body) + 1)), rows
+        entropy = header.index("Class entropy")
+        notes = [row[header.index("note")] if "note" in header else "" for row in body]
+        flagged = [bool(note) for note in notes]
+        assert flagged == sorted(flagged), rows  # a degenerate run never ranks above one that trained normally
+        for row, note in zip(body, notes):
+            value = float(row[entropy]) if row[entropy] not in ("", "nan", "—") else math.nan
+            if value < math.log(3):
+                assert note in ("mode collapse", "diverged"), row
+    overall = next(rows for caption, rows in tables if caption.startswith("MNIST") and "every scored model" in caption)
+    names = [row[0] for row in overall[1:]]
+    merged = [name for name in names if name.startswith("BCE VAE (= ")]
+    assert len(merged) == 1, names
+    for alias in ("Activation=relu", "Dropout=0", "Batch size=128", "β=1"):
+        assert alias in merged[0] and alias not in names, (alias, names)
