@@ -69,7 +69,7 @@ def test_resnet_pdf_has_sections_and_recorded_accuracy(resnet_report):
     acc = result.records["resnet18_test_acc"]
     assert f"resnet18_test_acc = {acc:.6g}" in text
     assert "LeNet-5 vs ResNet-18" in text and "accuracy per class" in text
-    assert "weights only (the source)" in text and "CIFAR stem vs ImageNet stem" in text
+    assert "weights only (the source)" in text and "In this run the CIFAR stem's test accuracy is" in text
     for hidden in ("[check]", "hidden-check", "BEGIN SOLUTION", "实验目的"):  # no checks, no markers, one language
         assert hidden not in text, hidden
     for raw_tex in ("\\operatorname", "\\frac", "\\mathcal", "$\\", "\\eta"):  # MathJax typeset every formula
@@ -96,6 +96,16 @@ def test_resnet_offline_uses_the_embedded_sample(tmp_path, monkeypatch):
         assert heading in words, heading
     for english in ("Objectives", "Principles", "Common pitfall", "Experiments and results"):
         assert english not in words, english  # the zh report holds the Chinese prose cells only
+    # the stems as the tables name them (labkit.value_label), in the sentences and the prose too; the recipes
+    # by their labels' names; no English term left in the prose
+    nb = nbformat.read(out / "resnet.ipynb", as_version=4)  # what the report says (not its code's comments)
+    said = " ".join([c.source for c in nb.cells if c.cell_type == "markdown" and "lang-en" not in c.metadata.get("tags", [])]
+                    + [o.get("data", {}).get(mime, "") for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                       for mime in ("text/html", "text/markdown")])
+    assert "CIFAR 式 stem" in said and "ImageNet 式 stem" in said and "CIFAR 式 stem" in words
+    for mixed in ("CIFAR stem", "ImageNet stem", "现代方案", '"option A"'):
+        assert mixed not in said, mixed
+    assert "本套件方案" in words and "A 类捷径" in words
     assert metrics["provenance"]["settings"]["recipe"] == "modern"
 
 
