@@ -63,7 +63,7 @@ def test_mlp_chinese_tables_and_sentences_show_no_english_setting_values(mlp_rep
     for english in ("customary", "shared", "softmax_before_ce", "=after", "=before", "cross_entropy", "linreg",
                     "方案 kit", "optimizer=", "rate="):
         assert english not in shown, english
-    for chinese in ("学习率取值=惯用", "线性层之后", "先 Softmax 再交叉熵", "交叉熵", "线性回归", "改进方案"):
+    for chinese in ("学习率取值=惯用", "线性层之后", "先 Softmax 再交叉熵", "交叉熵", "线性回归", "本套件方案"):
         assert chinese in shown, chinese
     assert "sweep_optimizer_optimizer_adam_rate_shared_test_acc" in result.records  # records: neutral labels
 
@@ -102,3 +102,25 @@ def test_mlp_source_recipe_runs(tmp_path, data_dir):
     for heading in ("1. Objectives", "3.8 The source's MLP, measured", "recipe source", "at the shared rate 0.005"):
         assert heading in text, heading
     assert "实验目的" not in text
+
+
+def test_mlp_figures_print_at_their_own_size_and_the_determinism_claim_names_the_threads(mlp_report):
+    """The head × BatchNorm and optimizer figures printed their legends at about 4 pt: a figure whose title or
+    legend is wider than the page (labkit.plots.PAGE_WIDTH, 6.3 in) is shrunk to the page, its text with it.
+    Every figure of the Chinese report prints its 7.5 pt legend at 7 pt or more. And section 3.4's "training
+    is deterministic" says: the same seed and the same number of threads (LABKIT_THREADS)."""
+    import nbformat
+
+    from labkit.plots import PAGE_WIDTH
+    from labkit.report.document import png_print_width
+
+    result, out = mlp_report
+    nb = nbformat.read(out / "mlp.ipynb", as_version=4)
+    widths = [png_print_width(o["data"]["image/png"]) for c in nb.cells if c.cell_type == "code" for o in c.outputs
+              if "image/png" in o.get("data", {})]
+    assert len(widths) >= 6 and None not in widths, widths
+    printed = [7.5 * min(1.0, PAGE_WIDTH * 96 / width) for width in widths]  # CSS pixels: 96 a printed inch
+    assert min(printed) >= 7.0, [round(width / 96, 2) for width in widths]  # the figures' widths in inches
+    text = re.sub(r"\s+", "", pdf_text(out / "mlp.pdf"))
+    assert "在随机种子和CPU线程数都相同时，训练是确定的" in text and "LABKIT_THREADS=N" in text
+    assert "给定随机种子时训练是确定的" not in text
