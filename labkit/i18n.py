@@ -19,6 +19,7 @@ STRINGS: dict[str, dict[str, str]] = {
         # tables of runs (labkit.tables, labkit.sweeps)
         "table.note": "note",
         "table.diverged": "diverged",
+        "table.collapsed": "mode collapse",
         "table.yes": "yes",
         "table.no": "no",
         # provenance section
@@ -256,6 +257,7 @@ STRINGS: dict[str, dict[str, str]] = {
     "zh": {
         "table.note": "备注",
         "table.diverged": "发散",
+        "table.collapsed": "模式崩溃",
         "table.yes": "是",
         "table.no": "否",
         "provenance.title": "运行环境与来源",

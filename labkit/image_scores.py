@@ -309,12 +309,6 @@ def _score_features(feats: torch.Tensor, clf: ScoreClassifier,
     return ImageScore(fid=fid, class_histogram=histogram, class_entropy=class_entropy(histogram), n=len(feats))
 
 
-def note_column() -> str:
-    """The name of the note column :func:`rank_scores` writes, in the report's language ("note" / "备注",
-    the column where :func:`labkit.show_table` marks diverged runs)."""
-    return t("table.note")
-
-
 def rank_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[Any] = (),
                 entropy: str = "class_entropy", threshold: float = COLLAPSE_ENTROPY, ascending: bool = True,
                 sort: bool = True) -> pd.DataFrame:
@@ -324,25 +318,22 @@ def rank_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[
     by ``column`` (lowest first unless ``ascending=False``; a NaN score last) through
     :func:`labkit.sweeps.rank`, with a ``rank`` column first (1 = best).
 
-    Diverged rows: those named in ``diverged`` and those already marked :data:`labkit.tables.DIVERGED`
-    (a :meth:`labkit.Sweep.table`). When some row is diverged or collapsed the result has a last text
-    column :func:`note_column` ("note" / "备注") reading "diverged" / "发散" or "mode collapse" /
-    "模式崩溃" (empty for the runs that trained normally) in place of the DIVERGED flag column. Rows keep
-    the table's order with ``sort=False``. Raises KeyError for a missing ``column`` or ``entropy`` column
-    or a ``diverged`` name that is not a row.
+    Diverged rows: those named in ``diverged`` and those already marked True in the
+    :data:`labkit.tables.DIVERGED` column (a :meth:`labkit.Sweep.table`). The result marks the degenerate
+    rows in that column, True (diverged) or ``"collapsed"``, which :func:`labkit.show_table` prints as
+    "diverged" / "发散" or "mode collapse" / "模式崩溃" under "note" / "备注" and never highlights as
+    the best. Rows keep the table's order with ``sort=False``. Raises KeyError for a missing ``column``
+    or ``entropy`` column or a ``diverged`` name that is not a row.
     """
-    from labkit.i18n import tr
     from labkit.sweeps import mark_diverged, rank
-    from labkit.tables import DIVERGED, diverged_rows
+    from labkit.tables import DIVERGED
 
     for name in (column, entropy):
         if name not in table.columns:
             raise KeyError(f"no column {name!r} to rank by; columns: {', '.join(map(str, table.columns))}")
-    diverged = list(diverged)
-    if note_column() in table.columns:  # a table ranked before: its diverged rows stay diverged
-        diverged += [row for row, note in table[note_column()].items() if note == t("table.diverged")]
-    marked = mark_diverged(table.drop(columns=["rank", note_column()], errors="ignore"), dict.fromkeys(diverged))
-    bad = diverged_rows(marked).to_numpy()
+    marked = mark_diverged(table.drop(columns=["rank"], errors="ignore"), dict.fromkeys(diverged))
+    flags = marked[DIVERGED] if DIVERGED in marked.columns else pd.Series(False, index=marked.index)
+    bad = flags.map(lambda flag: not isinstance(flag, str) and not pd.isna(flag) and bool(flag)).to_numpy(dtype=bool)
     low = marked[entropy].map(lambda value: is_collapsed(value, threshold)).to_numpy(dtype=bool) & ~bad
     plain = marked.drop(columns=[DIVERGED], errors="ignore")
     parts, done = [], 0
@@ -353,10 +344,9 @@ def rank_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[
             done += int(rows.sum())
     ranked = pd.concat(parts)
     if bad.any() or low.any():
-        notes = pd.Series("", index=marked.index, dtype=object)
-        notes[low] = tr("mode collapse", "模式崩溃")
-        notes[bad] = t("table.diverged")
-        ranked[note_column()] = notes.loc[ranked.index].to_numpy()
+        marks = pd.Series([True if b else ("collapsed" if c else False) for b, c in zip(bad, low)],
+                          index=marked.index, dtype=object)
+        ranked[DIVERGED] = marks.loc[ranked.index].to_numpy()
     return ranked if sort else ranked.loc[table.index]
 
 
@@ -364,7 +354,7 @@ def score_table(scores: Mapping[str, ImageScore], sort: bool = True, diverged: I
     """One row per setting: ``rank``, ``fid``, ``class_entropy`` and ``n``, ranked by :func:`rank_scores`:
     1 = lowest FID among the runs that trained normally; mode-collapsed runs (class entropy below
     :data:`COLLAPSE_ENTROPY`) after them, then the diverged ones (those named in ``diverged``, and every
-    score whose FID is NaN: its samples were not finite), marked in a note column.
+    score whose FID is NaN: its samples were not finite), marked as :func:`rank_scores` marks them.
 
     Sorted by rank unless ``sort=False``. Show it with ``labkit.show_table``.
     """

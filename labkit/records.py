@@ -183,12 +183,13 @@ def emit(mime: str, payload: dict, text: str) -> None:
         print(text)
 
 
-def record(name: str, value: Any) -> Any:
+def record(name: str, value: Any) -> None:
     """Record a named result (a number, string, bool, or list/dict of them).
 
     The value appears in the notebook as ``name = value``, in the report's
     ``metrics.json`` and in the grader's view of the notebook. Recording the
-    same name again replaces the earlier value. Returns ``value``.
+    same name again replaces the earlier value. Returns None, so that a cell ending with a
+    ``record(...)`` shows only the ``[recorded]`` line, not the value again as an ``Out[n]``.
 
     >>> record("mlp_test_acc", 0.981)  # doctest: +SKIP
     """
@@ -200,7 +201,6 @@ def record(name: str, value: Any) -> Any:
     clean = _jsonable(value)
     RECORDS[name] = clean
     emit(RECORD_MIME, {"name": name, "value": clean}, f"[recorded] {name} = {_format(clean)}")
-    return value
 
 
 def _outputs(nb: Any) -> Iterable[dict]:

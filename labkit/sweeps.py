@@ -184,7 +184,8 @@ class Sweep:
 
 def mark_diverged(table: pd.DataFrame, labels: Iterable[Any]) -> pd.DataFrame:
     """A copy of ``table`` whose rows named in ``labels`` (index values) are marked diverged: the
-    :data:`DIVERGED` column (bool, last) is True for them. Rows already marked stay marked; a table
+    :data:`DIVERGED` column (last) is True for them. Rows already marked stay marked, with their
+    reason (see :data:`labkit.tables.DIVERGED`); a table
     with no diverged row is returned without the column. Raises KeyError for a label not in the index.
     """
     labels = list(labels)
@@ -194,7 +195,10 @@ def mark_diverged(table: pd.DataFrame, labels: Iterable[Any]) -> pd.DataFrame:
     marked = table.drop(columns=[DIVERGED]) if DIVERGED in table.columns else table.copy()
     flags = pd.Series(table.index.isin(labels), index=table.index) | diverged_rows(table).to_numpy()
     if flags.any():
-        marked[DIVERGED] = flags.to_numpy()
+        # a run named here is True (diverged); another reason already written (e.g. "collapsed") is kept
+        before = table[DIVERGED] if DIVERGED in table.columns else pd.Series(False, index=table.index)
+        marked[DIVERGED] = [True if named else (flag if isinstance(flag, str) and flag else bool(marks))
+                            for named, flag, marks in zip(table.index.isin(labels), before, flags)]
     return marked
 
 

@@ -9,26 +9,40 @@ import pandas as pd
 from labkit.i18n import label, setting_label, t
 from labkit.records import format_number
 
-#: The column that marks the runs that diverged (True) in a sweep's table (:meth:`labkit.Sweep.table`,
-#: :func:`labkit.sweeps.rank`; the rule: :meth:`labkit.train.History.diverged`). :func:`show_table`
-#: prints it as a visible "diverged / 发散" (nothing for the runs that trained) and never highlights a
-#: diverged run's value as the best.
+#: The column that marks the degenerate runs of a table: True for a run that diverged (a sweep's table,
+#: :meth:`labkit.Sweep.table`, :func:`labkit.sweeps.rank`; the rule: :meth:`labkit.train.History.diverged`),
+#: or the key of another reason, ``"collapsed"`` (mode collapse: :func:`labkit.image_scores.rank_scores`).
+#: :func:`show_table` prints it as a visible "diverged / 发散" or "mode collapse / 模式崩溃" under "note /
+#: 备注" (nothing for the runs that trained normally) and never highlights a marked run's value as the best.
 DIVERGED = "diverged"
+#: The reasons a :data:`DIVERGED` cell may name besides True (each an i18n key ``table.<reason>``).
+REASONS = ("diverged", "collapsed")
 
 
 def diverged_rows(df: pd.DataFrame) -> pd.Series:
-    """The rows of ``df`` marked :data:`DIVERGED` (a bool Series on its index; all False without the column)."""
+    """The rows of ``df`` marked in its :data:`DIVERGED` column, for any reason (a bool Series on its
+    index; all False without the column)."""
     if DIVERGED not in df.columns:
         return pd.Series(False, index=df.index)
-    return df[DIVERGED].fillna(False).astype(bool)
+    return df[DIVERGED].map(lambda flag: bool(flag) if isinstance(flag, str) or not pd.isna(flag) else False)
+
+
+def marker_text(flag: object) -> str:
+    """A :data:`DIVERGED` cell as printed: ``True`` -> "diverged" / "发散", ``"collapsed"`` -> "mode collapse" /
+    "模式崩溃", nothing for a run that trained normally. Raises ValueError for an unknown reason."""
+    if isinstance(flag, str):
+        if flag and flag not in REASONS:
+            raise ValueError(f"{DIVERGED!r} column: unknown reason {flag!r}; use True or one of {', '.join(REASONS)}")
+        return t(f"table.{flag}") if flag else ""
+    return t("table.diverged") if flag is not None and not pd.isna(flag) and bool(flag) else ""
 
 
 def _with_marker(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with its :data:`DIVERGED` column as printed text: the marker, or "" for a run that trained."""
+    """``df`` with its :data:`DIVERGED` column as printed text (:func:`marker_text`) under "note" / "备注"."""
     if DIVERGED not in df.columns:
         return df
     marked = df.copy()
-    marked[DIVERGED] = [t("table.diverged") if flag else "" for flag in diverged_rows(df)]
+    marked[DIVERGED] = [marker_text(flag) for flag in df[DIVERGED]]
     return marked.rename(columns={DIVERGED: t("table.note")})
 
 

@@ -11,7 +11,7 @@ from labkit.records import (RECORD_MIME, RECORDS, format_distinct, format_durati
 
 
 def test_record_outside_ipython_prints_and_stores(capsys):
-    assert record("acc", torch.tensor(0.5)) is not None
+    assert record("acc", torch.tensor(0.5)) is None  # a cell ending with record(...) echoes no Out[n]
     assert RECORDS["acc"] == 0.5
     record("arr", np.array([1, 2]))
     assert RECORDS["arr"] == [1, 2]
@@ -47,7 +47,7 @@ def test_read_records_from_notebook_outputs_later_wins(tmp_path):
 
 def test_recorded_numbers_are_tidy(capsys):
     """No float32 noise (tensor(0.8123).item() is 0.8123000264...), no float64 noise, no -0."""
-    assert record("f32", torch.tensor(0.8123)) is not None
+    record("f32", torch.tensor(0.8123))
     record("f32_item", torch.tensor(0.8123).item())
     record("sum", 0.1 + 0.2)
     record("neg_zero", -0.0)
@@ -88,10 +88,10 @@ def test_format_number_never_prints_negative_zero():
 
 def test_a_recorded_dict_or_list_shows_its_numbers_for_people(capsys):
     """The visible line of a per-class dict has no float noise at any depth (the value itself is kept)."""
-    value = record("per_class", {"cat": 0.0384615384615385, "dog": [0.5, -0.0, 3]})
+    assert record("per_class", {"cat": 0.0384615384615385, "dog": [0.5, -0.0, 3]}) is None  # no Out[n] echo
     out = capsys.readouterr().out
     assert '[recorded] per_class = {"cat": 0.0384615, "dog": [0.5, 0, 3]}' in out
-    assert value["cat"] == 0.0384615384615385
+    assert RECORDS["per_class"]["cat"] == 0.0384615384615385
 
 
 def test_the_noise_calibration_rows_are_in_the_reports_language():

@@ -490,6 +490,8 @@ def test_metrics_json_numbers_for_people(zh_report):
     metrics = zh_report.metrics.read_text(encoding="utf-8")
     assert '"accuracy": 0.8123' in metrics and '"entropy": 0.0' in metrics
     assert "-0" not in pdf_text(zh_report.pdf).split("[recorded] entropy")[1].split("\n")[0]
+    # a cell ending with labkit.record(...) shows the [recorded] line only (resnet printed Out[13]: 'too_few_epochs')
+    assert "Out[" not in pdf_text(zh_report.pdf).split("[recorded] entropy")[1].split("\n")[1]
 
 
 @pipeline

@@ -4,10 +4,13 @@ from __future__ import annotations
 import math
 import os
 
+import re
+
 import pytest
 import torch
 
 from labkit import image_scores as scores
+from labkit.tables import DIVERGED, marker_text
 from conftest import full_data_dir
 
 TINY = dict(epochs=1, train_size=2000, seed=0)
@@ -117,7 +120,7 @@ def test_image_score_histogram_shows_collapse(clf, data_env):
     assert collapsed.collapsed and not real.collapsed  # real digits are far above the threshold
     table = scores.score_table({"real": real, "ones": collapsed})
     assert list(table.index) == ["real", "ones"] and table["rank"].tolist() == [1, 2]
-    assert table[scores.note_column()].tolist() == ["", "mode collapse"]
+    assert [marker_text(flag) for flag in table[DIVERGED]] == ["", "mode collapse"]
 
 
 def test_cache_reused_without_retraining(data_env, tmp_path, monkeypatch):
@@ -235,24 +238,25 @@ def test_score_table_ranks_collapsed_after_normal_runs_and_marks_them():
     table = scores.score_table(table_scores, diverged=["blown up"])
     assert list(table.index) == ["good", "worse", "one class", "blown up", "nan"]
     assert table["rank"].tolist() == [1, 2, 3, 4, 5]
-    assert table[scores.note_column()].tolist() == ["", "", "mode collapse", "diverged", "diverged"]
+    assert table[DIVERGED].tolist() == [False, False, "collapsed", True, True]
+    assert [marker_text(flag) for flag in table[DIVERGED]] == ["", "", "mode collapse", "diverged", "diverged"]
     unsorted = scores.score_table(table_scores, sort=False, diverged=["blown up"])
     assert list(unsorted.index) == list(table_scores) and unsorted["rank"].tolist() == [3, 1, 2, 5, 4]
     again = scores.rank_scores(table, "fid")  # a ranked table ranked again keeps its diverged rows diverged
     assert list(again.index) == list(table.index) and again["rank"].tolist() == [1, 2, 3, 4, 5]
     healthy = scores.score_table({"a": _score(2.0, 2.0), "b": _score(1.0, 2.3)})
-    assert list(healthy.index) == ["b", "a"] and scores.note_column() not in healthy.columns
+    assert list(healthy.index) == ["b", "a"] and DIVERGED not in healthy.columns
     try:
         i18n.set_language("zh")
         zh = scores.score_table(table_scores, diverged=["blown up"])
-        assert zh["备注"].tolist() == ["", "", "模式崩溃", "发散", "发散"]
+        assert [marker_text(flag) for flag in zh[DIVERGED]] == ["", "", "模式崩溃", "发散", "发散"]
     finally:
         i18n.set_language("en")
     with pytest.raises(KeyError, match="class_entropy"):
         scores.rank_scores(table.drop(columns=["class_entropy"]), "fid")
 
 
-def test_rank_scores_reads_a_sweep_table_and_marks_collapse_in_the_note_column():
+def test_rank_scores_reads_a_sweep_table_and_marks_collapse_as_show_table_marks_divergence():
     import pandas as pd
 
     from labkit.tables import DIVERGED, styled
@@ -262,7 +266,13 @@ def test_rank_scores_reads_a_sweep_table_and_marks_collapse_in_the_note_column()
                                index=pd.Index(["lr=1e-3", "lr=1e-5", "lr=1e-2", "lr=1e-1"], name="setting"))
     ranked = scores.rank_scores(sweep_table, "fid")
     assert list(ranked.index) == ["lr=1e-3", "lr=1e-2", "lr=1e-5", "lr=1e-1"]
-    assert DIVERGED not in ranked.columns
-    assert ranked[scores.note_column()].tolist() == ["", "", "mode collapse", "diverged"]
-    html = styled(ranked).to_html()
-    assert "mode collapse" in html and ">diverged<" in html
+    assert ranked[DIVERGED].tolist() == [False, False, "collapsed", True]
+    html = styled(ranked, highlight_min=["fid"]).to_html()
+    assert "mode collapse" in html and ">diverged<" in html and ">note<" in html
+    rules = {cell: body for cells, body in re.findall(r"((?:#T_\w+(?:, )?)+) \{([^}]*)\}", html)
+             for cell in re.findall(r"row\d+_col\d+", cells)}
+    fid = "_" + re.search(r'class="col_heading level0 (col\d+)" >FID<', html).group(1)
+    bold = sorted(cell for cell, body in rules.items() if cell.endswith(fid) and "bold" in body)
+    assert bold == ["row0" + fid], rules  # the best FID in bold is lr=1e-3's 40, never the collapsed 5 or the diverged 1
+    marks = sorted(cell for cell, body in rules.items() if "#b00020" in body)
+    assert len(marks) == 2 and marks[0].startswith("row2") and marks[1].startswith("row3"), rules
