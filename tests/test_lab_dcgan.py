@@ -106,7 +106,8 @@ def test_dcgan_pdf_is_chinese_with_sections_and_recorded_score(dcgan_report):
     for heading in ("运行环境与来源", "实验五", "1. 实验目的", "2. 实验原理", "2.1 两个网络", "2.2 目标函数与训练步骤",
                     "2.3 衡量样本质量", "3. 实验内容、结果与分析", "3.1 数据", "3.2 两个网络", "3.3 训练步骤与训练过程",
                     "3.4 训练过程中的样本", "3.5 损失曲线及其解读", "3.6 训练过程中的分数", "4. 总结与心得", "5. 改进建议",
-                    "常见错误", "真实图像（下限）", "最终分类器", "原报告方案，第 6 轮", "3.7 扩展：条件 DCGAN", "标签准确率"):
+                    "常见错误", "真实图像（下限）", "最终分类器", "源报告方案，第 6 轮", "3.7 扩展：条件 DCGAN", "标签准确率",
+                    "（kit，默认）", "（source）"):  # the recipe table's rows: 本套件方案（`kit`，默认）, 源报告方案（`source`）
         assert heading.replace(" ", "") in text, heading
     for english in ("Objectives", "Principles", "Commonpitfall", "Samplesovertraining", "Thescoreovertraining",
                     "[check]", "hidden-check", "BEGINSOLUTION", "**下限"):
