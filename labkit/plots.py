@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import glob
 import math
+import re
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -252,11 +253,34 @@ def finish(fig, title: str | None = None, ax=None, *, bottom: float = 0.0):
 
     The last step of every figure labkit draws, so they all look alike.
     """
-    if title:
-        (ax.set_title if ax is not None else fig.suptitle)(title)
     fit_page(fig)
+    if title:
+        artist = (ax.set_title if ax is not None else fig.suptitle)(title)
+        # the figure's (or the panel's) width, less the 0.1 in the notebook's tight crop pads each side with
+        width = (ax.get_position().width if ax is not None else 1.0) * fig.get_size_inches()[0] - 0.2
+        artist.set_text(wrap_text(fig, fig.canvas.get_renderer(), title, width, artist.get_fontsize()))
     fig.tight_layout(rect=(0, min(bottom / fig.get_size_inches()[1], 0.5), 1, 1))
     return fig
+
+
+def wrap_text(fig, renderer, text: str, width: float, fontsize: float) -> str:
+    """``text`` broken into lines of at most ``width`` inches at ``fontsize`` points (measured): between
+    words, and between Chinese characters (never before a closing punctuation mark). A title wider than
+    its figure was saved outside it, which widened the image past the page, and the report shrank the
+    whole figure, legends included, to fit (mlp's optimizer figure printed its 7.5 pt legend at 4 pt)."""
+    lines = []
+    for paragraph in text.split("\n"):
+        tokens = re.findall(r"[\u2e80-\u9fff\uf900-\ufaff][，。；：、！？）》」’”]*|[^\s\u2e80-\u9fff\uf900-\ufaff]+\s*|\s+",
+                            paragraph)
+        line = ""
+        for token in tokens:
+            if line.strip() and _text_width(fig, renderer, (line + token).rstrip(), fontsize) > width:
+                lines.append(line.rstrip())
+                line = token.lstrip()
+            else:
+                line += token
+        lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def to_images(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:

@@ -88,3 +88,22 @@ def test_image_table_row_labels_in_the_reports_language():
         plt.close(fig)
     finally:
         i18n.set_language("en")
+
+
+def test_a_long_title_wraps_inside_the_page_instead_of_widening_the_figure():
+    """mlp's optimizer figure took the sweep's long caption as its title: saved wider than the page, the
+    report shrank the figure, and its 7.5 pt legend printed at about 4 pt."""
+    import io
+
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(plots.PAGE_WIDTH, 2.0))
+    ax.plot([1, 2, 3])
+    title = ("Sweep: optimizer, at its customary rate (SGD 0.05, Adam 0.005, Adadelta 1) and at the shared "
+             "learning rate 0.005: training and test curves of every run")
+    plots.finish(fig, title)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=100)  # as the notebook's inline backend saves it
+    assert Image.open(buffer).size[0] <= (plots.PAGE_WIDTH + 0.2) * 100  # the page, and the crop's 0.1 in pads
+    assert fig._suptitle.get_text().replace("\n", " ") == title and "\n" in fig._suptitle.get_text()
+    plt.close(fig)

@@ -88,3 +88,11 @@ def test_make_dataset_records_the_pairs_it_uses(monkeypatch):
     assert shown == []  # a split alone is not a use
     seq2seq.make_dataset(train[:3], test, vocabulary=Vocab)
     assert [info["use"] for info, _ in shown] == [{"train": 3, "test": 2}] and "sizes" not in shown[0][0]
+
+
+def test_the_wall_time_is_written_in_the_reports_language():
+    """A Chinese appendix printed "运行时间 13 s"."""
+    from labkit.report import provenance
+
+    assert provenance._duration(83.2, "zh") == "1 分 23 秒" and provenance._duration(83.2, "en") == "1 min 23 s"
+    assert provenance._duration(None, "zh") == provenance._duration(-1.0, "en") == "—"

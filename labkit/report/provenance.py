@@ -169,12 +169,12 @@ def side_by_side(header: tuple[str, ...], rows: list[tuple[str, ...]], groups: i
     return header * groups, laid
 
 
-def _duration(seconds: float | None) -> str:
-    """The wall time as :func:`labkit.records.format_duration` writes it (``83.2`` -> ``"1 min 23 s"``);
-    None, or a time a clock set back made negative, -> ``"—"``."""
+def _duration(seconds: float | None, lang: str | None = None) -> str:
+    """The wall time as :func:`labkit.records.format_duration` writes it in ``lang`` (``83.2`` ->
+    ``"1 min 23 s"`` / ``"1 分 23 秒"``); None, or a time a clock set back made negative, -> ``"—"``."""
     if seconds is None or not float(seconds) >= 0:
         return _EMPTY
-    return format_duration(seconds)
+    return format_duration(seconds, lang)
 
 
 def _count(size: Any) -> str:
@@ -299,7 +299,7 @@ def section_markdown(prov: dict, lang: str = "en") -> str:
         ("provenance.profile", _cell(prov.get("profile"))),
         ("provenance.seed", _cell(prov.get("seed"))),
         ("provenance.started", _text(prov.get("started"))),
-        ("provenance.wall_time", _text(_duration(prov.get("wall_seconds")))),
+        ("provenance.wall_time", _text(_duration(prov.get("wall_seconds"), lang))),
     ]
     parts = [
         f"## {t('provenance.title', lang)}",
