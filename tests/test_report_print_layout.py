@@ -89,3 +89,18 @@ def test_html_report_wraps_long_output_and_code_lines_in_their_box(tmp_path):
     title = re.search(r"<title>PRES ([^<]*)</title>", done.stdout)
     assert title is not None, done.stderr[-500:]
     assert title.group(1).split(",") == ["in", "in"], title.group(1)
+
+
+def test_prose_and_tables_start_at_the_same_margin(tmp_path):
+    """Every table printed 17 px left of the text above it (JupyterLab pads a markdown cell's prompt and
+    text, not an output's): 103.5 pt against 93.9 pt for the table's first cell and 90.7 for its caption."""
+    frame = pd.DataFrame({"value": [1.0]}, index=pd.Index(["TABLEWORD"], name="setting"))
+    cells = [new_markdown_cell("PROSEWORD starts the paragraph."),
+             new_code_cell("t", outputs=[_table_output(styled(frame, caption="CAPWORD here").to_html())])]
+    report.to_html(new_notebook(cells=cells), tmp_path / "t.html", lang="en")
+    report.html_to_pdf(tmp_path / "t.html", tmp_path / "t.pdf")
+    boxes = subprocess.run(["pdftotext", "-bbox", str(tmp_path / "t.pdf"), "-"], capture_output=True, text=True,
+                           check=True).stdout
+    left = {word: float(x) for x, word in re.findall(r'xMin="([\d.]+)"[^>]*>(PROSEWORD|TABLEWORD|CAPWORD)<', boxes)}
+    assert set(left) == {"PROSEWORD", "TABLEWORD", "CAPWORD"}, boxes[:2000]
+    assert abs(left["PROSEWORD"] - left["TABLEWORD"]) < 3 and abs(left["PROSEWORD"] - left["CAPWORD"]) < 3, left
