@@ -132,12 +132,26 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
         spare.legend(entries.values(), entries.keys(), loc="center", fontsize=7.5, frameon=False,
                      ncol=1 if len(entries) <= 12 else 2)
         return finish(fig, title)
-    ncol = min(len(entries), 4 if max(map(len, entries)) <= 18 else 2)
+    ncol = legend_columns(fig, list(entries))
     below = 0.17 * math.ceil(len(entries) / ncol) + 0.06  # inches for the legend's rows
     width, height = fig.get_size_inches()
     fig.set_size_inches(width, height + below)
     fig.legend(entries.values(), entries.keys(), loc="lower center", ncol=ncol, fontsize=7.5, frameon=False)
     return finish(fig, title, bottom=below)
+
+
+def legend_columns(fig, names: Sequence[str], fontsize: float = 7.5, most: int = 4) -> int:
+    """How many columns a legend of ``names`` beneath a figure can have and still fit the page's width
+    (:data:`PAGE_WIDTH`, or the figure's if narrower): at most ``most``, at least 1, from the printed
+    width of the widest name (measured: a Chinese character is twice a Latin letter's width, and four
+    columns of Chinese names counted by characters overflowed the page and shrank the figure)."""
+    if not names:
+        return 1
+    renderer = fig.canvas.get_renderer()
+    widest = max(_text_width(fig, renderer, str(name), fontsize) for name in names)
+    entry = widest + 0.5  # the line sample before each name and the gap after it, in inches
+    room = min(fig.get_size_inches()[0], PAGE_WIDTH) - 0.2
+    return max(1, min(len(names), most, int(room // entry)))
 
 
 def _coinciding(runs: Mapping[str, History], keys: Sequence[str]) -> dict[str, str]:

@@ -107,3 +107,29 @@ def test_a_long_title_wraps_inside_the_page_instead_of_widening_the_figure():
     assert Image.open(buffer).size[0] <= (plots.PAGE_WIDTH + 0.2) * 100  # the page, and the crop's 0.1 in pads
     assert fig._suptitle.get_text().replace("\n", " ") == title and "\n" in fig._suptitle.get_text()
     plt.close(fig)
+
+
+def test_a_legend_beneath_the_panels_fits_the_page_in_chinese():
+    """Columns were chosen by character count: four columns of 18-character Chinese labels (each character twice a
+    Latin letter's width) overflowed the page, and the report shrank the whole figure."""
+    import io
+
+    from PIL import Image
+
+    from labkit import i18n
+    from labkit.train import History
+
+    plots.setup_matplotlib()  # the CJK font, as labkit.start registers it
+    runs = {f"第{k}组：优化器与学习率组合": History(rows=[{"epoch": e, "train_loss": 1.0 / (e + k), "test_loss": 1.1 / (e + k),
+                                                      "train_acc": 0.5 + 0.01 * e, "test_acc": 0.5}
+                                                     for e in (1, 2, 3)]) for k in range(8)}
+    try:
+        i18n.set_language("zh")
+        fig = plots.curves(runs, ["loss", "acc"])
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
+        assert Image.open(buffer).size[0] <= (plots.PAGE_WIDTH + 0.2) * 100
+        plt.close(fig)
+    finally:
+        i18n.set_language("en")
+    assert plots.legend_columns(plt.figure(figsize=(6.3, 2)), ["a", "b", "c", "d", "e"]) == 4
