@@ -104,3 +104,12 @@ def test_prose_and_tables_start_at_the_same_margin(tmp_path):
     left = {word: float(x) for x, word in re.findall(r'xMin="([\d.]+)"[^>]*>(PROSEWORD|TABLEWORD|CAPWORD)<', boxes)}
     assert set(left) == {"PROSEWORD", "TABLEWORD", "CAPWORD"}, boxes[:2000]
     assert abs(left["PROSEWORD"] - left["TABLEWORD"]) < 3 and abs(left["PROSEWORD"] - left["CAPWORD"]) < 3, left
+
+
+def test_a_long_log_line_wraps_between_words(tmp_path):
+    """JupyterLab's word-break: break-all split a dataset line as "... against the publish" / "ed sums"."""
+    line = "Dataset MNIST: 2000 train / 10000 test images, full data, checksum md5 verified against the published sums\n"
+    cells = [new_code_cell("x", outputs=[new_output("stream", name="stdout", text=line)])]
+    text = "".join(_pages(tmp_path, cells))
+    printed = text[text.index("Dataset"):].split()[:len(line.split())]
+    assert printed == line.split() and text.count("\n", text.index("Dataset"), text.index("sums")) >= 1, text
