@@ -226,20 +226,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "value.kit": "kit",
         "value.modern": "modern",
         "value.source": "source",
-        "value.adam": "Adam",
-        "value.adamw": "AdamW",
-        "value.sgd": "SGD",
-        "value.adadelta": "Adadelta",
-        "value.adagrad": "Adagrad",
-        "value.rmsprop": "RMSprop",
         "value.constant": "constant",
         "value.cosine": "cosine",
         "value.one_cycle": "one-cycle",
         "value.cifar": "CIFAR",
         "value.imagenet": "ImageNet",
-        "value.cpu": "CPU",
-        "value.cuda": "CUDA",
-        "value.mps": "MPS",
         "value.logits": "logits",
         "value.softmax_before_ce": "softmax_before_ce",
         "value.cross_entropy": "cross_entropy",
@@ -458,20 +449,11 @@ STRINGS: dict[str, dict[str, str]] = {
         "value.kit": "本套件方案",
         "value.modern": "本套件方案",
         "value.source": "源报告方案",
-        "value.adam": "Adam",
-        "value.adamw": "AdamW",
-        "value.sgd": "SGD",
-        "value.adadelta": "Adadelta",
-        "value.adagrad": "Adagrad",
-        "value.rmsprop": "RMSprop",
         "value.constant": "恒定",
         "value.cosine": "余弦衰减",
         "value.one_cycle": "单周期",
         "value.cifar": "CIFAR 式",
         "value.imagenet": "ImageNet 式",
-        "value.cpu": "CPU",
-        "value.cuda": "CUDA",
-        "value.mps": "MPS",
         "value.logits": "直接输出 logits",
         "value.softmax_before_ce": "先 Softmax 再交叉熵",
         "value.cross_entropy": "交叉熵",
@@ -486,6 +468,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "vision.fraction_of_row": "占该真实类别的比例",
     },
 }
+#: Setting values written the same in every language (the optimizers' and devices' own names).
+_NAMES = {"value.adam": "Adam", "value.adamw": "AdamW", "value.sgd": "SGD", "value.adadelta": "Adadelta",
+          "value.adagrad": "Adagrad", "value.rmsprop": "RMSprop", "value.cpu": "CPU", "value.cuda": "CUDA",
+          "value.mps": "MPS"}
+for _table in STRINGS.values():
+    _table.update(_NAMES)
 
 _current = os.environ.get("LABKIT_LANG", "en") if os.environ.get("LABKIT_LANG") in LANGUAGES else "en"
 
