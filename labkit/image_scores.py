@@ -314,9 +314,10 @@ def rank_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[
                 sort: bool = True) -> pd.DataFrame:
     """``table`` (one row per run, with a ``column`` score and an ``entropy`` column) ranked so that a
     degenerate run never comes first: the runs that trained normally, then the mode-collapsed ones
-    (class entropy below ``threshold``, :func:`is_collapsed`), then the diverged ones, each group sorted
-    by ``column`` (lowest first unless ``ascending=False``; a NaN score last) through
-    :func:`labkit.sweeps.rank`, with a ``rank`` column first (1 = best).
+    (class entropy below ``threshold``, :func:`is_collapsed`), the least collapsed first (highest entropy),
+    then the diverged ones; otherwise each group is sorted by ``column`` (lowest first unless
+    ``ascending=False``; a NaN score last) through :func:`labkit.sweeps.rank`, with a ``rank`` column
+    first (1 = best).
 
     Diverged rows: those named in ``diverged`` and those already marked True in the
     :data:`labkit.tables.DIVERGED` column (a :meth:`labkit.Sweep.table`). The result marks the degenerate
@@ -340,6 +341,11 @@ def rank_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[
     for rows in (~bad & ~low, low, bad):
         if rows.any():
             group = rank(plain[rows], column, ascending=ascending)
+            if rows is low:  # the least collapsed first (most classes), then by score: FID alone put
+                # samples of pure noise (entropy 0) first among collapsed runs
+                spread = group[entropy].astype(float).fillna(-math.inf)
+                group = group.loc[sorted(group.index, key=lambda row: (-spread[row], group.at[row, "rank"]))]
+                group["rank"] = range(1, len(group) + 1)
             parts.append(group.assign(rank=group["rank"] + done))
             done += int(rows.sum())
     ranked = pd.concat(parts)

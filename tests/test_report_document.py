@@ -530,3 +530,13 @@ def test_cli_says_which_student_file_made_the_cover(tmp_path):
                            "--student", str(good)], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"labkit: cover page from {good}" in done.stdout
+
+
+def test_line_breaks_between_chinese_characters_print_no_space():
+    """A browser prints a paragraph's line break as a space: "方案下 训练", "带 掩码" in every zh report."""
+    source = "## 3. 实验内容\n本节在两种方案下\n训练模型。\nEnglish line\n- 列表项\n续行\n\n```\n代码\n注释\n```\n在\n`code`\n之后"
+    assert document.join_cjk_lines(source) == ("## 3. 实验内容\n本节在两种方案下训练模型。\nEnglish line\n- 列表项续行\n\n"
+                                                "```\n代码\n注释\n```\n在\n`code`\n之后")
+    nb = executed_notebook()
+    nb.cells.append(nbformat.v4.new_markdown_cell("带\n掩码的损失", metadata={"tags": ["lang-zh"]}))
+    assert any(cell.source == "带掩码的损失" for cell in document.prepare(nb, lang="zh").cells)

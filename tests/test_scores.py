@@ -276,3 +276,15 @@ def test_rank_scores_reads_a_sweep_table_and_marks_collapse_as_show_table_marks_
     assert bold == ["row0" + fid], rules  # the best FID in bold is lr=1e-3's 40, never the collapsed 5 or the diverged 1
     marks = sorted(cell for cell, body in rules.items() if "#b00020" in body)
     assert len(marks) == 2 and marks[0].startswith("row2") and marks[1].startswith("row3"), rules
+
+
+def test_collapsed_runs_rank_the_least_collapsed_first():
+    """At the smoke profile every vae run collapsed, and FID alone put samples of pure noise (class entropy 0)
+    first, above the one run whose samples looked like digits."""
+    import pandas as pd
+
+    table = pd.DataFrame({"fid": [5.0, 60.0, 40.0, 1.0], "class_entropy": [0.0, 0.9, 2.2, 0.5]},
+                         index=["noise", "digits", "healthy", "one class"])
+    ranked = scores.rank_scores(table, "fid")
+    assert list(ranked.index) == ["healthy", "digits", "one class", "noise"]
+    assert ranked["rank"].tolist() == [1, 2, 3, 4]

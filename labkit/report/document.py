@@ -450,6 +450,33 @@ def _print_size(output: Any) -> Any:
     return output
 
 
+#: Chinese, Japanese and Korean characters and full-width punctuation (a line break between two of them is
+#: not a space).
+_CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_CJK_END = re.compile(rf"[{_CJK}][ \t]*$")
+_CJK_START = re.compile(rf"^[ \t]*[{_CJK}]")
+_VERBATIM = re.compile(r"(```.*?```|~~~.*?~~~|\$\$.*?\$\$)", re.S)
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """``markdown`` with the line breaks inside a paragraph that fall between two Chinese characters
+    removed (outside code blocks and display math). A browser turns every line break of a paragraph
+    into a space (CSS's rule to drop it between Chinese characters is not implemented by Chromium), so
+    prose wrapped in the notebook printed as "方案下 训练" and "带 掩码". A heading's line is never
+    joined to the next."""
+    def join(text: str) -> str:
+        out: list[str] = []
+        for line in text.split("\n"):
+            if out and _CJK_END.search(out[-1]) and _CJK_START.match(line) and not out[-1].lstrip().startswith("#"):
+                out[-1] = out[-1].rstrip() + line.lstrip()
+            else:
+                out.append(line)
+        return "\n".join(out)
+
+    parts = _VERBATIM.split(markdown)
+    return "".join(part if i % 2 else join(part) for i, part in enumerate(parts))
+
+
 def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student: Student | None = None,
             profile: str | None = None, target: str = "html") -> Any:
     """The printed view of an executed notebook (a deep copy; ``nb`` is not changed).
@@ -490,6 +517,8 @@ def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student:
                     cell.metadata.setdefault("transient", {})["remove_source"] = True
         elif is_analysis(cell) and not cell.get("source", "").strip():
             cell.source = _analysis_box(lang, target)
+        elif cell.get("cell_type") == "markdown":
+            cell.source = join_cjk_lines(cell.get("source", ""))
         printed.append(cell)
 
     front = [cover_cell(student or Student(), _title(printed), lang, target=target)]
