@@ -38,7 +38,6 @@ import io
 import json
 import math
 import sys
-import textwrap
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -381,7 +380,7 @@ def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | 
     import matplotlib.pyplot as plt
 
     from labkit.i18n import setting_label
-    from labkit.plots import finish
+    from labkit.plots import finish, wrap_text
 
     if not scores:
         raise ValueError("class_histograms needs at least one score")
@@ -395,8 +394,9 @@ def class_histograms(scores: Mapping[str, ImageScore], classes: Sequence[str] | 
         ax.bar(range(len(s.class_histogram)), s.class_histogram, color="tab:blue")
         ax.axhline(1 / len(s.class_histogram), color="grey", lw=0.8, ls="--")
         ax.set_xticks(range(len(names)), names, fontsize=6, rotation=90 if max(map(len, names)) > 2 else 0)
-        shown = str(setting_label(label))  # a long name (several runs in one) on lines of a panel's width
-        name = "\n".join(textwrap.wrap(shown, 22 if any(ord(c) > 0x2e80 for c in shown) else 40))
+        # a long name (several runs in one) on lines of the panel's width, measured (Chinese included)
+        name = wrap_text(fig, fig.canvas.get_renderer(), str(setting_label(label)),
+                         ax.get_position().width * fig.get_size_inches()[0], 8)
         ax.set_title(f"{name}\nH={format_number(s.class_entropy, decimals=2)}, FID={format_number(s.fid, 3)}", fontsize=8)
     return finish(fig, title)
 
