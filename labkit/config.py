@@ -203,6 +203,8 @@ def start(lab: str, profiles: Mapping[str, Mapping[str, Any]] | None = None, *,
         "device_name": device_name(chosen), "settings": {k: _plain(v) for k, v in settings.items()},
         "torch": torch.__version__, "python": platform.python_version(), "labkit": __version__,
         "threads": threads.describe(),
+        "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        if torch.cuda.is_available() else [],
     }
     banner = t("run.banner", version=__version__, lab=lab, profile=profile, seed=seed, device=device_name(chosen))
     emit(RUN_MIME, payload, banner)

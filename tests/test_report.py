@@ -10,6 +10,7 @@ import pickle
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -243,6 +244,18 @@ def test_environment_describes_this_machine():
     assert isinstance(env["gpu"], list) and env["cpu"] and env["os"]
     assert env["labkit"]
     assert env["commit"] is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", env["commit"])
+
+
+def test_report_process_and_kernel_start_skip_slow_imports():
+    """The report's own process never imports torch (2 s) to describe the machine: the kernel records the
+    GPUs it saw (labkit.start) and the report takes them. A kernel's labkit.start imports no nbformat
+    (its schema validator builds a grammar: 1.2 s for every report and every graded submission)."""
+    code = ("import sys; from labkit.report import pipeline, provenance; env = provenance.environment(); "
+            "assert 'torch' not in sys.modules, 'torch imported'; assert isinstance(env['gpu'], list); "
+            "assert provenance.environment(['NVIDIA H200'])['gpu'] == ['NVIDIA H200']")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    code = "import sys, labkit, labkit.config; assert 'nbformat' not in sys.modules, 'nbformat imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_git_commit_is_none_outside_a_checkout(tmp_path):

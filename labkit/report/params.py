@@ -57,7 +57,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import nbformat
 
 
 class ParameterError(ValueError):
@@ -346,6 +345,9 @@ def parameters_cell(nb: Any) -> str | None:
 
 def read_parameters(notebook: Path | str) -> ParameterSpec:
     """The parameters declared by a notebook file (empty if it has none)."""
+    import nbformat  # here, not at the top: a kernel's labkit.start imports this module, and nbformat's
+    # schema validator pulls in jsonschema's format checkers (rfc3987_syntax builds a grammar: 1.2 s per kernel)
+
     notebook = Path(notebook)
     nb = nbformat.read(notebook, as_version=4)
     source = parameters_cell(nb)

@@ -322,7 +322,7 @@ def _provenance(notebook: Path, nb: Any, parameters: dict, overridden: list[str]
         "threads": run.get("threads"),
         "datasets": datasets,
         "failure": failure.to_dict() if failure else None,
-        "environment": provenance.environment(),
+        "environment": provenance.environment(run.get("gpus")),
     }
 
 

@@ -42,13 +42,18 @@ def _cpu_model() -> str:
 
 
 def _gpus() -> list[str]:
-    try:
-        import torch
-    except ImportError:
-        return []
-    if not torch.cuda.is_available():
-        return []
-    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    """NVIDIA GPUs of this machine as the driver lists them (``/proc/driver/nvidia/gpus/*/information``),
+    without importing torch (2 s in the report's own process, which trains nothing)."""
+    names = []
+    for info in sorted(Path("/proc/driver/nvidia/gpus").glob("*/information")):
+        try:
+            for line in info.read_text(encoding="utf-8", errors="replace").splitlines():
+                key, _, value = line.partition(":")
+                if key.strip() == "Model" and value.strip():
+                    names.append(value.strip())
+        except OSError:
+            continue
+    return names
 
 
 def _version(distribution: str) -> str | None:
@@ -102,18 +107,19 @@ def git_commit(folder: Path | None = None) -> str | None:
     return f"{commit}-dirty" if status else commit
 
 
-def environment() -> dict[str, Any]:
+def environment(gpus: list[str] | None = None) -> dict[str, Any]:
     """The machine and software this process runs on, as a plain JSON-able dict.
 
-    Keys: ``os``, ``cpu``, ``cpu_count``, ``gpu`` (list of CUDA device names,
-    empty without CUDA), ``python``, ``torch``, ``torchvision``, ``labkit``,
-    ``commit`` (see :func:`git_commit`). Missing packages give None.
+    Keys: ``os``, ``cpu``, ``cpu_count``, ``gpu`` (the CUDA device names ``gpus`` that the notebook's
+    kernel saw, as :func:`labkit.start` records them; without them, the NVIDIA driver's list; empty
+    without a GPU), ``python``, ``torch``, ``torchvision``, ``labkit``, ``commit`` (see
+    :func:`git_commit`). Missing packages give None.
     """
     return {
         "os": _os_name(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpu": _gpus(),
+        "gpu": list(gpus) if gpus is not None else _gpus(),
         "python": platform.python_version(),
         "torch": _version("torch"),
         "torchvision": _version("torchvision"),
