@@ -247,10 +247,11 @@ def test_environment_describes_this_machine():
 
 
 def test_report_process_and_kernel_start_skip_slow_imports():
-    """The report's own process never imports torch (2 s) to describe the machine: the kernel records the
-    GPUs it saw (labkit.start) and the report takes them. A kernel's labkit.start imports no nbformat
+    """The report's and the grader's own processes never import torch (2 s) to describe the machine or
+    the data folder: the kernel records the GPUs it saw (labkit.start) and the report takes them. A kernel's labkit.start imports no nbformat
     (its schema validator builds a grammar: 1.2 s for every report and every graded submission)."""
     code = ("import sys; from labkit.report import pipeline, provenance; env = provenance.environment(); "
+            "from labkit.grade.runner import data_source; data_source(); "
             "assert 'torch' not in sys.modules, 'torch imported'; assert isinstance(env['gpu'], list); "
             "assert provenance.environment(['NVIDIA H200'])['gpu'] == ['NVIDIA H200']")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -236,9 +236,9 @@ def data_source() -> dict[str, str]:
     the embedded samples: the gradebook, the log and each feedback page say
     which, and it is part of the fingerprint that decides "already graded".
     """
-    from labkit.data import data_dir
+    from labkit.data.files import data_dir  # imports no torch
 
-    folder = Path(data_dir())
+    folder = data_dir()
     names = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name[:1] != "." and p.name != "cache") \
         if folder.is_dir() else []
     if names:

@@ -36,6 +36,7 @@ from labkit.i18n import LANGUAGES, check_language, t
 from labkit.report.cells import CellFailure
 from labkit.report.kernel import OUTPUT_LIMIT, Progress, Terminated, choose_kernel, kernel_env, run_notebook  # noqa: F401 (Terminated: for callers of render)
 from labkit.plumbing import atomic_path, atomic_write
+from labkit.data.files import data_dir
 from labkit.report.params import ParameterError, read_parameters
 from labkit.report.tools import make_file, remove_tree
 from labkit.report.prepare import dumps, for_render, load_notebook, run_copy, stub_dialogs
@@ -422,11 +423,6 @@ def _print_pdf(chrome: str, profile: Path, html: Path, pdf: Path, timeout: float
 
 # --------------------------------------------------------------------------- the pipeline
 
-def _data_dir() -> Path:
-    """``labkit.data.data_dir()`` without importing torch: ``$LABKIT_DATA`` or ``./data``, absolute."""
-    return Path(os.environ.get("LABKIT_DATA", "data")).expanduser().resolve()
-
-
 def _sample_notice(info: dict) -> str:
     return (f"note: {info.get('title', info.get('name'))} comes from the embedded sample, not the full dataset "
             f"({info.get('sample_reason') or 'full data not found'}); set LABKIT_DATA to a folder with the full "
@@ -528,7 +524,7 @@ def render(notebook: Path | str, out_dir: Path | str, overrides: dict[str, Any] 
         notes.append(line)
         say(line)
 
-    data = _data_dir()
+    data = data_dir()
     if os.environ.get("LABKIT_DATA") and not data.is_dir():
         note(f"note: LABKIT_DATA={os.environ['LABKIT_DATA']} is not a folder (a typo?); "
              "labs will use the embedded data samples")
