@@ -16,7 +16,7 @@ import torch
 from matplotlib import font_manager
 from matplotlib.ticker import MaxNLocator
 
-from labkit.i18n import label as metric_label, setting_label, t, tr
+from labkit.i18n import CJK, CJK_CLOSING, label as metric_label, setting_label, t, tr
 from labkit.train import History
 
 CJK_FONT_GLOBS = (
@@ -277,24 +277,55 @@ def finish(fig, title: str | None = None, ax=None, *, bottom: float = 0.0):
     return fig
 
 
+#: A token of :func:`wrap_text`: one Chinese character with the closing marks that follow it, a word with
+#: the spaces after it, or a run of spaces.
+_TOKEN = re.compile(rf"[{CJK}][{CJK_CLOSING}]*|[^\s{CJK}]+\s*|\s+")
+
+
 def wrap_text(fig, renderer, text: str, width: float, fontsize: float) -> str:
     """``text`` broken into lines of at most ``width`` inches at ``fontsize`` points (measured): between
-    words, and between Chinese characters (never before a closing punctuation mark). A title wider than
+    words, and between Chinese characters (never before a closing punctuation mark); the only rule
+    labkit breaks text by (titles, panel titles, image labels: :func:`fit_label`). A title wider than
     its figure was saved outside it, which widened the image past the page, and the report shrank the
-    whole figure, legends included, to fit (mlp's optimizer figure printed its 7.5 pt legend at 4 pt)."""
-    lines = []
-    for paragraph in text.split("\n"):
-        tokens = re.findall(r"[\u2e80-\u9fff\uf900-\ufaff][，。；：、！？）》」’”]*|[^\s\u2e80-\u9fff\uf900-\ufaff]+\s*|\s+",
-                            paragraph)
-        line = ""
+    whole figure, legends included, to fit (mlp's optimizer figure printed its 7.5 pt legend at 4 pt).
+
+    Balanced: as few lines as the width allows, and of those the narrowest line width that still gives
+    that many, so the lines come out as even as the breaks allow (filling each line first left titles
+    with one character alone on the last line). A word wider than ``width`` stays whole on its own line;
+    a ``\\n`` in ``text`` is kept."""
+    widths: dict[str, float] = {}
+
+    def measure(line: str) -> float:
+        if line not in widths:
+            widths[line] = _text_width(fig, renderer, line, fontsize)
+        return widths[line]
+
+    def greedy(tokens: list[str], limit: float) -> list[str]:
+        lines, line = [], ""
         for token in tokens:
-            if line.strip() and _text_width(fig, renderer, (line + token).rstrip(), fontsize) > width:
+            if line.strip() and measure((line + token).rstrip()) > limit:
                 lines.append(line.rstrip())
                 line = token.lstrip()
             else:
                 line += token
-        lines.append(line.rstrip())
-    return "\n".join(lines)
+        return lines + [line.rstrip()]
+
+    out = []
+    for paragraph in text.split("\n"):
+        tokens = _TOKEN.findall(paragraph)
+        lines = greedy(tokens, width)
+        if len(lines) > 1:  # the narrowest limit that keeps this many lines (to 1/100 inch)
+            low = max(measure(line) for line in lines) / len(lines)
+            high = max(measure(line) for line in lines)
+            while high - low > 0.01:
+                middle = (low + high) / 2
+                if len(greedy(tokens, middle)) <= len(lines):
+                    high = middle
+                else:
+                    low = middle
+            lines = greedy(tokens, high)
+        out += lines
+    return "\n".join(out)
 
 
 def to_images(images: torch.Tensor, value_range: tuple[float, float] = (0.0, 1.0)) -> torch.Tensor:
@@ -339,7 +370,7 @@ def image_grid(images: torch.Tensor, nrow: int = 8, title: str | None = None,
 
 
 #: Label sizes, in points, of a labelled :func:`image_grid`: the largest at which every label fits its
-#: image's column; a label still too wide at the smallest is wrapped at its spaces (two lines at
+#: image's column; a label still too wide at the smallest is wrapped (:func:`fit_label`: two lines at
 #: most), then shortened with "…".
 LABEL_SIZES = (8.0, 7.0, 6.0)
 _CELL_GAP = 0.06  # inches between two images of a labelled grid
@@ -353,21 +384,27 @@ def _text_width(fig, renderer, text: str, fontsize: float) -> float:
     return width
 
 
-def fit_label(fig, renderer, text: str, width: float, fontsize: float) -> str:
-    """``text`` made to fit ``width`` inches at ``fontsize`` points: as it is; else wrapped at its spaces
-    into two lines that fit; else shortened to the longest prefix that fits, ending in "…"."""
-    if _text_width(fig, renderer, text, fontsize) <= width:
-        return text
-    words = text.split()
-    for cut in range(len(words) - 1, 0, -1):
-        lines = (" ".join(words[:cut]), " ".join(words[cut:]))
-        if all(_text_width(fig, renderer, line, fontsize) <= width for line in lines):
-            return "\n".join(lines)
-    for end in range(len(text) - 1, 0, -1):
-        short = text[:end].rstrip() + "…"
-        if _text_width(fig, renderer, short, fontsize) <= width:
-            return short
-    return text[:1] + "…"
+def fit_label(fig, renderer, text: str, width: float, fontsize: float, lines: int = 2) -> str:
+    """``text`` made to fit ``width`` inches at ``fontsize`` points in at most ``lines`` lines: wrapped
+    by :func:`wrap_text` (between words and between Chinese characters, balanced); else the longest
+    prefix that so fits, ending in "…"."""
+    def fits(candidate: str) -> str | None:
+        wrapped = wrap_text(fig, renderer, candidate, width, fontsize)
+        parts = wrapped.split("\n")
+        return wrapped if len(parts) <= lines and all(
+            _text_width(fig, renderer, part, fontsize) <= width for part in parts) else None
+
+    whole = fits(text)
+    if whole is not None:
+        return whole
+    low, high = 0, len(text) - 1  # fits(text[:low] + "…") holds (or low = 0); the longest such prefix
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(text[:middle].rstrip() + "…") is not None:
+            low = middle
+        else:
+            high = middle - 1
+    return fits(text[:low].rstrip() + "…") or text[:1] + "…"
 
 
 def _labelled_grid(images: torch.Tensor, labels: list[str], columns: int, title: str | None, size: float):

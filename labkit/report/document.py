@@ -34,7 +34,7 @@ from typing import Any
 import nbformat
 from nbconvert.preprocessors import CoalesceStreamsPreprocessor
 
-from labkit.i18n import check_language, t
+from labkit.i18n import CJK, check_language, t
 from labkit.plumbing import atomic_path, short_error
 from labkit.report.tools import make_file
 from labkit.records import DATASET_MIME, RECORD_MIME, RUN_MIME
@@ -450,9 +450,7 @@ def _print_size(output: Any) -> Any:
     return output
 
 
-#: Chinese, Japanese and Korean characters and full-width punctuation (a line break between two of them is
-#: not a space).
-_CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+_CJK = CJK  # a line break between two of them is not a space
 _CJK_END = re.compile(rf"[{_CJK}][ \t]*$")
 _CJK_START = re.compile(rf"^[ \t]*[{_CJK}]")
 _VERBATIM = re.compile(r"(```.*?```|~~~.*?~~~|\$\$.*?\$\$)", re.S)
