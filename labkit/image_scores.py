@@ -355,6 +355,20 @@ def rank_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[
     return ranked if sort else ranked.loc[table.index]
 
 
+def mark_scores(table: pd.DataFrame, column: str = "fid", *, diverged: Iterable[Any] = (),
+                entropy: str = "class_entropy", threshold: float = COLLAPSE_ENTROPY) -> pd.DataFrame:
+    """``table`` in its own row order and without a ``rank`` column, its degenerate rows marked exactly as
+    :func:`rank_scores` marks them (the :data:`labkit.tables.DIVERGED` column: True for a diverged run,
+    ``"collapsed"`` for a class entropy below ``threshold``; no column when no row needs one).
+
+    For a table of generated-image scores whose rows are compared side by side rather than ranked (two
+    recipes, an AE beside a VAE, a single conditional model): :func:`labkit.show_table` prints the mark
+    under "note" / "备注". Raises KeyError as :func:`rank_scores` does.
+    """
+    return rank_scores(table, column, diverged=diverged, entropy=entropy, threshold=threshold,
+                       sort=False).drop(columns=["rank"])
+
+
 def score_table(scores: Mapping[str, ImageScore], sort: bool = True, diverged: Iterable[str] = ()) -> pd.DataFrame:
     """One row per setting: ``rank``, ``fid``, ``class_entropy`` and ``n``, ranked by :func:`rank_scores`:
     1 = lowest FID among the runs that trained normally; mode-collapsed runs (class entropy below

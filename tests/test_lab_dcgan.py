@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from conftest import complete_report, pdf_text, render_lab, render_lab_on_full_data
+from lab_tables import html_tables, unmarked_collapses
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _notebook import definitions  # noqa: E402
@@ -120,6 +121,19 @@ def test_dcgan_pdf_is_chinese_with_sections_and_recorded_score(dcgan_report):
     assert f"本次运行中标签准确率为{accuracy:.0%}，随机猜测为10%" in text and verdict in text
     for raw_tex in ("\\log", "\\mathcal", "$\\", "\\sigma"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
+
+
+@pytest.mark.pipeline
+def test_dcgan_scores_tables_mark_collapsed_generators(dcgan_report):
+    """A fresh tester: the conditional DCGAN's class entropy was 0.155, far below ln 3, and its row had no mark.
+    Both tables of generated-image scores (3.6 and 3.7) mark a collapsed row "模式崩溃" under 备注."""
+    _, out = dcgan_report
+    tables = list(html_tables(out / "dcgan.ipynb"))
+    bad, seen = unmarked_collapses(tables, "类别熵", "备注", ("模式崩溃", "发散"))
+    assert not bad, bad
+    assert seen >= 2, [caption for caption, _ in tables]  # the scores over training, the conditional DCGAN
+    conditional = next(rows for caption, rows in tables if caption.startswith("条件 DCGAN 的样本"))
+    assert "标签准确率" in conditional[0]
 
 
 @pytest.mark.pipeline

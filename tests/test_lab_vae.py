@@ -9,6 +9,7 @@ import math
 import pytest
 
 from conftest import complete_report, pdf_text, render_lab
+from lab_tables import html_tables, unmarked_collapses
 
 pytestmark = pytest.mark.pipeline
 
@@ -118,26 +119,11 @@ def test_vae_rejects_unknown_experiment_group(tmp_path):
     assert not out.exists()
 
 
-def _html_tables(notebook):
-    """The labkit tables an executed notebook displayed, as lists of rows of cell texts (header first)."""
-    import re
-
-    nb = json.loads(notebook.read_text())
-    for cell in nb["cells"]:
-        for output in cell.get("outputs", []):
-            html = "".join(output.get("data", {}).get("text/html", []))
-            if "labkit-table" in html:
-                caption = re.search(r"<caption>(.*?)</caption>", html, re.S)
-                rows = [[re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row, re.S)]
-                        for row in re.findall(r"<tr>(.*?)</tr>", html, re.S)]
-                yield (caption.group(1) if caption else ""), rows
-
-
 def test_vae_rankings_put_degenerate_runs_last_and_name_each_run_once(vae_report):
     """A fresh tester's findings: mode-collapsed runs ranked first by FID, the baseline VAE listed once per sweep
     that retrained it, the β table's settings shown as bare 2/3/4/1 beside the rank column."""
     _, out = vae_report
-    tables = list(_html_tables(out / "vae.ipynb"))
+    tables = list(html_tables(out / "vae.ipynb"))
     beta = next(rows for caption, rows in tables if caption.startswith("β-VAE: objective"))
     assert sorted(row[0] for row in beta[1:]) == ["β=1", "β=2", "β=3", "β=4"]
     ranked = [rows for _, rows in tables if rows and "Rank" in rows[0]]
@@ -159,3 +145,16 @@ def test_vae_rankings_put_degenerate_runs_last_and_name_each_run_once(vae_report
     assert len(merged) == 1, names
     for alias in ("Activation=relu", "Dropout=0", "Batch size=128", "β=1"):
         assert alias in merged[0] and alias not in names, (alias, names)
+
+
+def test_vae_every_scores_table_marks_collapsed_runs(vae_report):
+    """dcgan 3.7 printed a collapsed generator (class entropy 0.155) without a mark: every table of generated-image
+    scores, ranked or side by side (two recipes, AE vs VAE, the pitfalls' runs), marks a class entropy below ln 3."""
+    _, out = vae_report
+    tables = list(html_tables(out / "vae.ipynb"))
+    bad, seen = unmarked_collapses(tables, "Class entropy", "note", ("mode collapse", "diverged"))
+    assert not bad, bad
+    captions = [caption for caption, rows in tables if rows and any(h.startswith("Class entropy") for h in rows[0])]
+    for side_by_side in ("The MLP VAE under the two recipes", "AE vs VAE", "salt-and-pepper noise", "VAE with BatchNorm"):
+        assert any(side_by_side in caption for caption in captions), (side_by_side, captions)
+

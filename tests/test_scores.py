@@ -288,3 +288,19 @@ def test_collapsed_runs_rank_the_least_collapsed_first():
     ranked = scores.rank_scores(table, "fid")
     assert list(ranked.index) == ["healthy", "digits", "one class", "noise"]
     assert ranked["rank"].tolist() == [1, 2, 3, 4]
+
+
+def test_mark_scores_marks_a_side_by_side_table_in_its_own_order():
+    """dcgan 3.7's conditional GAN (class entropy 0.155, one table row) and vae's side-by-side tables were not
+    marked: mark_scores marks them as rank_scores does, keeping the rows' order and adding no rank column."""
+    import pandas as pd
+
+    table = pd.DataFrame({"fid": [30.0, 12.0, 80.0], "class_entropy": [2.2, 0.155, 2.0], "label_accuracy": [0.9, 0.1, 0.5]},
+                         index=["kit", "conditional", "source"])
+    marked = scores.mark_scores(table, diverged=["source"])
+    assert list(marked.index) == ["kit", "conditional", "source"] and "rank" not in marked.columns
+    assert list(marked.columns) == ["fid", "class_entropy", "label_accuracy", DIVERGED]
+    assert [marker_text(flag) for flag in marked[DIVERGED]] == ["", "mode collapse", "diverged"]
+    single = scores.mark_scores(table.loc[["conditional"]])
+    assert single[DIVERGED].tolist() == ["collapsed"]
+    assert DIVERGED not in scores.mark_scores(table.loc[["kit"]]).columns  # a healthy table gets no note column
