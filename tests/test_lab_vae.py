@@ -5,6 +5,7 @@ data takes with ``make report LAB=vae``.
 """
 import json
 import math
+import re
 
 import pytest
 
@@ -87,6 +88,17 @@ def test_vae_pdf_has_every_part_and_a_recorded_number(vae_report):
     assert not math.isnan(result.records["vae_fid"])
     for secret in ("BEGIN SOLUTION", "hidden-check", "@check", "[check]"):
         assert secret not in text, secret
+    # 3.12 (a fresh tester): the sentences agree with each other whether some, none or only one model trained normally
+    assert "Fashion-MNIST: WGAN Fashion-MNIST is the only model scored on it; it " in text  # the smoke run's one model
+    for dataset in (r"(?<!-)MNIST", "Fashion-MNIST"):
+        none = re.search(dataset + r": none of the \d+ runs scored on it trained normally", text) is not None
+        normal = re.search(dataset + r": (in this run, among the runs that trained normally|\S.* is the only run scored on it "
+                                     r"that trained normally)", text) is not None
+        assert not (none and normal), dataset
+        if none:
+            assert not re.search(dataset + r": [^:]*collapsed onto a few classes [^:]*: ranked after the runs that trained", text)
+    # a sentence concluding from a smoke run's numbers says that they mean nothing (the kit's smoke note)
+    assert "(Smoke run: these numbers mean nothing; run the quick or full profile for results.)" in text
 
 
 def test_vae_source_recipe_in_chinese(tmp_path):
