@@ -76,6 +76,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "provenance.read_used": "{read} read; used: {used}",
         "provenance.and": " and ",
         "provenance.sep": ", ",
+        "setting.sep": ", ",
         "provenance.list": ", ",
         "provenance.threads_line": "{threads} of {cores} cores (policy {mode}, OMP_WAIT_POLICY {wait})",
         "threads.auto": "auto",
@@ -304,6 +305,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "provenance.read_used": "读取 {read}；使用：{used}",
         "provenance.and": " 和 ",
         "provenance.sep": "，",
+        "setting.sep": "，",
         "provenance.list": "、",
         "provenance.threads_line": "{cores} 个核心中使用 {threads} 个（策略：{mode}；OMP_WAIT_POLICY：{wait}）",
         "threads.auto": "自动",
@@ -373,7 +375,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "metric.train_loss_g": "训练生成器损失",
         "metric.d_loss": "判别器损失",
         "metric.g_loss": "生成器损失",
-        "metric.critic_loss": "评论器损失",
+        "metric.critic_loss": "评论家损失",
         "metric.generator_loss": "生成器损失",
         "metric.wasserstein": "Wasserstein 距离估计",
         "metric.gp": "梯度惩罚",
@@ -621,8 +623,9 @@ def add_value_labels(labels: Mapping[str, str | tuple[str, str]]) -> None:
 def setting_label(text: object, lang: str | None = None) -> object:
     """A sweep's setting label or a run's name in ``lang``: the names and values it knows translated.
 
-    ``"lr=0.01, batch_size=64"`` -> ``"学习率=0.01, 批大小=64"`` and ``"recipe=source"`` ->
+    ``"lr=0.01, batch_size=64"`` -> ``"学习率=0.01，批大小=64"`` and ``"recipe=source"`` ->
     ``"方案=源报告方案"`` in Chinese (names through :func:`label`, values through :func:`value_label`;
+    settings joined by the language's list separator, ``"setting.sep"``: the Chinese comma in Chinese;
     ``True`` / ``False`` as yes / no); a whole registered name (``"mlp AE"``) through :func:`value_label`,
     another plain name through :func:`label`; anything else unchanged (numbers, unknown text).
     """
@@ -641,7 +644,7 @@ def setting_label(text: object, lang: str | None = None) -> object:
             parts.append(f"{label(name, lang)}{sep}{shown}")
         else:
             parts.append(str(value_label(part, lang)))
-    return ", ".join(parts)
+    return t("setting.sep", lang).join(parts)
 
 
 _VALUE = "value."

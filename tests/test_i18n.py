@@ -70,7 +70,22 @@ def test_the_labs_setting_and_gan_metric_names_are_chinese_in_a_chinese_report()
     """The tester's zh mlp report showed `rate=customary`, `head=logits`; vae's WGAN `wasserstein`."""
     from labkit.i18n import label, setting_label
     # the values too (labkit's own: logits, sgd, customary; "after" is the mlp notebook's to register)
-    assert setting_label("head=logits, batchnorm=after", lang="zh") == "输出头=直接输出 logits, BatchNorm 位置=after"
-    assert setting_label("optimizer=sgd, rate=customary", lang="zh") == "优化器=SGD, 学习率取值=惯用"
+    assert setting_label("head=logits, batchnorm=after", lang="zh") == "输出头=直接输出 logits，BatchNorm 位置=after"
+    assert setting_label("optimizer=sgd, rate=customary", lang="zh") == "优化器=SGD，学习率取值=惯用"
     assert setting_label("head=logits, batchnorm=after", lang="en") == "head=logits, batchnorm=after"
     assert label("wasserstein", lang="zh") == "Wasserstein 距离估计" and label("gp", lang="zh") == "梯度惩罚"
+
+
+def test_one_chinese_term_each():
+    """The reports wrote 耗时 beside 用时 and the WGAN critic as 评论器 beside the prose's 评论家."""
+    import json
+    from pathlib import Path
+
+    from labkit.i18n import STRINGS, label
+    assert label("critic_loss", "zh") == "评论家损失" and label("seconds", "zh") == "用时（秒）"
+    zh = "".join(STRINGS["zh"].values())
+    assert "耗时" not in zh and "评论器" not in zh
+    for lab in ("mlp", "resnet", "seq2seq"):
+        cells = json.loads((Path(__file__).parents[1] / "notebooks" / f"{lab}.ipynb").read_text("utf-8"))["cells"]
+        text = "".join("".join(cell["source"]) for cell in cells)
+        assert "耗时" not in text and "评论器" not in text, lab

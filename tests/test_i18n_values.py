@@ -48,10 +48,10 @@ def test_value_label_follows_the_current_language():
 
 def test_setting_label_translates_the_values_it_knows():
     assert setting_label("recipe=source", "zh") == "方案=源报告方案"
-    assert setting_label("optimizer=adam, lr=0.01", "zh") == "优化器=Adam, 学习率=0.01"
+    assert setting_label("optimizer=adam, lr=0.01", "zh") == "优化器=Adam，学习率=0.01"
     assert setting_label("zero_init=True", "zh") == "残差块零初始化=是"
     assert setting_label("kit", "zh") == "本套件方案"
-    assert setting_label("MLP VAE, recipe=kit", "zh") == "MLP VAE, 方案=本套件方案"
+    assert setting_label("MLP VAE, recipe=kit", "zh") == "MLP VAE，方案=本套件方案"
     assert setting_label("recipe=source", "en") == "Recipe=source"
     assert setting_label("lr=1e-3", "zh") == "学习率=1e-3" and setting_label(7, "zh") == 7
 
@@ -64,7 +64,7 @@ def test_a_notebooks_names_go_into_the_same_registry():
     assert value_label("noise", "en") == "noise level"
     # a whole name with ", " in it is not cut at the comma; one inside a setting label is shown too
     assert setting_label("AE decoder on N(0, I)", "zh") == "自编码器解码器（z ~ N(0, I)）"
-    assert setting_label("mlp AE, recipe=source", "zh") == "MLP 自编码器, 方案=源报告方案"
+    assert setting_label("mlp AE, recipe=source", "zh") == "MLP 自编码器，方案=源报告方案"
     add_value_labels({"mlp AE": "多层感知机自编码器"})  # re-running the cell with another text replaces it
     assert value_label("mlp AE", "zh") == "多层感知机自编码器"
     add_value_labels({"kit": ("kit", "本套件方案")})  # the kit's own text again: allowed
