@@ -1,0 +1,17 @@
+"""The vae and dcgan notebooks use one Chinese term for each thing (read from the notebooks, no kernel)."""
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+#: a term a fresh tester found used beside the course's term -> the course's term
+ONE_TERM = {"评论器": "评论家", "耗时": "用时"}
+
+
+@pytest.mark.parametrize("lab", ["vae", "dcgan"])
+def test_notebook_uses_one_chinese_term_each(lab):
+    nb = json.loads((ROOT / "notebooks" / f"{lab}.ipynb").read_text())
+    text = "\n".join("".join(cell["source"]) for cell in nb["cells"])
+    for other, term in ONE_TERM.items():
+        assert other not in text, f"{lab}: write {term}, not {other}"
