@@ -99,6 +99,8 @@ def test_vae_pdf_has_every_part_and_a_recorded_number(vae_report):
             assert not re.search(dataset + r": [^:]*collapsed onto a few classes [^:]*: ranked after the runs that trained", text)
     # a sentence concluding from a smoke run's numbers says that they mean nothing (the kit's smoke note)
     assert "(Smoke run: these numbers mean nothing; run the quick or full profile for results.)" in text
+    assert re.search(r"The VAE trained on the test split scores [\d.]+ nats per image on its training images and [\d.]+ on "
+                     r"unseen images: .*?\. \(Smoke run: these numbers mean nothing", text)
 
 
 def test_vae_source_recipe_in_chinese(tmp_path):
