@@ -151,3 +151,20 @@ def test_format_duration_refuses_negative_or_non_finite_times():
     for bad in (-1.0, float("nan"), float("inf")):
         with pytest.raises(ValueError, match="finite number of seconds"):
             format_duration(bad)
+
+
+def test_one_form_for_learning_rates():
+    """The reports wrote one rate three ways (3e-3, 3·10⁻³, Adam 0.003): format_rate writes it as the vae
+    notebook's lr_label does, and the mlp, resnet and seq2seq notebooks write their rates through it."""
+    import json
+    from pathlib import Path
+
+    from labkit.records import format_rate
+    assert [format_rate(v) for v in (0.001, 0.003, 2e-4, 0.005, 0.05, 0.0025)] == \
+        ["1e-3", "3e-3", "2e-4", "5e-3", "5e-2", "2.5e-3"]
+    assert [format_rate(v) for v in (0.4, 1.0, 0, 0.1)] == ["0.4", "1", "0", "0.1"]
+    assert format_rate(0.4 * 64 / 512) == "5e-2" and format_rate("customary") == "customary"
+    for lab in ("mlp", "resnet", "seq2seq"):
+        cells = json.loads((Path(__file__).parents[1] / "notebooks" / f"{lab}.ipynb").read_text("utf-8"))["cells"]
+        text = "".join("".join(cell["source"]) for cell in cells)
+        assert "format_rate(" in text and "10^{-3}" not in text and "lr:g}" not in text, lab
