@@ -15,3 +15,13 @@ def test_notebook_uses_one_chinese_term_each(lab):
     text = "\n".join("".join(cell["source"]) for cell in nb["cells"])
     for other, term in ONE_TERM.items():
         assert other not in text, f"{lab}: write {term}, not {other}"
+
+
+@pytest.mark.parametrize("lab", ["vae", "dcgan"])
+def test_notebook_writes_learning_rates_in_one_form(lab):
+    """A rate is written as records.format_rate writes it (3e-3), in prose too: not $3\\cdot10^{-3}$, and no
+    notebook formats rates with a function of its own."""
+    nb = json.loads((ROOT / "notebooks" / f"{lab}.ipynb").read_text())
+    text = "\n".join("".join(cell["source"]) for cell in nb["cells"])
+    assert "10^{-" not in text, lab
+    assert "def lr_label" not in text, lab
