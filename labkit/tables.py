@@ -1,13 +1,15 @@
 """Tables that look right in the notebook, the HTML report and the PDF."""
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from labkit.i18n import label, setting_label, t
-from labkit.records import format_number
+from labkit.records import format_distinct, format_number
 
 #: The column that marks the degenerate runs of a table: True for a run that diverged (a sweep's table,
 #: :meth:`labkit.Sweep.table`, :func:`labkit.sweeps.rank`; the rule: :meth:`labkit.train.History.diverged`),
@@ -56,6 +58,50 @@ def cell_text(value: object, digits: int = 4) -> str:
     return format_number(value, digits)
 
 
+def _decimals(value: float, digits: int) -> int:
+    """The decimals ``value`` needs to show ``digits`` significant digits, its trailing zeros dropped."""
+    if value == 0:
+        return 0
+    places = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{places}f}"
+    return len(text.partition(".")[2].rstrip("0"))
+
+
+def _is_float(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (numbers.Integral, bool, np.bool_))
+
+
+def column_texts(values: Iterable[object], digits: int = 4, most: int = 6) -> list[str]:
+    """A table column's cells as printed: its numbers with ONE number of decimals, so that a column reads
+    alike (a column of 4 significant digits each printed 0.288 beside 0.5227): the most any of its values
+    needs for ``digits`` significant digits (at most ``most``), raised by
+    :func:`labkit.records.format_distinct` until values that differ print differently and no non-zero
+    value prints as 0 (a column whose values lie too many orders of magnitude apart for that, a check's
+    1e-7 beside 0.3, prints ``digits`` significant digits each instead). Integers stay whole; booleans
+    and other cells as :func:`cell_text`; NaN as ``nan``.
+    Returns one string per value, in order."""
+    values = list(values)
+    floats = [float(v) for v in values if _is_float(v) and math.isfinite(float(v))]
+    if not floats:
+        return [cell_text(v, digits) for v in values]
+    places = min(most, max(_decimals(v, digits) for v in floats))
+    shown = format_distinct([float(v) for v in values if _is_float(v)], decimals=places, most=max(places, most))
+    if any(v != 0 and float(text) == 0 for v, text in zip((float(v) for v in values if _is_float(v)), shown)
+           if math.isfinite(v)):  # orders of magnitude apart (1e-7 beside 0.3): significant digits each
+        shown = [format_number(float(v), digits) for v in values if _is_float(v)]
+    numbers_shown = iter(shown)
+    return [next(numbers_shown) if _is_float(v) else cell_text(v, digits) for v in values]
+
+
+def formatted(df: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """``df``'s cells as :func:`show_table` prints them (strings; same index and column names, not
+    translated), each column by :func:`column_texts`. A sentence that quotes a table's value takes it
+    from here, so that the text and the table beside it round alike: ``formatted(df).loc[row, "bleu"]``."""
+    out = pd.DataFrame({column: column_texts(df[column].tolist(), digits) for column in df.columns},
+                       index=df.index, columns=df.columns)
+    return out
+
+
 def localize(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with the names the kit knows in the report's language (:func:`labkit.i18n.label`):
     column names, the index name, and index values that are metric names or setting labels
@@ -65,10 +111,15 @@ def localize(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _key(value: object) -> object:
+    """A cell as a dictionary key (NaN is not equal to itself)."""
+    return "nan" if _is_float(value) and math.isnan(float(value)) else value
+
+
 def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
            highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()):
-    """The pandas ``Styler`` :func:`show_table` displays: localized names, ``digits`` significant
-    digits (:func:`labkit.records.format_number`: never ``-0``), booleans as yes/no in the report's
+    """The pandas ``Styler`` :func:`show_table` displays: localized names, each numeric column with one
+    number of decimals, enough for ``digits`` significant digits (:func:`column_texts`: never ``-0``), booleans as yes/no in the report's
     language (:func:`cell_text`: 是/否 in Chinese), columns of text left-aligned, the best value of each
     ``highlight_max``/``highlight_min`` column in bold (among the runs that trained: a row marked
     :data:`DIVERGED` is never the best; its marker is printed in bold red), the caption.
@@ -78,6 +129,9 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     named_index = df.index.name is not None
     shown = localize(df).reset_index() if named_index else localize(df)
     styler = shown.style.format(lambda v: cell_text(v, digits))
+    for column in shown.columns:  # one number of decimals a column (column_texts)
+        texts = dict(zip(map(_key, shown[column]), column_texts(shown[column].tolist(), digits)))
+        styler = styler.format(lambda v, texts=texts: texts.get(_key(v)) or cell_text(v, digits), subset=[column])
     text = [i for i, c in enumerate(shown.columns) if len(shown) and shown[c].map(lambda v: isinstance(v, str)).all()]
     if text:  # words read from the left (names, translations), under a header aligned with them; numbers stay right
         styler = styler.set_table_styles([{"selector": f"td.col{i}, th.col{i}", "props": "text-align: left"} for i in text],
@@ -101,7 +155,8 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
 
 def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
                highlight_max: Iterable[str] = (), highlight_min: Iterable[str] = ()) -> None:
-    """Display ``df`` with a caption, numbers rounded to ``digits`` significant digits.
+    """Display ``df`` with a caption, each numeric column with one number of decimals (:func:`column_texts`;
+    a sentence quoting a value takes its text from :func:`formatted`).
 
     Columns named in ``highlight_max`` / ``highlight_min`` have their best value
     in bold (see :func:`styled`). In a kernel the table is displayed as HTML;
@@ -118,7 +173,8 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
         display(HTML(styler.to_html(table_attributes='class="labkit-table"')))
     else:  # a plain script: print the table, formatted as in the notebook
         shown = localize(df).reset_index() if df.index.name is not None else localize(df)
-        text = shown.map(lambda v: cell_text(v, digits)).to_string(index=df.index.name is None)
+        text = pd.DataFrame({c: column_texts(shown[c].tolist(), digits) for c in shown.columns},
+                            index=shown.index).to_string(index=df.index.name is None)
         print(f"{caption}\n" if caption else "", text, sep="")
 
 

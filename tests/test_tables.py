@@ -108,3 +108,20 @@ def test_text_columns_read_from_the_left_numbers_stay_right():
     for cell in ("td", "th"):  # the cells and their headers
         left = re.findall(rf"{cell}\.(col\d+) \{{\s*text-align: left;", html)
         assert left == ["col0", "col1"], cell  # model, translation; not BLEU
+
+
+def test_a_numeric_column_prints_one_number_of_decimals():
+    """Tables printed 4 significant digits a cell, so one column read 0.288 beside 0.5227; and seq2seq's
+    summary said BLEU 0.17 beside a table's 0.2. A column now has one number of decimals (format_distinct
+    decides), and formatted() gives a sentence the table's own text."""
+    from labkit.tables import column_texts, formatted
+    assert column_texts([0.288, 0.5227]) == ["0.2880", "0.5227"]
+    assert column_texts([2.0, 6.0]) == ["2", "6"] and column_texts([12.3, 130.5]) == ["12.3", "130.5"]
+    assert column_texts([0.1234, 0.12341]) == ["0.12340", "0.12341"]  # values that differ print differently
+    assert column_texts([1.19e-7, 0.3, 0.0]) == ["1.19e-07", "0.3", "0"]  # no non-zero value printed as 0
+    assert column_texts([float("nan"), 0.5, 3]) == ["nan", "0.5", "3"]
+    frame = pd.DataFrame({"bleu": [0.1723, 0.2], "parameters": [1200, 34000]},
+                         index=pd.Index(["gru", "gru_attention"], name="model"))
+    html = styled(frame).to_html()
+    assert ">0.1723<" in html and ">0.2000<" in html and ">34000<" in html
+    assert formatted(frame).loc["gru_attention", "bleu"] == "0.2000"
