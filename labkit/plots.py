@@ -123,10 +123,8 @@ def curves(runs: History | Mapping[str, History], metrics: Sequence[str] = ("los
     for ax in axes.flat[:len(metrics)]:
         for handle, name in zip(*ax.get_legend_handles_labels()):
             entries.setdefault(name, handle)
-    if len(metrics) == 1 and len(entries) <= 4:
-        axes.flat[0].legend(fontsize=7.5)
-        return finish(fig, title)
-    # one legend for all panels, where it hides no curve: in the empty panel, else beneath the panels
+    # one legend for all panels, where it hides no curve: in the empty panel, else beneath the panels (a
+    # single panel too: matplotlib's "best" place inside the axes covered curves, vae's losses, dcgan's FID)
     if len(metrics) < axes.size:
         spare = axes.flat[len(metrics)]
         spare.legend(entries.values(), entries.keys(), loc="center", fontsize=7.5, frameon=False,

@@ -136,3 +136,21 @@ def test_blank_white_samples_stay_visible_in_an_image_grid():
 
     grid = _grid(torch.ones(4, 1, 8, 8), nrow=4)
     assert grid.min() < 0.9 and grid.max() == 1.0
+
+
+def test_a_single_panel_legend_of_few_entries_sits_beneath_the_panel():
+    """One metric and at most 4 entries put the legend inside the axes (ax.legend()): it covered curves in
+    vae's autoencoder losses and dcgan's FID chart. It is beneath the panel now, like the multi-panel case."""
+    import matplotlib.pyplot as plt
+
+    rows = [{"epoch": e, "train_loss": 1.0 / e, "test_loss": 1.1 / e} for e in (1, 2, 3)]
+    for runs in ({"a": History("a", rows)}, {"a": History("a", rows), "b": History("b", rows[::-1])}):
+        fig = plots.curves(runs, metrics=("loss",))
+        try:
+            renderer = fig.canvas.get_renderer()
+            assert not any(ax.get_legend() for ax in fig.axes) and len(fig.legends) == 1
+            legend = fig.legends[0].get_window_extent(renderer)
+            assert legend.y1 <= fig.axes[0].get_tightbbox(renderer).y0 + 1  # below the panel and its labels
+            assert legend.y0 >= 0 and legend.x0 >= 0 and legend.x1 <= fig.bbox.x1 + 1  # inside the figure
+        finally:
+            plt.close(fig)
