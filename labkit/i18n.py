@@ -226,6 +226,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "analysis.todo": "To be written",
         "analysis.hint": "Write your own analysis here (double-click this cell in Jupyter and replace this box).",
         "note.smoke.title": "Smoke run:",
+        "note.smoke.hedge": "(Smoke run: a few seconds of training on a tiny subset, too little for this comparison to mean anything.)",
         "note.smoke.body": "this report was made with the smoke profile, a few seconds of training on a tiny subset to check that the code runs. Its numbers, figures and rankings mean nothing; run the quick or full profile for results.",
         "note.sample.title": "Embedded sample:",
         "note.sample.body": "{names} came from the small sample shipped with labkit, not the full dataset; results are not comparable with the full data (set LABKIT_DATA to a folder with the full data).",
@@ -451,6 +452,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "analysis.todo": "待填写",
         "analysis.hint": "请在此写下你自己的分析（在 Jupyter 中双击本单元格，替换这个方框）。",
         "note.smoke.title": "冒烟测试运行：",
+        "note.smoke.hedge": "（冒烟测试运行：只在极小的子集上训练几秒钟，这一比较没有任何意义。）",
         "note.smoke.body": "本报告使用 smoke 配置档生成，只在极小的子集上训练几秒钟，用于检查代码能否运行。其中的数值、图表和排名没有任何意义；要得到实验结果，请使用 quick 或 full 配置档。",
         "note.sample.title": "内置样本：",
         "note.sample.body": "{names} 来自 labkit 自带的小样本，而不是完整数据集；结果不能与完整数据直接比较（将 LABKIT_DATA 设为存放完整数据的文件夹）。",
@@ -618,6 +620,17 @@ def add_value_labels(labels: Mapping[str, str | tuple[str, str]]) -> None:
         entries[key] = pair
     for key, (en, zh) in entries.items():
         STRINGS["en"][key], STRINGS["zh"][key] = en, zh
+
+
+def smoke_hedge(profile: str | None, lang: str | None = None) -> str:
+    """The words that hedge a sentence drawing a conclusion from a run's numbers (a ranking, "A is below
+    B", "it overfits") when ``profile`` is ``"smoke"``: seconds of training, too little to support it
+    (the report's smoke note, ``note.smoke.*``, says so for the whole report). ``" (Smoke run: ...)"``
+    / ``"（冒烟测试运行：…）"`` to append to the sentence, else ``""``."""
+    if profile != "smoke":
+        return ""
+    text = t("note.smoke.hedge", lang)
+    return text if text.startswith("（") else " " + text
 
 
 def setting_label(text: object, lang: str | None = None) -> object:

@@ -89,3 +89,11 @@ def test_one_chinese_term_each():
         cells = json.loads((Path(__file__).parents[1] / "notebooks" / f"{lab}.ipynb").read_text("utf-8"))["cells"]
         text = "".join("".join(cell["source"]) for cell in cells)
         assert "耗时" not in text and "评论器" not in text, lab
+
+
+def test_a_conclusion_is_hedged_at_the_smoke_profile_only():
+    from labkit.i18n import STRINGS, smoke_hedge
+    assert smoke_hedge("quick", "en") == smoke_hedge("full", "zh") == smoke_hedge(None) == ""
+    assert smoke_hedge("smoke", "en") == " " + STRINGS["en"]["note.smoke.hedge"]
+    assert smoke_hedge("smoke", "zh") == STRINGS["zh"]["note.smoke.hedge"]  # after "。", no space
+    assert STRINGS["zh"]["note.smoke.hedge"].startswith("（" + STRINGS["zh"]["note.smoke.title"][:-1])

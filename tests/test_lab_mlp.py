@@ -99,7 +99,7 @@ def test_mlp_source_recipe_runs(tmp_path, data_dir):
                         batch_grid=[256], optimizer_grid=["sgd", "adadelta"])
     assert result.failure is None, result.failure
     text = re.sub(r"[ \t]+", " ", pdf_text(tmp_path / "mlp.pdf"))
-    for heading in ("1. Objectives", "3.8 The source's MLP, measured", "recipe source", "at the shared rate 0.005"):
+    for heading in ("1. Objectives", "3.8 The source's MLP, measured", "recipe source", "at the shared rate 5e-3"):
         assert heading in text, heading
     assert "实验目的" not in text
 

@@ -140,3 +140,22 @@ def test_a_bad_parameter_is_refused_before_any_work(tmp_path, capsys, name, valu
     err = capsys.readouterr().err.strip()
     assert says in err and f"'{name}'" in err and "\n" not in err, err
     assert not out.exists()
+
+
+def test_seq2seq_summary_quotes_its_tables_and_hedges_smoke_conclusions(seq2seq_report):
+    """The summary said BLEU 0.17 beside the table's 0.2 (each rounded its own way), and stated at the smoke
+    profile that the training BLEU is below the held-out BLEU as a finding."""
+    import nbformat
+
+    result, out = seq2seq_report
+    nb = nbformat.read(out / "seq2seq.ipynb", as_version=4)
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "Test BLEU per model" in c.source)
+    summary = " ".join(o.get("data", {}).get("text/markdown", "") for o in cell.outputs)
+    for line in summary.splitlines():
+        if "held-out pairs" in line or "the highest" in line or "Recipes (" in line:
+            assert "(Smoke run:" in line, line
+    table = next(c for c in nb.cells if c.cell_type == "code" and "models_table = " in c.source)
+    html = " ".join(o.get("data", {}).get("text/html", "") for o in table.outputs)
+    scores = re.search(r"Test BLEU per model: (.*?)[.;] ", summary).group(1)
+    for entry in scores.split(", "):
+        assert f">{entry.rsplit(' ', 1)[1]}<" in html, (entry, scores)
