@@ -120,8 +120,8 @@ def test_dcgan_pdf_is_chinese_with_sections_and_recorded_score(dcgan_report):
     verdict = "大多数情况下" if accuracy >= 0.5 else "只在一部分情况下" if accuracy >= 0.2 else "还没有学会服从标签"
     assert f"本次运行中标签准确率为{accuracy:.0%}，随机猜测为10%" in text and verdict in text
     # each conclusion drawn from a smoke run's numbers (3.6's FID trend and recipes, 3.7's label accuracy) says that
-    # they mean nothing, in the kit's smoke-note words
-    assert text.count("（冒烟测试运行：这些数值没有任何意义；要得到实验结果，请使用quick或full配置档。）") == 2
+    # they mean nothing (i18n.smoke_hedge)
+    assert text.count("（冒烟测试运行：只在极小的子集上训练几秒钟，这一比较没有任何意义。）") == 2
     for raw_tex in ("\\log", "\\mathcal", "$\\", "\\sigma"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
 

@@ -99,10 +99,10 @@ def test_vae_pdf_has_every_part_and_a_recorded_number(vae_report):
         assert not (none and normal), dataset
         if none:
             assert not re.search(dataset + r": [^:]*collapsed onto a few classes [^:]*: ranked after the runs that trained", text)
-    # a sentence concluding from a smoke run's numbers says that they mean nothing (the kit's smoke note)
-    assert "(Smoke run: these numbers mean nothing; run the quick or full profile for results.)" in text
+    # a sentence concluding from a smoke run's numbers is hedged (i18n.smoke_hedge)
+    assert "(Smoke run: a few seconds of training on a tiny subset, too little for this comparison to mean anything.)" in text
     assert re.search(r"The VAE trained on the test split scores [\d.]+ nats per image on its training images and [\d.]+ on "
-                     r"unseen images: .*?\. \(Smoke run: these numbers mean nothing", text)
+                     r"unseen images: .*?\. \(Smoke run: a few seconds of training", text)
 
 
 def test_vae_source_recipe_in_chinese(tmp_path):
