@@ -8,8 +8,7 @@ without loading torch.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from labkit.plumbing import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -31,13 +30,4 @@ _API = {
 __all__ = ["__version__", *_API]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        value = getattr(importlib.import_module(_API[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _API)

@@ -16,7 +16,7 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 __all__ = ["atomic_path", "atomic_write", "file_hash", "short_error"]
 
@@ -84,3 +84,27 @@ def script_hash_source(script: str) -> str:
     ``script``, hashed as browsers do: over its UTF-8 text with newlines normalised to ``\n`` (CSP Level 2)."""
     text = script.replace("\r\n", "\n").replace("\r", "\n")
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode() + "'"
+
+
+def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """PEP 562 ``__getattr__`` and ``__dir__`` for ``package``: each name of ``exports`` (name -> the module that
+    defines it) is imported on first use and then kept in the package's namespace. Importing the package
+    imports none of them, so the command-line tools, the report's process and the grader start without
+    torch (about 2 s). Raises AttributeError for any other name, as a module does.
+
+    >>> __getattr__, __dir__ = lazy_exports(__name__, {"load": "labkit.data.images"})
+    """
+    import importlib
+    import sys
+
+    def __getattr__(name: str) -> Any:
+        if name in exports:
+            value = getattr(importlib.import_module(exports[name]), name)
+            setattr(sys.modules[package], name, value)
+            return value
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    def __dir__() -> list[str]:
+        return sorted({*vars(sys.modules[package]), *exports})
+
+    return __getattr__, __dir__

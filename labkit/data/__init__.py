@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from labkit.data.files import ChecksumError, DatasetUnavailable, data_dir
 from labkit.data.subset import ALL
+from labkit.plumbing import lazy_exports
 
 #: names imported from the torch-based loaders on first use (PEP 562), so that the report's and the
 #: grader's own processes can ask for :func:`data_dir` without importing torch (2 s)
@@ -38,15 +39,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
