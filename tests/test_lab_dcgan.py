@@ -12,6 +12,7 @@ from torch import nn
 
 from conftest import complete_report, pdf_text, render_lab, render_lab_on_full_data
 from lab_tables import html_tables, unmarked_collapses
+from labkit.i18n import STRINGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from _notebook import definitions  # noqa: E402
@@ -121,7 +122,7 @@ def test_dcgan_pdf_is_chinese_with_sections_and_recorded_score(dcgan_report):
     assert f"本次运行中标签准确率为{accuracy:.0%}，随机猜测为10%" in text and verdict in text
     # each conclusion drawn from a smoke run's numbers (3.6's FID trend and recipes, 3.7's label accuracy) says that
     # they mean nothing (i18n.smoke_hedge)
-    assert text.count("（冒烟测试运行：只在极小的子集上训练几秒钟，这一比较没有任何意义。）") == 2
+    assert text.count(STRINGS["zh"]["note.smoke.hedge"]) == 2
     for raw_tex in ("\\log", "\\mathcal", "$\\", "\\sigma"):  # MathJax typeset every formula
         assert raw_tex not in text, raw_tex
 
