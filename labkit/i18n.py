@@ -16,7 +16,7 @@ LANGUAGES = ("en", "zh")
 
 #: Chinese, Japanese and Korean characters and full-width punctuation, as the body of a regular
 #: expression's character class (``rf"[{CJK}]"``): the one definition that the report's line joining
-#: (:func:`labkit.report.document.join_cjk_lines`) and the figures' text wrapping
+#: (:func:`labkit.report.document.tidy_cjk`) and the figures' text wrapping
 #: (:func:`labkit.plots.wrap_text`) share. A line may break between two of them, and a line break
 #: between two of them is not a space.
 CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"

@@ -535,8 +535,18 @@ def test_cli_says_which_student_file_made_the_cover(tmp_path):
 def test_line_breaks_between_chinese_characters_print_no_space():
     """A browser prints a paragraph's line break as a space: "方案下 训练", "带 掩码" in every zh report."""
     source = "## 3. 实验内容\n本节在两种方案下\n训练模型。\nEnglish line\n- 列表项\n续行\n\n```\n代码\n注释\n```\n在\n`code`\n之后"
-    assert document.join_cjk_lines(source) == ("## 3. 实验内容\n本节在两种方案下训练模型。\nEnglish line\n- 列表项续行\n\n"
-                                                "```\n代码\n注释\n```\n在\n`code`\n之后")
+    assert document.tidy_cjk(source) == ("## 3. 实验内容\n本节在两种方案下训练模型。\nEnglish line\n- 列表项续行\n\n"
+                                         "```\n代码\n注释\n```\n在\n`code`\n之后")
+    # a space beside full-width punctuation goes too (a template's space before a run name that was Chinese),
+    # but not inside code or math, nor between a Chinese and a Latin word
+    assert document.tidy_cjk("3 个模型（已在表中标出） 出现模式崩溃；学习率 （lr） 为 `a， b` 和 $x， y$") == \
+        "3 个模型（已在表中标出）出现模式崩溃；学习率（lr）为 `a， b` 和 $x， y$"
+    assert document.tidy_cjk("- （注） 见下\n## （一） 原理\n> （引） 文") == "- （注）见下\n## （一）原理\n> （引）文"
     nb = executed_notebook()
     nb.cells.append(nbformat.v4.new_markdown_cell("带\n掩码的损失", metadata={"tags": ["lang-zh"]}))
-    assert any(cell.source == "带掩码的损失" for cell in document.prepare(nb, lang="zh").cells)
+    nb.cells.append(nbformat.v4.new_code_cell("labkit.show_text(...)", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/markdown": "MNIST：3 个模型（已在表中标出） 出现模式崩溃。", "text/plain": "<Markdown>"})]))
+    cells = document.prepare(nb, lang="zh").cells
+    assert any(cell.source == "带掩码的损失" for cell in cells)
+    shown = [o["data"]["text/markdown"] for cell in cells for o in cell.get("outputs", []) if "text/markdown" in o.get("data", {})]
+    assert "MNIST：3 个模型（已在表中标出）出现模式崩溃。" in shown

@@ -453,26 +453,59 @@ def _print_size(output: Any) -> Any:
 _CJK = CJK  # a line break between two of them is not a space
 _CJK_END = re.compile(rf"[{_CJK}][ \t]*$")
 _CJK_START = re.compile(rf"^[ \t]*[{_CJK}]")
-_VERBATIM = re.compile(r"(```.*?```|~~~.*?~~~|\$\$.*?\$\$)", re.S)
+#: full-width punctuation: a space beside one is never wanted ("（已在表中标出） 出现", "学习率 （lr）")
+_FULL_WIDTH_SPACE = re.compile(r"(?<=[，。；：、！？（）《》「」『』])[ \t]+|[ \t]+(?=[，。；：、！？（）《》「」『』])")
+#: left as they are: fenced code, display and inline math, inline code
+_VERBATIM = re.compile(r"(```.*?```|~~~.*?~~~|\$\$.*?\$\$|`[^`\n]*`|\$[^$\n]*\$)", re.S)
 
 
-def join_cjk_lines(markdown: str) -> str:
-    """``markdown`` with the line breaks inside a paragraph that fall between two Chinese characters
-    removed (outside code blocks and display math). A browser turns every line break of a paragraph
-    into a space (CSS's rule to drop it between Chinese characters is not implemented by Chromium), so
-    prose wrapped in the notebook printed as "方案下 训练" and "带 掩码". A heading's line is never
-    joined to the next."""
-    def join(text: str) -> str:
+def tidy_cjk(markdown: str) -> str:
+    """``markdown`` with the spaces that Chinese text never has removed (outside code and math):
+
+    * a line break inside a paragraph between two Chinese characters. A browser turns every line break
+      of a paragraph into a space (CSS's rule to drop it between Chinese characters is not implemented
+      by Chromium), so prose wrapped in the notebook printed as "方案下 训练" and "带 掩码". A heading's
+      line is never joined to the next;
+    * spaces beside full-width punctuation: a sentence written from a template that separates a Latin
+      run name with a space ("{runs} 出现模式崩溃") printed "（已在表中标出） 出现" when the name was Chinese.
+
+    Applied to every markdown cell and every Markdown output (``labkit.show_text``) of a report.
+    """
+    def tidy(text: str) -> str:
         out: list[str] = []
         for line in text.split("\n"):
             if out and _CJK_END.search(out[-1]) and _CJK_START.match(line) and not out[-1].lstrip().startswith("#"):
                 out[-1] = out[-1].rstrip() + line.lstrip()
             else:
                 out.append(line)
-        return "\n".join(out)
+        return "\n".join(_tidy_line(line) for line in out)
 
     parts = _VERBATIM.split(markdown)
-    return "".join(part if i % 2 else join(part) for i, part in enumerate(parts))
+    return "".join(part if i % 2 else tidy(part) for i, part in enumerate(parts))
+
+
+_BLOCK_MARKER = re.compile(r"^[ \t]*(?:(?:[-*+]|\d+[.)]|#{1,6}|>)[ \t]+)*")
+
+
+def _tidy_line(line: str) -> str:
+    """One line without spaces beside full-width punctuation; its leading list, heading or quote marker
+    and the space after it stay ("- （注）" is still a list item)."""
+    marker = _BLOCK_MARKER.match(line).group(0)
+    return marker + _FULL_WIDTH_SPACE.sub("", line[len(marker):])
+
+
+def _tidy_markdown_output(output: Any) -> Any:
+    """A Markdown display output (``labkit.show_text``) with :func:`tidy_cjk` applied (a copy when changed)."""
+    data = output.get("data", {}).get("text/markdown") if isinstance(output.get("data"), dict) else None
+    if data is None:
+        return output
+    text = "".join(data) if isinstance(data, list) else str(data)
+    tidied = tidy_cjk(text)
+    if tidied == text:
+        return output
+    output = copy.deepcopy(output)
+    output["data"]["text/markdown"] = tidied
+    return output
 
 
 def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student: Student | None = None,
@@ -500,7 +533,8 @@ def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student:
             if HIDDEN_CHECK_TAG in tags and options.code != "all":
                 continue
             hide = options.code == "none" or (options.code == "exercises" and not is_exercise(cell))
-            cell.outputs = [kept for kept in (_keep_output(o, options) for o in cell.get("outputs", []))
+            cell.outputs = [_tidy_markdown_output(kept) for kept in (_keep_output(o, options)
+                                                                     for o in cell.get("outputs", []))
                             if kept is not None]
             if target == "docx":
                 cell.outputs = [_for_pandoc(o) for o in cell.outputs]
@@ -516,7 +550,7 @@ def prepare(nb: Any, *, lang: str, options: PrintOptions | None = None, student:
         elif is_analysis(cell) and not cell.get("source", "").strip():
             cell.source = _analysis_box(lang, target)
         elif cell.get("cell_type") == "markdown":
-            cell.source = join_cjk_lines(cell.get("source", ""))
+            cell.source = tidy_cjk(cell.get("source", ""))
         printed.append(cell)
 
     front = [cover_cell(student or Student(), _title(printed), lang, target=target)]
