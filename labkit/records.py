@@ -126,16 +126,17 @@ def format_distinct(values: Iterable[Any], decimals: int = 1, most: int = 6) -> 
 
 def format_rate(value: Any) -> str:
     """A learning rate (or another small positive setting of that kind) for people, in the one form the
-    course's reports write it, in tables, legends, captions and sentences alike: below 0.1 as
+    course's reports write it, in tables, legends, captions and sentences alike: up to 0.1 as
     ``<mantissa>e-<k>`` with up to three significant digits and no zero padding (``0.001`` ->
-    ``"1e-3"``, ``0.003`` -> ``"3e-3"``, ``2e-4`` -> ``"2e-4"``, ``0.0025`` -> ``"2.5e-3"``); from 0.1
-    up as a plain number (``0.4`` -> ``"0.4"``, ``1.0`` -> ``"1"``); ``0`` -> ``"0"``. Non-numbers
+    ``"1e-3"``, ``0.003`` -> ``"3e-3"``, ``2e-4`` -> ``"2e-4"``, ``0.0025`` -> ``"2.5e-3"``, ``0.1`` ->
+    ``"1e-1"``: a sweep over powers of ten reads 1e-5 … 1e-1, not 1e-5 … 1e-2, 0.1); above 0.1 as a
+    plain number (``0.4`` -> ``"0.4"``, ``1.0`` -> ``"1"``); ``0`` -> ``"0"``. Non-numbers
     come back as ``str``. (The reports had written one rate three ways: ``3e-3``, ``3·10⁻³`` and
     ``0.003``.)"""
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         return str(value)
     value = float(value)
-    if not math.isfinite(value) or value == 0 or abs(value) >= 0.1:
+    if not math.isfinite(value) or value == 0 or abs(value) > 0.1:
         return format_number(value, 3)
     mantissa, exponent = f"{value:.2e}".split("e")
     return f"{format_number(float(mantissa), 3)}e{int(exponent)}"

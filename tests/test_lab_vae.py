@@ -20,7 +20,7 @@ SWEEPS = {
     "activation": ["relu", "sigmoid", "tanh"],
     "dropout": ["0", "0.1", "0.2", "0.3", "0.4", "0.5"],
     "train_size": ["250", "500", "1000"],
-    "lr": ["1e-5", "1e-4", "1e-3", "1e-2", "0.1"],  # records.format_rate: from 0.1 up a plain number
+    "lr": ["1e-5", "1e-4", "1e-3", "1e-2", "1e-1"],  # records.format_rate
     "batch_size": ["64", "128", "256", "512", "1024"],
 }
 

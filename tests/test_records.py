@@ -162,7 +162,7 @@ def test_one_form_for_learning_rates():
     from labkit.records import format_rate
     assert [format_rate(v) for v in (0.001, 0.003, 2e-4, 0.005, 0.05, 0.0025)] == \
         ["1e-3", "3e-3", "2e-4", "5e-3", "5e-2", "2.5e-3"]
-    assert [format_rate(v) for v in (0.4, 1.0, 0, 0.1)] == ["0.4", "1", "0", "0.1"]
+    assert [format_rate(v) for v in (0.4, 1.0, 0, 0.1, 0.11)] == ["0.4", "1", "0", "1e-1", "0.11"]
     assert format_rate(0.4 * 64 / 512) == "5e-2" and format_rate("customary") == "customary"
     for lab in ("mlp", "resnet", "seq2seq"):
         cells = json.loads((Path(__file__).parents[1] / "notebooks" / f"{lab}.ipynb").read_text("utf-8"))["cells"]
