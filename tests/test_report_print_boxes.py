@@ -48,15 +48,16 @@ def test_a_pitfall_box_stays_whole_and_a_prose_table_starts_at_the_margin(tmp_pa
     assert set(left) == {"PROSEWORD", "TABLEWORD"} and abs(left["PROSEWORD"] - left["TABLEWORD"]) < 8, left
 
 
-def test_chinese_emphasis_uses_emphasis_dots_not_a_fake_italic(tmp_path):
+def test_chinese_emphasis_is_upright_bold_and_headings_balance(tmp_path):
     """`*emphasis*` in Chinese prose printed as slanted glyphs (Chinese has no italic): in zh it is upright
-    with emphasis dots; English keeps its italic; an em in a table output is left alone."""
+    and bold (emphasis dots were drawn under Latin letters too); English keeps its italic. Headings
+    balance their lines (a title left one character alone on its last line)."""
     probe = ('<script>window.addEventListener("load", function () { var s = getComputedStyle(document.querySelector('
              '".jp-RenderedMarkdown em")); document.title = "EM " + s.fontStyle + "|" + '
-             '(s.textEmphasisStyle || s.webkitTextEmphasisStyle); });</script>')
+             's.fontWeight + "|" + getComputedStyle(document.querySelector("h1")).textWrap; });</script>')
     found = {}
     for lang in ("zh", "en"):
-        report.to_html(new_notebook(cells=[new_markdown_cell("这是*重点*内容。")]), tmp_path / f"{lang}.html", lang=lang)
+        report.to_html(new_notebook(cells=[new_markdown_cell("# 标题\n\n这是*重点*内容。")]), tmp_path / f"{lang}.html", lang=lang)
         html = (tmp_path / f"{lang}.html").read_text(encoding="utf-8").replace("</body>", probe + "</body>")
         (tmp_path / f"{lang}.html").write_text(html, encoding="utf-8")
         done = subprocess.run([report.chromium_path(), "--headless", "--no-sandbox", "--disable-gpu",
@@ -65,6 +66,6 @@ def test_chinese_emphasis_uses_emphasis_dots_not_a_fake_italic(tmp_path):
         title = re.search(r"<title>EM ([^<]*)</title>", done.stdout)
         assert title is not None, done.stderr[-500:]
         found[lang] = title.group(1)
-    style, emphasis = found["zh"].split("|")
-    assert style == "normal" and "dot" in emphasis, found
+    style, weight, wrap = found["zh"].split("|")
+    assert style == "normal" and int(weight) >= 600 and "balance" in wrap, found
     assert found["en"].split("|")[0] == "italic", found
