@@ -236,7 +236,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "report.truncated.total": "the notebook's cells together",
         # setting values and run names (labkit.i18n.value_label; a notebook adds its own with add_value_labels)
         "value.kit": "kit",
-        "value.modern": "modern",
         "value.source": "source",
         "value.constant": "constant",
         "value.cosine": "cosine",
@@ -461,7 +460,6 @@ STRINGS: dict[str, dict[str, str]] = {
         "report.truncated.cell": "该单元格",
         "report.truncated.total": "所有单元格合计",
         "value.kit": "本套件方案",
-        "value.modern": "本套件方案",
         "value.source": "源报告方案",
         "value.constant": "恒定",
         "value.cosine": "余弦衰减",
@@ -570,7 +568,7 @@ def value_label(value: object, lang: str | None = None) -> object:
     """A setting's value or a run's name as the report shows it, in ``lang`` (default: the current language).
 
     One registry for every lab: the kit's own values are the ``value.<name>`` keys of :data:`STRINGS`
-    (``"kit"`` and ``"modern"`` -> "本套件方案", ``"source"`` -> "源报告方案", ``"sgd"`` -> "SGD",
+    (``"kit"`` -> "本套件方案", ``"source"`` -> "源报告方案", ``"sgd"`` -> "SGD",
     ``"constant"`` -> "恒定", ``"imagenet"`` -> "ImageNet 式"...); a notebook adds its own names with
     :func:`add_value_labels`. A boolean is shown as yes / no (as :func:`labkit.show_table` shows it);
     numbers and strings nobody registered come back unchanged, so the code and the records keep the

@@ -78,12 +78,12 @@ def test_resnet_pdf_has_sections_and_recorded_accuracy(resnet_report):
 
 def test_resnet_offline_uses_the_embedded_sample(tmp_path, monkeypatch):
     """Offline, with a subset larger than the embedded sample, the lab still runs (in Chinese, with the kit's
-    modern recipe: one-cycle schedule, CIFAR stem, flip TTA)."""
+    kit recipe: one-cycle schedule, CIFAR stem, flip TTA)."""
     monkeypatch.setenv("LABKIT_DATA", str(tmp_path / "no-data"))
     monkeypatch.setenv("LABKIT_OFFLINE", "1")
     out = tmp_path / "report"
     result = render_lab("resnet", out, lang="zh", train_size=5000, test_size=400, epochs=1, lenet_epochs=1,
-                        width=4, interrupt_at=0, recipe="modern", batch_size=256)
+                        width=4, interrupt_at=0, recipe="kit", batch_size=256)
     assert result.failure is None, result.failure
     metrics = json.loads((out / "metrics.json").read_text())
     dataset = metrics["provenance"]["datasets"][0]
@@ -106,7 +106,7 @@ def test_resnet_offline_uses_the_embedded_sample(tmp_path, monkeypatch):
     for mixed in ("CIFAR stem", "ImageNet stem", "现代方案", '"option A"'):
         assert mixed not in said, mixed
     assert "本套件方案" in words and "A 类捷径" in words
-    assert metrics["provenance"]["settings"]["recipe"] == "modern"
+    assert metrics["provenance"]["settings"]["recipe"] == "kit"
 
 
 def _html_outputs(nb, marker: str) -> str:
