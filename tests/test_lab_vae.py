@@ -183,3 +183,54 @@ def test_vae_every_scores_table_marks_collapsed_runs(vae_report):
     for side_by_side in ("The MLP VAE under the two recipes", "AE vs VAE", "salt-and-pepper noise", "VAE with BatchNorm"):
         assert any(side_by_side in caption for caption in captions), (side_by_side, captions)
 
+
+
+def test_vae_figures_mark_degenerate_runs_as_the_tables_do():
+    """A fresh tester: lr=0.1 (train loss 3.2e4) was marked 发散 in the tables but not in the bar chart, the prior-samples
+    grid or 3.12's class-histogram panel. The notebook's figure labels carry the tables' marker words
+    (labkit.tables.marker_text) in both languages; every figure of runs goes through them."""
+    import nbformat
+
+    import labkit
+    from labkit import i18n
+    from labkit.tables import marker_text
+
+    from conftest import ROOT
+
+    nb = nbformat.read(ROOT / "notebooks" / "vae.ipynb", 4)
+    helpers = next(cell.source for cell in nb.cells if "def figure_labels" in cell.source)
+    namespace = {"math": math, "tr": labkit.tr, "setting_label": i18n.setting_label, "marker_text": marker_text}
+    exec(helpers[helpers.index("def run_mark"):helpers.index("def sample_rows")], namespace)
+
+    class Run:
+        def __init__(self, diverged):
+            self._diverged = diverged
+
+        def diverged(self):
+            return self._diverged
+
+    class Score:
+        def __init__(self, fid, collapsed):
+            self.fid, self.collapsed = fid, collapsed
+
+    class Runs:
+        histories = {"lr=1e-1": Run(True), "lr=1e-3": Run(False), "lr=1e-2": Run(False), "lr=1e-4": Run(False)}
+        extras = {"lr=1e-1": {"score": Score(74.6, False)}, "lr=1e-3": {"score": Score(30.0, True)},
+                  "lr=1e-2": {"score": Score(20.0, False)}, "lr=1e-4": {"score": Score(math.nan, False)}}
+
+    before = i18n.language()
+    try:
+        for lang, sep in (("en", " ({})"), ("zh", "（{}）")):
+            i18n.set_language(lang)
+            shown = namespace["figure_labels"](Runs())
+            diverged, collapsed = i18n.STRINGS[lang]["table.diverged"], i18n.STRINGS[lang]["table.collapsed"]
+            assert shown["lr=1e-1"] == i18n.setting_label("lr=1e-1") + sep.format(diverged), shown
+            assert shown["lr=1e-4"].endswith(sep.format(diverged)), shown  # samples not finite: diverged, as in 3.12
+            assert shown["lr=1e-3"] == i18n.setting_label("lr=1e-3") + sep.format(collapsed), shown
+            assert shown["lr=1e-2"] == "lr=1e-2", shown  # trained normally: the plain label
+    finally:
+        i18n.set_language(before)
+    # every figure of runs is drawn from these labels, not from a Sweep's bare histories
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    assert "curves(" in code and not re.search(r"curves\(\w+\.histories", code)
+    assert "class_histograms({k: scored[k]" not in code and "marked(k, marks[k])" in code
