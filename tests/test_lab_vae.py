@@ -85,6 +85,10 @@ def test_vae_pdf_has_every_part_and_a_recorded_number(vae_report):
     for chinese in ("实验目的", "重参数化", "证据下界"):  # lang=en: the Chinese twin cells are left out
         assert chinese not in text, chinese
     assert "vae_test_loss_nats" in text
+    # a fresh tester: 3.6 promised log-scale curves and 3.8 "the first and the last epoch" where a one-epoch run draws
+    # final-value bars and a single snapshot; the text says what each profile draws
+    assert "shows each run's final train and test loss as bars" in text
+    assert "after the only epoch when sweep_epochs is 1" in text
     # learning rates in one form, lr_label's, in captions as in the sweep's labels: 3e-3, not 0.003
     assert "The MLP VAE under the two recipes (Adam 3e-3, " in text and "Adam 0.003" not in text
     for raw_tex in ("\\mathbb", "\\operatorname", "$\\", "\\lVert"):  # MathJax typeset every formula
