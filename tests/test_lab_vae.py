@@ -124,6 +124,11 @@ def test_vae_source_recipe_in_chinese(tmp_path):
         assert chinese in text, chinese
     for english in ("1. Objectives", "2. Principles", "The evidence lower bound"):
         assert english not in text, english
+    # a fresh tester: zh captions mixed 奈特数 and "nats"; the notebook's own Chinese says 奈特 (the kit's column headers
+    # are labkit.i18n's)
+    for chinese in ("主训练集上的 VAE（每张图像的奈特数；分类器 FID）", "每张测试图像 104.4 奈特"):
+        assert chinese in text, chinese
+    assert "每张图像的 nats" not in text and "BCE nats" not in text
 
 
 def test_vae_rejects_unknown_experiment_group(tmp_path):
@@ -238,3 +243,26 @@ def test_vae_figures_mark_degenerate_runs_as_the_tables_do():
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     assert "curves(" in code and not re.search(r"curves\(\w+\.histories", code)
     assert "class_histograms({k: scored[k]" not in code and "marked(k, marks[k])" in code
+
+
+def test_vae_chinese_names_its_unit_one_way():
+    """A fresh tester: zh captions said both 每张图像的奈特数 and "nats" (（自编码器：BCE，每张图像的奈特数；VAE：BCE nats）).
+    The notebook's Chinese (lang-zh cells, and string literals with Chinese in code) says 奈特; "nats" only glosses the
+    term where it is introduced (以**奈特**（nats）为单位, **每张图像的奈特数**（nats）)."""
+    import nbformat
+
+    from conftest import ROOT
+
+    nb = nbformat.read(ROOT / "notebooks" / "vae.ipynb", 4)
+    chinese = re.compile(r"[\u4e00-\u9fff]")
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and "lang-zh" in cell.metadata.get("tags", []):
+            texts = [re.sub(r"奈特数?\*\*（nats）", "", cell.source)]  # the glosses where the term is introduced
+        elif cell.cell_type == "code":
+            texts = [m.group(1) for m in re.finditer(r'"([^"\n]*)"', cell.source) if chinese.search(m.group(1))
+                     or "：" in m.group(1)]
+        else:
+            continue
+        found += [(cell.id, text) for text in texts if re.search(r"\bnats\b", text.replace("_nats", ""))]
+    assert not found, found
