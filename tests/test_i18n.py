@@ -97,3 +97,9 @@ def test_a_conclusion_is_hedged_at_the_smoke_profile_only():
     assert smoke_hedge("smoke", "en") == " " + STRINGS["en"]["note.smoke.hedge"]
     assert smoke_hedge("smoke", "zh") == STRINGS["zh"]["note.smoke.hedge"]  # after "。", no space
     assert STRINGS["zh"]["note.smoke.hedge"].startswith("（" + STRINGS["zh"]["note.smoke.title"][:-1])
+
+
+def test_chinese_labels_name_the_unit_nat_in_chinese():
+    """The vae report's prose says 奈特; the kit's zh column headers said nats beside it."""
+    from labkit.i18n import STRINGS
+    assert [key for key, text in STRINGS["zh"].items() if "nats" in text] == []

@@ -57,8 +57,8 @@ def test_metric_names_and_setting_labels_in_chinese():
         html = styled(frame).to_html()
     finally:
         set_language("en")
-    assert list(shown.columns) == ["训练重构损失", "测试证据下界 (ELBO，nats)", "FID", "类别熵", "活跃隐变量维数",
-                                   "KL 散度（nats）", "噪声标准差", "参数量", "my own column"]
+    assert list(shown.columns) == ["训练重构损失", "测试证据下界（ELBO，奈特）", "FID", "类别熵", "活跃隐变量维数",
+                                   "KL 散度（奈特）", "噪声标准差", "参数量", "my own column"]
     assert shown.index.name == "设置" and list(shown.index) == ["学习率=0.01，批大小=64"]
     assert "类别熵" in html and "class_entropy" not in html and "学习率=0.01" in html
 
