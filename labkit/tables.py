@@ -81,14 +81,15 @@ def column_texts(values: Iterable[object], digits: int = 4, most: int = 6) -> li
     and other cells as :func:`cell_text`; NaN as ``nan``.
     Returns one string per value, in order."""
     values = list(values)
-    floats = [float(v) for v in values if _is_float(v) and math.isfinite(float(v))]
-    if not floats:
+    numeric = [float(v) for v in values if _is_float(v)]
+    finite = [v for v in numeric if math.isfinite(v)]
+    if not finite:
         return [cell_text(v, digits) for v in values]
-    places = min(most, max(_decimals(v, digits) for v in floats))
-    shown = format_distinct([float(v) for v in values if _is_float(v)], decimals=places, most=max(places, most))
-    if any(v != 0 and float(text) == 0 for v, text in zip((float(v) for v in values if _is_float(v)), shown)
-           if math.isfinite(v)):  # orders of magnitude apart (1e-7 beside 0.3): significant digits each
-        shown = [format_number(float(v), digits) for v in values if _is_float(v)]
+    places = min(most, max(_decimals(v, digits) for v in finite))
+    shown = format_distinct(numeric, decimals=places, most=max(places, most))
+    if any(v != 0 and math.isfinite(v) and float(text) == 0 for v, text in zip(numeric, shown)):
+        # orders of magnitude apart (1e-7 beside 0.3): significant digits each
+        shown = [format_number(v, digits) for v in numeric]
     numbers_shown = iter(shown)
     return [next(numbers_shown) if _is_float(v) else cell_text(v, digits) for v in values]
 
@@ -97,9 +98,8 @@ def formatted(df: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     """``df``'s cells as :func:`show_table` prints them (strings; same index and column names, not
     translated), each column by :func:`column_texts`. A sentence that quotes a table's value takes it
     from here, so that the text and the table beside it round alike: ``formatted(df).loc[row, "bleu"]``."""
-    out = pd.DataFrame({column: column_texts(df[column].tolist(), digits) for column in df.columns},
-                       index=df.index, columns=df.columns)
-    return out
+    return pd.DataFrame({column: column_texts(df[column].tolist(), digits) for column in df.columns},
+                        index=df.index, columns=df.columns)
 
 
 def localize(df: pd.DataFrame) -> pd.DataFrame:
@@ -128,7 +128,7 @@ def styled(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
     """
     named_index = df.index.name is not None
     shown = localize(df).reset_index() if named_index else localize(df)
-    styler = shown.style.format(lambda v: cell_text(v, digits))
+    styler = shown.style
     for column in shown.columns:  # one number of decimals a column (column_texts)
         texts = dict(zip(map(_key, shown[column]), column_texts(shown[column].tolist(), digits)))
         styler = styler.format(lambda v, texts=texts: texts.get(_key(v)) or cell_text(v, digits), subset=[column])
@@ -173,8 +173,7 @@ def show_table(df: pd.DataFrame, caption: str | None = None, digits: int = 4,
         display(HTML(styler.to_html(table_attributes='class="labkit-table"')))
     else:  # a plain script: print the table, formatted as in the notebook
         shown = localize(df).reset_index() if df.index.name is not None else localize(df)
-        text = pd.DataFrame({c: column_texts(shown[c].tolist(), digits) for c in shown.columns},
-                            index=shown.index).to_string(index=df.index.name is None)
+        text = formatted(shown, digits).to_string(index=df.index.name is None)
         print(f"{caption}\n" if caption else "", text, sep="")
 
 
